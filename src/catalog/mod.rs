@@ -1,0 +1,164 @@
+//! The catalog: finds questionnaire files, reads them and compiles them.
+//! It is the only place that reads questionnaire files; it does not touch
+//! the database or the web.
+
+use std::path::{Path, PathBuf};
+
+use crate::core::{Compiled, Diagnostic, Pos, Questionnaire, compile_yaml, yaml::MAX_BYTES};
+
+/// One questionnaire file and what compiling it gave.
+pub struct Entry {
+    pub path: PathBuf,
+    /// The path as shown in messages.
+    pub display: String,
+    pub source: String,
+    pub compiled: Compiled,
+}
+
+impl Entry {
+    pub fn questionnaire(&self) -> Option<&Questionnaire> {
+        self.compiled.questionnaire.as_ref()
+    }
+
+    pub fn errors(&self) -> usize {
+        self.compiled
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.compiled.diagnostics.len() - self.errors()
+    }
+
+    /// Every diagnostic with its source line and caret.
+    pub fn render(&self) -> String {
+        self.compiled
+            .diagnostics
+            .iter()
+            .map(|d| d.render(&self.display, &self.source))
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0} does not exist")]
+    Missing(String),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The `*.yaml` files at `path`: the file itself, or every one in the folder
+/// and its subfolders, sorted by path.
+pub fn find(path: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+    let meta =
+        std::fs::metadata(path).map_err(|_| CatalogError::Missing(path.display().to_string()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let rd = std::fs::read_dir(&dir).map_err(|source| CatalogError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        for e in rd.flatten() {
+            let p = e.path();
+            let ft = match e.file_type() {
+                Ok(ft) => ft,
+                Err(_) => continue,
+            };
+            if ft.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads and compiles one file. A file too large is not read at all.
+pub fn load_file(path: &Path) -> Entry {
+    let display = path.display().to_string();
+    let fail = |msg: String| Entry {
+        path: path.to_path_buf(),
+        display: display.clone(),
+        source: String::new(),
+        compiled: Compiled {
+            questionnaire: None,
+            diagnostics: vec![Diagnostic::error(Pos::new(1, 1), "", msg)],
+        },
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > MAX_BYTES as u64 => {
+            return fail(format!(
+                "the file is {} bytes; a questionnaire may be at most {MAX_BYTES} bytes (1 MiB)",
+                m.len()
+            ));
+        }
+        Err(e) => return fail(format!("cannot read the file: {e}")),
+        _ => {}
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot read the file: {e}")),
+    };
+    let source = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ));
+        }
+    };
+    let compiled = compile_yaml(&source);
+    Entry {
+        path: path.to_path_buf(),
+        display,
+        source,
+        compiled,
+    }
+}
+
+/// Loads every questionnaire at `path` and checks what only a folder can
+/// show: two files with the same id.
+pub fn load(path: &Path) -> Result<Vec<Entry>, CatalogError> {
+    let mut entries: Vec<Entry> = find(path)?.iter().map(|p| load_file(p)).collect();
+    for i in 0..entries.len() {
+        let Some(id) = entries[i].questionnaire().map(|q| q.id.clone()) else {
+            continue;
+        };
+        if let Some(first) = entries[..i]
+            .iter()
+            .find(|e| e.questionnaire().is_some_and(|q| q.id == id))
+        {
+            let first = first.display.clone();
+            let e = &mut entries[i];
+            let line = e
+                .source
+                .lines()
+                .position(|l| l.starts_with("id:"))
+                .map(|l| l as u32 + 1)
+                .unwrap_or(1);
+            e.compiled.diagnostics.push(
+                Diagnostic::error(
+                    Pos::new(line, 1),
+                    "id",
+                    format!("the questionnaire id `{id}` is already used by {first}"),
+                )
+                .with_hint("each questionnaire in a folder needs its own id"),
+            );
+            e.compiled.questionnaire = None;
+        }
+    }
+    Ok(entries)
+}

@@ -1,0 +1,525 @@
+//! A small YAML 1.2 (core schema) reader that builds a tree of [`Node`]s with
+//! positions, on top of `saphyr-parser`'s event stream.
+//!
+//! Why not serde: a serde deserialiser stops at the first problem, and
+//! authors need every problem at once, each with a line and column. Reading
+//! events ourselves also lets us refuse hostile files early and cheaply:
+//! anchors, aliases and tags are errors (so no alias expansion can ever
+//! happen), nesting deeper than [`MAX_DEPTH`] stops the read at once, and a
+//! file over [`MAX_BYTES`] is never parsed.
+
+use rust_decimal::Decimal;
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::str::FromStr;
+
+use super::diag::{Diagnostic, Pos};
+
+/// The largest questionnaire file accepted, in bytes.
+pub const MAX_BYTES: usize = 1024 * 1024;
+/// The deepest nesting of sequences and mappings accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// A YAML node with the position where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub pos: Pos,
+    /// For a string scalar written on one line whose characters in the file are
+    /// exactly its value: the position of its first character. Expressions use
+    /// it to point at the exact column of a fault.
+    pub verbatim: Option<Pos>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Num(Decimal),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Keys in file order; keys are scalars (duplicates are refused).
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub fn new(kind: NodeKind, pos: Pos) -> Node {
+        Node {
+            kind,
+            pos,
+            verbatim: None,
+        }
+    }
+
+    /// A short English name of the node's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "a boolean",
+            NodeKind::Num(_) => "a number",
+            NodeKind::Str(_) => "a string",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The key as text, for scalar keys.
+    pub fn key_text(&self) -> String {
+        match &self.kind {
+            NodeKind::Str(s) => s.clone(),
+            NodeKind::Num(n) => n.normalize().to_string(),
+            NodeKind::Bool(b) => b.to_string(),
+            NodeKind::Null => "null".into(),
+            NodeKind::Seq(_) | NodeKind::Map(_) => "?".into(),
+        }
+    }
+
+    /// Converts a JSON value into a node without positions, so that the same
+    /// compiler reads YAML files and stored compiled JSON.
+    pub fn from_json(v: &serde_json::Value) -> Node {
+        let kind = match v {
+            serde_json::Value::Null => NodeKind::Null,
+            serde_json::Value::Bool(b) => NodeKind::Bool(*b),
+            serde_json::Value::Number(n) => match super::value::decimal_from_json(n) {
+                Some(d) => NodeKind::Num(d),
+                None => NodeKind::Null,
+            },
+            serde_json::Value::String(s) => NodeKind::Str(s.clone()),
+            serde_json::Value::Array(a) => NodeKind::Seq(a.iter().map(Node::from_json).collect()),
+            serde_json::Value::Object(o) => NodeKind::Map(
+                o.iter()
+                    .map(|(k, v)| {
+                        (
+                            Node::new(NodeKind::Str(k.clone()), Pos::default()),
+                            Node::from_json(v),
+                        )
+                    })
+                    .collect(),
+            ),
+        };
+        Node::new(kind, Pos::default())
+    }
+
+    /// Converts the node to JSON (answers in tests are handled as JSON, like
+    /// answers that arrive over the API).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.kind {
+            NodeKind::Null => serde_json::Value::Null,
+            NodeKind::Bool(b) => serde_json::Value::Bool(*b),
+            NodeKind::Num(d) => super::value::decimal_to_json(*d),
+            NodeKind::Str(s) => serde_json::Value::String(s.clone()),
+            NodeKind::Seq(a) => serde_json::Value::Array(a.iter().map(Node::to_json).collect()),
+            NodeKind::Map(m) => serde_json::Value::Object(
+                m.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect(),
+            ),
+        }
+    }
+}
+
+/// The result of reading a file: the tree (absent when the file could not be
+/// read at all) and every problem found on the way.
+pub struct Parsed {
+    pub root: Option<Node>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+enum Frame {
+    Seq(Pos, Vec<Node>),
+    Map(Pos, Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Reads one YAML document.
+pub fn parse(source: &str) -> Parsed {
+    let mut diags = Vec::new();
+    if source.len() > MAX_BYTES {
+        diags.push(Diagnostic::error(
+            Pos::new(1, 1),
+            "",
+            format!(
+                "the file is {} bytes; a questionnaire may be at most {} bytes (1 MiB)",
+                source.len(),
+                MAX_BYTES
+            ),
+        ));
+        return Parsed {
+            root: None,
+            diagnostics: diags,
+        };
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut documents = 0;
+    for item in Parser::new_from_str(source) {
+        let (event, span) = match item {
+            Ok(e) => e,
+            Err(e) => {
+                let m = e.marker();
+                diags.push(Diagnostic::error(
+                    Pos::new(m.line() as u32, m.col() as u32 + 1),
+                    "",
+                    format!("this is not valid YAML: {}", e.info()),
+                ));
+                return Parsed {
+                    root: None,
+                    diagnostics: diags,
+                };
+            }
+        };
+        let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
+        let is_seq = matches!(event, Event::SequenceStart(..));
+        let node = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    diags.push(Diagnostic::error(
+                        pos,
+                        "",
+                        "a questionnaire file holds one YAML document; this is a second one",
+                    ));
+                    break;
+                }
+                continue;
+            }
+            Event::Alias(_) => {
+                diags.push(
+                    Diagnostic::error(pos, "", "aliases (`*name`) are not allowed")
+                        .with_hint("use `scales` to share options between items"),
+                );
+                Node::new(NodeKind::Null, pos)
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                if anchor != 0 {
+                    anchor_error(&mut diags, pos);
+                }
+                if let Some(tag) = tag {
+                    diags.push(Diagnostic::error(
+                        pos,
+                        "",
+                        format!("tags (`{}{}`) are not allowed", tag.handle, tag.suffix),
+                    ));
+                }
+                let mut node = scalar(&value, style, pos, &mut diags);
+                if let NodeKind::Str(s) = &node.kind {
+                    node.verbatim = verbatim_start(&lines, &span, style, s);
+                }
+                node
+            }
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                if anchor != 0 {
+                    anchor_error(&mut diags, pos);
+                }
+                if let Some(tag) = tag {
+                    diags.push(Diagnostic::error(
+                        pos,
+                        "",
+                        format!("tags (`{}{}`) are not allowed", tag.handle, tag.suffix),
+                    ));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    diags.push(Diagnostic::error(
+                        pos,
+                        "",
+                        format!("the file nests deeper than {MAX_DEPTH} levels"),
+                    ));
+                    return Parsed {
+                        root: None,
+                        diagnostics: diags,
+                    };
+                }
+                stack.push(if is_seq {
+                    Frame::Seq(pos, Vec::new())
+                } else {
+                    Frame::Map(pos, Vec::new(), None)
+                });
+                continue;
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(p, items)) => Node::new(NodeKind::Seq(items), p),
+                _ => continue,
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(p, entries, _)) => Node::new(NodeKind::Map(entries), p),
+                _ => continue,
+            },
+        };
+        // Attach the finished node to its parent.
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq(_, items)) => items.push(node),
+            Some(Frame::Map(_, entries, pending)) => match pending.take() {
+                None => {
+                    if matches!(node.kind, NodeKind::Seq(_) | NodeKind::Map(_)) {
+                        diags.push(Diagnostic::error(
+                            node.pos,
+                            "",
+                            "a key must be a plain word, not a list or mapping",
+                        ));
+                    } else if let Some((first, _)) = entries
+                        .iter()
+                        .find(|(k, _)| k.kind == node.kind && !matches!(k.kind, NodeKind::Null))
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                node.pos,
+                                "",
+                                format!("duplicate key `{}`", node.key_text()),
+                            )
+                            .with_hint(format!(
+                                "the key was first given on line {}; remove one of them",
+                                first.pos.line
+                            )),
+                        );
+                    }
+                    *pending = Some(node);
+                }
+                Some(key) => entries.push((key, node)),
+            },
+        }
+    }
+    // Keys that were duplicates are still in the tree; the diagnostics say so
+    // and compilation of such a file fails anyway.
+    Parsed {
+        root,
+        diagnostics: diags,
+    }
+}
+
+fn anchor_error(diags: &mut Vec<Diagnostic>, pos: Pos) {
+    diags.push(
+        Diagnostic::error(pos, "", "anchors (`&name`) are not allowed")
+            .with_hint("use `scales` to share options between items"),
+    );
+}
+
+fn verbatim_start(
+    lines: &[&str],
+    span: &saphyr_parser::Span,
+    style: ScalarStyle,
+    value: &str,
+) -> Option<Pos> {
+    if value.contains('\n') {
+        return None;
+    }
+    let line = lines.get(span.start.line().checked_sub(1)?)?;
+    let offset = match style {
+        ScalarStyle::Plain => 0,
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => 1,
+        _ => return None,
+    };
+    let col = span.start.col() + offset;
+    let n = value.chars().count();
+    if line.chars().skip(col).take(n).eq(value.chars()) {
+        Some(Pos::new(span.start.line() as u32, col as u32 + 1))
+    } else {
+        None
+    }
+}
+
+/// Words that YAML 1.1 read as booleans and YAML 1.2 reads as strings.
+const YAML11_BOOLS: &[&str] = &[
+    "yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n",
+    "N",
+];
+
+fn scalar(value: &str, style: ScalarStyle, pos: Pos, diags: &mut Vec<Diagnostic>) -> Node {
+    if style != ScalarStyle::Plain {
+        return Node::new(NodeKind::Str(value.to_string()), pos);
+    }
+    let kind = match value {
+        "" | "~" | "null" | "Null" | "NULL" => NodeKind::Null,
+        "true" | "True" | "TRUE" => NodeKind::Bool(true),
+        "false" | "False" | "FALSE" => NodeKind::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => {
+            diags.push(Diagnostic::error(
+                pos,
+                "",
+                format!("`{value}` is not a finite number; numbers must be finite"),
+            ));
+            NodeKind::Null
+        }
+        _ => match number(value) {
+            Some(Ok(d)) => NodeKind::Num(d),
+            Some(Err(())) => {
+                diags.push(Diagnostic::error(
+                    pos,
+                    "",
+                    format!("the number `{value}` is too large or too precise"),
+                ));
+                NodeKind::Null
+            }
+            None => {
+                if YAML11_BOOLS.contains(&value) {
+                    diags.push(
+                        Diagnostic::warning(
+                            pos,
+                            "",
+                            format!("`{value}` is read as the string '{value}', not as a boolean"),
+                        )
+                        .with_hint(format!(
+                            "write '{value}' in quotes if you mean the text, or true/false for a boolean"
+                        )),
+                    );
+                }
+                NodeKind::Str(value.to_string())
+            }
+        },
+    };
+    Node::new(kind, pos)
+}
+
+/// Resolves a plain scalar as a YAML 1.2 core-schema number: `Some(Ok)` for a
+/// number, `Some(Err)` for a number that does not fit, `None` for text.
+fn number(s: &str) -> Option<Result<Decimal, ()>> {
+    let b = s.as_bytes();
+    if let Some(hex) = s.strip_prefix("0x") {
+        if !hex.is_empty() && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Some(
+                i64::from_str_radix(hex, 16)
+                    .map(Decimal::from)
+                    .map_err(|_| ()),
+            );
+        }
+        return None;
+    }
+    if let Some(oct) = s.strip_prefix("0o") {
+        if !oct.is_empty() && oct.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+            return Some(
+                i64::from_str_radix(oct, 8)
+                    .map(Decimal::from)
+                    .map_err(|_| ()),
+            );
+        }
+        return None;
+    }
+    // [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let f = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac_digits = i - f;
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        return None;
+    }
+    let mut has_exp = false;
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        has_exp = true;
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        let e = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == e {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    let text = s.strip_prefix('+').unwrap_or(s);
+    let text = text.strip_suffix('.').unwrap_or(text);
+    let parsed = if has_exp {
+        Decimal::from_scientific(text)
+    } else {
+        Decimal::from_str(text)
+    };
+    Some(parsed.map_err(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(s: &str) -> Node {
+        let p = parse(s);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        p.root.expect("a root node")
+    }
+
+    #[test]
+    fn core_schema_words_are_strings_and_numbers_are_decimal() {
+        let n = root("a: yes\nb: 2.90\nc: 0x1F\nd: ~\ne: '3'\n");
+        let NodeKind::Map(m) = n.kind else {
+            panic!("not a map")
+        };
+        assert_eq!(m[1].1.kind, NodeKind::Num(Decimal::new(290, 2)));
+        assert_eq!(m[2].1.kind, NodeKind::Num(Decimal::from(31)));
+        assert_eq!(m[3].1.kind, NodeKind::Null);
+        assert_eq!(m[4].1.kind, NodeKind::Str("3".into()));
+        let p = parse("a: yes\n");
+        assert_eq!(p.diagnostics.len(), 1, "yes warns");
+        assert_eq!(
+            p.diagnostics[0].message,
+            "`yes` is read as the string 'yes', not as a boolean"
+        );
+    }
+
+    #[test]
+    fn positions_are_one_based_and_quoted_strings_know_their_first_column() {
+        let n = root("items:\n  - show_if: \"total > 0\"\n");
+        let NodeKind::Map(m) = &n.kind else { panic!() };
+        let NodeKind::Seq(s) = &m[0].1.kind else {
+            panic!()
+        };
+        assert_eq!(s[0].pos, Pos::new(2, 5));
+        let NodeKind::Map(item) = &s[0].kind else {
+            panic!()
+        };
+        assert_eq!(item[0].1.verbatim, Some(Pos::new(2, 15)));
+    }
+
+    #[test]
+    fn hostile_constructs_are_refused() {
+        for (src, needle) in [
+            ("a: &x 1\nb: *x\n", "anchors"),
+            ("a: !!str 1\n", "tags"),
+            ("a: 1\na: 2\n", "duplicate key `a`"),
+            ("a: .inf\n", "not a finite number"),
+            ("a: 1\n---\nb: 2\n", "second one"),
+        ] {
+            let p = parse(src);
+            assert!(
+                p.diagnostics.iter().any(|d| d.message.contains(needle)),
+                "{src}: {:?}",
+                p.diagnostics
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_stops_quickly_without_overflowing_the_stack() {
+        let src = "[".repeat(10_000) + &"]".repeat(10_000);
+        let p = parse(&src);
+        assert!(p.root.is_none());
+        assert!(p.diagnostics[0].message.contains("nests deeper"));
+        let src = (0..10_000)
+            .map(|i| format!("{}- \n", " ".repeat(i)))
+            .collect::<String>();
+        let p = parse(&src);
+        assert!(p.root.is_none());
+    }
+}

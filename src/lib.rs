@@ -1,0 +1,9 @@
+//! prom: an engine for electronic patient-reported outcome measures.
+//!
+//! See ARCHITECTURE.md for the map: a pure [`core`] (questionnaires,
+//! expressions, validation, scoring, rules) and a shell around it
+//! ([`catalog`] for files, [`cli`] for the command line).
+
+pub mod catalog;
+pub mod cli;
+pub mod core;
