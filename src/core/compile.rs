@@ -141,6 +141,9 @@ impl Cx {
         allowed: &[&str],
         required: &[&str],
     ) -> Option<Fields<'n>> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         let NodeKind::Map(entries) = &node.kind else {
             self.err(
                 node.pos,
@@ -206,6 +209,9 @@ impl Cx {
     }
 
     fn ident(&mut self, node: &Node, path: &str, what: &str) -> Option<String> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         match &node.kind {
             NodeKind::Str(s) if is_ident(s) => Some(s.clone()),
             NodeKind::Str(s) => {
@@ -232,6 +238,9 @@ impl Cx {
     }
 
     fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         match &node.kind {
             NodeKind::Str(s) => Some(s.clone()),
             _ => {
@@ -246,6 +255,9 @@ impl Cx {
     }
 
     fn decimal(&mut self, node: &Node, path: &str) -> Option<Decimal> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         match &node.kind {
             NodeKind::Num(d) => Some(*d),
             _ => {
@@ -260,6 +272,9 @@ impl Cx {
     }
 
     fn uint(&mut self, node: &Node, path: &str, what: &str, min: u32) -> Option<u32> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         match &node.kind {
             NodeKind::Num(d) if d.fract().is_zero() && *d >= Decimal::from(min) => {
                 match u32::try_from(*d) {
@@ -283,6 +298,9 @@ impl Cx {
     }
 
     fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         match &node.kind {
             NodeKind::Bool(b) => Some(*b),
             _ => {
@@ -297,6 +315,9 @@ impl Cx {
     }
 
     fn text(&mut self, node: &Node, path: &str) -> Option<Text> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         match &node.kind {
             NodeKind::Str(s) if self.langs.len() == 1 => {
                 Some(Text(vec![(self.langs[0].clone(), s.clone())]))
@@ -369,6 +390,9 @@ impl Cx {
     }
 
     fn list<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Node] {
+        if node.kind == NodeKind::Bad {
+            return &[];
+        }
         match &node.kind {
             NodeKind::Seq(items) => items,
             _ => {
@@ -435,6 +459,7 @@ impl Cx {
             let value = f.get("value").and_then(|v| match &v.kind {
                 NodeKind::Num(d) => Some((Value::Num(*d), v)),
                 NodeKind::Str(s) => Some((Value::Str(s.clone()), v)),
+                NodeKind::Bad => None,
                 _ => {
                     self.err(
                         v.pos,
@@ -882,7 +907,7 @@ impl Cx {
         let text = self.opt_text(&f, "text", p);
         let kind = kind?;
         // Keys that only some types take.
-        let only: &[(&str, &dyn Fn(ItemType) -> bool, &str)] = &[
+        let only: &[KeyRule] = &[
             ("help", &|k: ItemType| k.answerable(), "answerable items"),
             (
                 "required",
@@ -949,7 +974,10 @@ impl Cx {
                 self.err(
                     x.pos,
                     &join(p, key),
-                    format!("`{key}` is only for {who}, not for a {} item", kind.name()),
+                    format!(
+                        "`{key}` is only for {who}, not for {} item",
+                        with_article(kind.name())
+                    ),
                 );
             }
         }
@@ -994,7 +1022,10 @@ impl Cx {
                     self.err(
                         n.pos,
                         &join(p, "options"),
-                        format!("a {} item needs `options` or `scale`", kind.name()),
+                        format!(
+                            "{} item needs `options` or `scale`",
+                            with_article(kind.name())
+                        ),
                     );
                     bad = true;
                 }
@@ -1104,6 +1135,9 @@ impl Cx {
         scope: &Scope,
         want: Want,
     ) -> Option<Expression> {
+        if node.kind == NodeKind::Bad {
+            return None;
+        }
         let source = match &node.kind {
             NodeKind::Str(s) => s.clone(),
             NodeKind::Bool(b) => b.to_string(),
@@ -1616,6 +1650,9 @@ impl Cx {
     }
 }
 
+/// A key that only some item types take: the key, which types, and who.
+type KeyRule<'a> = (&'a str, &'a dyn Fn(ItemType) -> bool, &'a str);
+
 #[derive(Clone, Copy)]
 enum Want {
     Bool,
@@ -1829,7 +1866,6 @@ impl Cx {
                 warnings.push((i, r.id.clone()));
             }
         }
-        drop(cx);
         for (i, id) in warnings {
             let pos = self.rule_when_pos.get(i).copied().unwrap_or_default();
             self.warn(
@@ -2115,3 +2151,12 @@ const TEST_KEYS: &[&str] = &[
     "name", "answers", "mode", "date", "history", "language", "expect",
 ];
 const EXPECT_KEYS: &[&str] = &["scores", "imputed", "bands", "flags", "level", "errors"];
+
+/// `a choice`, `an integer`.
+fn with_article(word: &str) -> String {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
+    }
+}

@@ -129,7 +129,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {
         let d = strsim::damerau_levenshtein(word, c);
-        let limit = (word.chars().count().max(c.chars().count()) / 3).max(1);
+        let limit = word.chars().count().max(c.chars().count()) / 3;
         if d <= limit && best.is_none_or(|(_, bd)| d < bd) {
             best = Some((c, d));
         }

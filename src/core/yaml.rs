@@ -39,6 +39,9 @@ pub enum NodeKind {
     Seq(Vec<Node>),
     /// Keys in file order; keys are scalars (duplicates are refused).
     Map(Vec<(Node, Node)>),
+    /// A node already reported as an error (an alias, a non-finite
+    /// number): the compiler skips it without further messages.
+    Bad,
 }
 
 impl Node {
@@ -59,6 +62,7 @@ impl Node {
             NodeKind::Str(_) => "a string",
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a mapping",
+            NodeKind::Bad => "an invalid value",
         }
     }
 
@@ -76,7 +80,7 @@ impl Node {
             NodeKind::Num(n) => n.normalize().to_string(),
             NodeKind::Bool(b) => b.to_string(),
             NodeKind::Null => "null".into(),
-            NodeKind::Seq(_) | NodeKind::Map(_) => "?".into(),
+            NodeKind::Seq(_) | NodeKind::Map(_) | NodeKind::Bad => "?".into(),
         }
     }
 
@@ -110,7 +114,7 @@ impl Node {
     /// answers that arrive over the API).
     pub fn to_json(&self) -> serde_json::Value {
         match &self.kind {
-            NodeKind::Null => serde_json::Value::Null,
+            NodeKind::Null | NodeKind::Bad => serde_json::Value::Null,
             NodeKind::Bool(b) => serde_json::Value::Bool(*b),
             NodeKind::Num(d) => super::value::decimal_to_json(*d),
             NodeKind::Str(s) => serde_json::Value::String(s.clone()),
@@ -129,9 +133,21 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// A collection being built, with its YAML path.
 enum Frame {
-    Seq(Pos, Vec<Node>),
-    Map(Pos, Vec<(Node, Node)>, Option<Node>),
+    Seq(Pos, Vec<Node>, String),
+    Map(Pos, Vec<(Node, Node)>, Option<Node>, String),
+}
+
+/// The YAML path of the next node to be attached, such as `items[3].text`.
+fn slot_path(stack: &[Frame]) -> String {
+    match stack.last() {
+        None => String::new(),
+        Some(Frame::Seq(_, items, path)) => format!("{path}[{}]", items.len()),
+        Some(Frame::Map(_, _, Some(key), path)) if path.is_empty() => key.key_text(),
+        Some(Frame::Map(_, _, Some(key), path)) => format!("{path}.{}", key.key_text()),
+        Some(Frame::Map(_, _, None, path)) => path.clone(),
+    }
 }
 
 /// Reads one YAML document.
@@ -163,8 +179,12 @@ pub fn parse(source: &str) -> Parsed {
                 let m = e.marker();
                 diags.push(Diagnostic::error(
                     Pos::new(m.line() as u32, m.col() as u32 + 1),
-                    "",
-                    format!("this is not valid YAML: {}", e.info()),
+                    slot_path(&stack),
+                    if e.info().contains("recursion limit") {
+                        format!("the file nests deeper than {MAX_DEPTH} levels")
+                    } else {
+                        format!("this is not valid YAML: {}", e.info())
+                    },
                 ));
                 return Parsed {
                     root: None,
@@ -173,6 +193,7 @@ pub fn parse(source: &str) -> Parsed {
             }
         };
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
+        let here = slot_path(&stack);
         let is_seq = matches!(event, Event::SequenceStart(..));
         let node = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
@@ -181,7 +202,7 @@ pub fn parse(source: &str) -> Parsed {
                 if documents > 1 {
                     diags.push(Diagnostic::error(
                         pos,
-                        "",
+                        &here,
                         "a questionnaire file holds one YAML document; this is a second one",
                     ));
                     break;
@@ -190,23 +211,23 @@ pub fn parse(source: &str) -> Parsed {
             }
             Event::Alias(_) => {
                 diags.push(
-                    Diagnostic::error(pos, "", "aliases (`*name`) are not allowed")
+                    Diagnostic::error(pos, &here, "aliases (`*name`) are not allowed")
                         .with_hint("use `scales` to share options between items"),
                 );
-                Node::new(NodeKind::Null, pos)
+                Node::new(NodeKind::Bad, pos)
             }
             Event::Scalar(value, style, anchor, tag) => {
                 if anchor != 0 {
-                    anchor_error(&mut diags, pos);
+                    anchor_error(&mut diags, pos, &here);
                 }
                 if let Some(tag) = tag {
                     diags.push(Diagnostic::error(
                         pos,
-                        "",
+                        &here,
                         format!("tags (`{}{}`) are not allowed", tag.handle, tag.suffix),
                     ));
                 }
-                let mut node = scalar(&value, style, pos, &mut diags);
+                let mut node = scalar(&value, style, pos, &here, &mut diags);
                 if let NodeKind::Str(s) = &node.kind {
                     node.verbatim = verbatim_start(&lines, &span, style, s);
                 }
@@ -214,19 +235,19 @@ pub fn parse(source: &str) -> Parsed {
             }
             Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
                 if anchor != 0 {
-                    anchor_error(&mut diags, pos);
+                    anchor_error(&mut diags, pos, &here);
                 }
                 if let Some(tag) = tag {
                     diags.push(Diagnostic::error(
                         pos,
-                        "",
+                        &here,
                         format!("tags (`{}{}`) are not allowed", tag.handle, tag.suffix),
                     ));
                 }
                 if stack.len() >= MAX_DEPTH {
                     diags.push(Diagnostic::error(
                         pos,
-                        "",
+                        &here,
                         format!("the file nests deeper than {MAX_DEPTH} levels"),
                     ));
                     return Parsed {
@@ -235,31 +256,31 @@ pub fn parse(source: &str) -> Parsed {
                     };
                 }
                 stack.push(if is_seq {
-                    Frame::Seq(pos, Vec::new())
+                    Frame::Seq(pos, Vec::new(), here)
                 } else {
-                    Frame::Map(pos, Vec::new(), None)
+                    Frame::Map(pos, Vec::new(), None, here)
                 });
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(p, items)) => Node::new(NodeKind::Seq(items), p),
+                Some(Frame::Seq(p, items, _)) => Node::new(NodeKind::Seq(items), p),
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(p, entries, _)) => Node::new(NodeKind::Map(entries), p),
+                Some(Frame::Map(p, entries, _, _)) => Node::new(NodeKind::Map(entries), p),
                 _ => continue,
             },
         };
         // Attach the finished node to its parent.
         match stack.last_mut() {
             None => root = Some(node),
-            Some(Frame::Seq(_, items)) => items.push(node),
-            Some(Frame::Map(_, entries, pending)) => match pending.take() {
+            Some(Frame::Seq(_, items, _)) => items.push(node),
+            Some(Frame::Map(_, entries, pending, _)) => match pending.take() {
                 None => {
                     if matches!(node.kind, NodeKind::Seq(_) | NodeKind::Map(_)) {
                         diags.push(Diagnostic::error(
                             node.pos,
-                            "",
+                            &here,
                             "a key must be a plain word, not a list or mapping",
                         ));
                     } else if let Some((first, _)) = entries
@@ -269,7 +290,11 @@ pub fn parse(source: &str) -> Parsed {
                         diags.push(
                             Diagnostic::error(
                                 node.pos,
-                                "",
+                                if here.is_empty() {
+                                    node.key_text()
+                                } else {
+                                    format!("{here}.{}", node.key_text())
+                                },
                                 format!("duplicate key `{}`", node.key_text()),
                             )
                             .with_hint(format!(
@@ -292,9 +317,9 @@ pub fn parse(source: &str) -> Parsed {
     }
 }
 
-fn anchor_error(diags: &mut Vec<Diagnostic>, pos: Pos) {
+fn anchor_error(diags: &mut Vec<Diagnostic>, pos: Pos, path: &str) {
     diags.push(
-        Diagnostic::error(pos, "", "anchors (`&name`) are not allowed")
+        Diagnostic::error(pos, path, "anchors (`&name`) are not allowed")
             .with_hint("use `scales` to share options between items"),
     );
 }
@@ -329,7 +354,13 @@ const YAML11_BOOLS: &[&str] = &[
     "N",
 ];
 
-fn scalar(value: &str, style: ScalarStyle, pos: Pos, diags: &mut Vec<Diagnostic>) -> Node {
+fn scalar(
+    value: &str,
+    style: ScalarStyle,
+    pos: Pos,
+    path: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Node {
     if style != ScalarStyle::Plain {
         return Node::new(NodeKind::Str(value.to_string()), pos);
     }
@@ -341,27 +372,27 @@ fn scalar(value: &str, style: ScalarStyle, pos: Pos, diags: &mut Vec<Diagnostic>
         | ".nan" | ".NaN" | ".NAN" => {
             diags.push(Diagnostic::error(
                 pos,
-                "",
+                path,
                 format!("`{value}` is not a finite number; numbers must be finite"),
             ));
-            NodeKind::Null
+            NodeKind::Bad
         }
         _ => match number(value) {
             Some(Ok(d)) => NodeKind::Num(d),
             Some(Err(())) => {
                 diags.push(Diagnostic::error(
                     pos,
-                    "",
+                    path,
                     format!("the number `{value}` is too large or too precise"),
                 ));
-                NodeKind::Null
+                NodeKind::Bad
             }
             None => {
                 if YAML11_BOOLS.contains(&value) {
                     diags.push(
                         Diagnostic::warning(
                             pos,
-                            "",
+                            path,
                             format!("`{value}` is read as the string '{value}', not as a boolean"),
                         )
                         .with_hint(format!(
@@ -462,7 +493,7 @@ mod tests {
 
     #[test]
     fn core_schema_words_are_strings_and_numbers_are_decimal() {
-        let n = root("a: yes\nb: 2.90\nc: 0x1F\nd: ~\ne: '3'\n");
+        let n = root("a: 'yes'\nb: 2.90\nc: 0x1F\nd: ~\ne: '3'\n");
         let NodeKind::Map(m) = n.kind else {
             panic!("not a map")
         };

@@ -1,0 +1,8 @@
+//! The one integration-test binary. Each module is one area; test names are
+//! sentences that say what holds.
+
+mod architecture;
+mod broken_files;
+mod hostile_files;
+mod properties;
+mod shipped;
