@@ -1,0 +1,126 @@
+//! Benchmarks of the pure core: compiling questionnaires and processing one
+//! response. Run with `cargo bench --bench core`; figures go in
+//! docs/PERFORMANCE.md.
+
+use chrono::NaiveDate;
+use criterion::{Criterion, criterion_group, criterion_main};
+use prom::core::engine::{Mode, history_entry, process};
+use prom::core::{HistoryEntry, compile_yaml};
+use serde_json::{Map, Value, json};
+use std::hint::black_box;
+
+fn read(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("questionnaires")
+        .join(name);
+    std::fs::read_to_string(path).expect("shipped questionnaire")
+}
+
+/// A 100-item questionnaire with a show_if on every tenth item, three
+/// scores and five rules.
+fn hundred_items() -> String {
+    let mut s = String::from(
+        "id: big\nversion: 1\ntitle: {da: Stor, en: Big}\nlanguages: [da, en]\nscales:\n  f:\n",
+    );
+    for v in 0..4 {
+        s.push_str(&format!(
+            "    - {{value: {v}, text: {{da: \"S{v}\", en: \"O{v}\"}}}}\n"
+        ));
+    }
+    s.push_str("items:\n");
+    for i in 0..100 {
+        let show = if i % 10 == 9 {
+            format!(", show_if: \"q{} > 0\"", i - 1)
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "  - {{id: q{i}, type: choice, scale: f, text: {{da: \"Spørgsmål {i}\", en: \"Question {i}\"}}{show}}}\n"
+        ));
+    }
+    let ids = |r: std::ops::Range<usize>| r.map(|i| format!("q{i}")).collect::<Vec<_>>().join(", ");
+    s.push_str(&format!(
+        "scores:\n  - {{id: a, items: [{}], missing: {{allow: 3, impute: mean}}, round: 0, bands: [{{from: 0, id: low}}, {{from: 50, id: high}}]}}\n  - {{id: b, items: [{}], method: mean, transform: \"raw * 25\"}}\n  - {{id: c, method: expr, expr: \"a + b / 10\"}}\n",
+        ids(0..50),
+        ids(50..100)
+    ));
+    s.push_str("rules:\n");
+    for r in 0..5 {
+        s.push_str(&format!(
+            "  - {{id: r{r}, when: \"q{r} >= 3 or a - previous(a) >= {r}\", level: yellow, text: {{da: R, en: R}}}}\n"
+        ));
+    }
+    s
+}
+
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compile");
+    for name in [
+        "phq9.yaml",
+        "gad7.yaml",
+        "pain_nrs.yaml",
+        "ovarian_followup.yaml",
+        "chronic_followup.yaml",
+    ] {
+        let src = read(name);
+        g.bench_function(name, |b| b.iter(|| compile_yaml(black_box(&src))));
+    }
+    let big = hundred_items();
+    assert!(
+        compile_yaml(&big).questionnaire.is_some(),
+        "the 100-item file compiles"
+    );
+    g.bench_function("100 items", |b| b.iter(|| compile_yaml(black_box(&big))));
+    g.finish();
+
+    let q = compile_yaml(&read("phq9.yaml"))
+        .questionnaire
+        .expect("phq9 compiles");
+    let date = NaiveDate::from_ymd_opt(2026, 6, 1).expect("date");
+    // Twenty earlier responses, newest first, as storage hands them over.
+    let mut history: Vec<HistoryEntry> = Vec::new();
+    for k in 0..20u64 {
+        let answers: Map<String, Value> = (1..=9)
+            .map(|i| (format!("q{i}"), json!((k + i) % 3)))
+            .collect();
+        let d = date
+            .checked_sub_days(chrono::Days::new(14 * (20 - k)))
+            .expect("date");
+        let o = process(&q, &answers, Mode::Paper, d, &history).expect("valid");
+        history.insert(0, history_entry(&q, &o.evaluation, &o.fired));
+    }
+    let answers: Map<String, Value> = (1..=9)
+        .map(|i| (format!("q{i}"), json!(i % 4)))
+        .chain([("q10".to_string(), json!(1))])
+        .collect();
+    c.bench_function("process one PHQ-9 response with 20 earlier", |b| {
+        b.iter(|| {
+            process(
+                black_box(&q),
+                black_box(&answers),
+                Mode::Web,
+                date,
+                black_box(&history),
+            )
+            .expect("valid")
+        })
+    });
+
+    let mut hostile = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        hostile.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 9].join(", ")
+        ));
+    }
+    c.bench_function("refuse a billion-laughs file", |b| {
+        b.iter(|| compile_yaml(black_box(&hostile)))
+    });
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    c.bench_function("refuse 10,000-deep nesting", |b| {
+        b.iter(|| compile_yaml(black_box(&deep)))
+    });
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);
