@@ -6,4 +6,11 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod core;
+pub mod demo;
+pub mod mail;
+pub mod security;
+pub mod startup;
+pub mod storage;
+pub mod web;

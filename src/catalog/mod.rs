@@ -162,3 +162,48 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, CatalogError> {
     }
     Ok(entries)
 }
+
+/// The questionnaires a server serves, by id.
+pub struct Catalog {
+    by_id: std::collections::HashMap<String, std::sync::Arc<Questionnaire>>,
+    order: Vec<String>,
+}
+
+impl Catalog {
+    /// Loads every questionnaire at `path`. Any error refuses the whole
+    /// catalog: the message holds every diagnostic, rendered.
+    pub fn load(path: &Path) -> Result<Catalog, String> {
+        let entries = load(path).map_err(|e| e.to_string())?;
+        let rendered: String = entries
+            .iter()
+            .filter(|e| e.errors() > 0)
+            .map(Entry::render)
+            .collect();
+        if !rendered.is_empty() {
+            return Err(rendered);
+        }
+        Ok(Catalog::from_questionnaires(
+            entries.into_iter().filter_map(|e| e.compiled.questionnaire),
+        ))
+    }
+
+    pub fn from_questionnaires(qs: impl IntoIterator<Item = Questionnaire>) -> Catalog {
+        let mut by_id = std::collections::HashMap::new();
+        let mut order = Vec::new();
+        for q in qs {
+            order.push(q.id.clone());
+            by_id.insert(q.id.clone(), std::sync::Arc::new(q));
+        }
+        order.sort();
+        Catalog { by_id, order }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&std::sync::Arc<Questionnaire>> {
+        self.by_id.get(id)
+    }
+
+    /// Every questionnaire, by id.
+    pub fn all(&self) -> impl Iterator<Item = &std::sync::Arc<Questionnaire>> {
+        self.order.iter().filter_map(|id| self.by_id.get(id))
+    }
+}

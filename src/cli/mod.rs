@@ -2,12 +2,14 @@
 //! catalog and the core together and owns exit codes: 0 success, 1 a
 //! problem found in the questionnaires, 2 bad input.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::catalog;
 use crate::core::testing;
+
+mod admin;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +36,75 @@ enum Command {
         #[arg(default_value = "questionnaires")]
         path: PathBuf,
     },
+    /// Run the web application and API.
+    Serve(Serve),
+    /// Clinics (departments).
+    #[command(subcommand)]
+    Clinic(admin::ClinicCmd),
+    /// Staff accounts.
+    #[command(subcommand)]
+    User(admin::UserCmd),
+    /// Patients.
+    #[command(subcommand)]
+    Patient(admin::PatientCmd),
+    /// Print a one-use link for a patient to answer a questionnaire.
+    Invite(admin::Invite),
+    /// Follow-up plans.
+    #[command(subcommand)]
+    Plan(admin::PlanCmd),
+    /// API keys.
+    #[command(subcommand)]
+    Apikey(admin::ApikeyCmd),
+    /// Export responses for research or another system.
+    Export(admin::Export),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCmd),
+}
+
+/// The database every command but check and test works on.
+#[derive(Args, Debug, Clone)]
+pub struct DbArg {
+    /// The SQLite database (created with its folder).
+    #[arg(long, env = "PROM_DB", default_value = "data/prom.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct Serve {
+    #[command(flatten)]
+    db: DbArg,
+    /// Where to listen (port 0 picks a free port).
+    #[arg(long, env = "PROM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The questionnaires to serve.
+    #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
+    questionnaires: PathBuf,
+    /// The public address, for links in e-mails (default: where it listens).
+    #[arg(long, env = "PROM_BASE_URL")]
+    base_url: Option<String>,
+    /// Send e-mail through this SMTP server, e.g. smtp://user:pass@host:587
+    /// (without it, e-mails are written as .eml files under --mail-dir).
+    #[arg(long, env = "PROM_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of e-mails.
+    #[arg(long, env = "PROM_MAIL_FROM", default_value = "prom <prom@localhost>")]
+    mail_from: String,
+    /// Where e-mails are written without --smtp-url.
+    #[arg(long, env = "PROM_MAIL_DIR", default_value = "data/mail")]
+    mail_dir: PathBuf,
+    /// Seed a demo clinic, staff login, patients with history, and print the links to try.
+    #[arg(long, env = "PROM_DEMO")]
+    demo: bool,
+    /// HTTP worker threads.
+    #[arg(long, env = "PROM_WORKERS", default_value_t = 2)]
+    workers: usize,
+    /// Testing only: limit the database to this many pages (simulates a full disk).
+    #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
+    test_max_db_pages: Option<u64>,
+    /// Testing only, UNSAFE: answer before the commit (the crash test's negative control).
+    #[arg(long, env = "PROM_TEST_ACK_BEFORE_COMMIT", hide = true)]
+    test_ack_before_commit: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -41,7 +112,96 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { path } => check(&path),
         Command::Test { path } => test(&path),
+        Command::Serve(s) => serve(s),
+        Command::Clinic(c) => admin::run(admin::Cmd::Clinic(c)),
+        Command::User(c) => admin::run(admin::Cmd::User(c)),
+        Command::Patient(c) => admin::run(admin::Cmd::Patient(c)),
+        Command::Invite(c) => admin::run(admin::Cmd::Invite(c)),
+        Command::Plan(c) => admin::run(admin::Cmd::Plan(c)),
+        Command::Apikey(c) => admin::run(admin::Cmd::Apikey(c)),
+        Command::Export(c) => admin::run(admin::Cmd::Export(c)),
+        Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
     }
+}
+
+fn serve(s: Serve) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PROM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = crate::startup::Config {
+        listen: s.listen,
+        db: s.db.db,
+        questionnaires: s.questionnaires,
+        base_url: s.base_url,
+        smtp_url: s.smtp_url,
+        mail_from: s.mail_from,
+        mail_dir: s.mail_dir,
+        demo: s.demo,
+        workers: s.workers,
+        storage: crate::storage::Options {
+            max_pages: s.test_max_db_pages,
+        },
+        writer: crate::storage::writer::WriterOptions {
+            ack_before_commit: s.test_ack_before_commit,
+        },
+    };
+    let system = actix_web::rt::System::new();
+    let result: anyhow::Result<()> = system.block_on(async move {
+        let running =
+            crate::startup::start(&config, std::sync::Arc::new(crate::clock::SystemClock))?;
+        print_start(&running, &config);
+        running.server.await?;
+        drop(running.mailer);
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
+    println!("prom is listening on http://{}", r.addr);
+    println!("  database:       {}", config.db.display());
+    println!("  questionnaires: {}", config.questionnaires.display());
+    match &config.smtp_url {
+        Some(_) => println!("  e-mail:         sent over SMTP"),
+        None => println!(
+            "  e-mail:         written as files in {}",
+            config.mail_dir.display()
+        ),
+    }
+    if let Some(d) = &r.demo {
+        let b = &r.base_url;
+        let k = &d.api_key;
+        println!();
+        println!("Demo clinic `{}` is ready.", d.clinic);
+        println!(
+            "  staff login:  {} / {}  (printed once; renewed at every --demo start)",
+            d.staff_email, d.staff_password
+        );
+        println!("  API key:      {k}");
+        println!("  patients:     {}", d.patients.join(", "));
+        println!();
+        println!("Try:");
+        println!("  curl {b}/healthz");
+        println!("  curl -H 'Authorization: Bearer {k}' {b}/api/v1/questionnaires");
+        println!("  curl -H 'Authorization: Bearer {k}' '{b}/api/v1/flags?status=open'");
+        println!("  curl -H 'Authorization: Bearer {k}' {b}/api/v1/patients/D002/responses");
+        println!(
+            "  curl -H 'Authorization: Bearer {k}' -H 'Content-Type: application/json' -d '{{\"questionnaire\": \"pain_nrs\", \"patient\": \"D003\", \"answers\": {{\"pain_now\": 9, \"pain_worst\": 9}}}}' {b}/api/v1/responses"
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }
 
 fn load(path: &std::path::Path) -> Result<Vec<catalog::Entry>, ExitCode> {

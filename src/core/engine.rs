@@ -623,3 +623,61 @@ pub fn process(
         level,
     })
 }
+
+/// Reads a value as it was stored (JSON) for a history function: answers to
+/// items the questionnaire still has are read as that item's kind where they
+/// fit; anything else is kept as the plain JSON value it is.
+pub fn stored_value(q: &Questionnaire, key: &str, v: &Json) -> Value {
+    if let Some(&i) = q.item_index.get(key)
+        && let Ok(val) = parse_answer(q, i, v)
+    {
+        return val;
+    }
+    plain_value(v)
+}
+
+fn plain_value(v: &Json) -> Value {
+    match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => decimal_from_json(n).map(Value::Num).unwrap_or(Value::Null),
+        Json::String(s) => parse_date(s)
+            .map(Value::Date)
+            .unwrap_or_else(|| Value::Str(s.clone())),
+        Json::Array(xs) => Value::List(xs.iter().map(plain_value).collect()),
+        Json::Object(_) => Value::Null,
+    }
+}
+
+/// An earlier response as storage holds it: answers and scores (JSON) by
+/// name, and the ids of the rules that fired.
+pub fn history_from_stored(
+    q: &Questionnaire,
+    date: NaiveDate,
+    answers: &Map<String, Json>,
+    scores: &Map<String, Json>,
+    flags: Vec<String>,
+) -> HistoryEntry {
+    let mut values = std::collections::HashMap::with_capacity(answers.len() + scores.len());
+    for (k, v) in answers {
+        values.insert(k.clone(), stored_value(q, k, v));
+    }
+    for (k, v) in scores {
+        values.insert(k.clone(), plain_value(v));
+    }
+    HistoryEntry {
+        date,
+        values,
+        flags,
+    }
+}
+
+/// The answers to keep with a response: the shown, answered items, as JSON.
+pub fn stored_answers(q: &Questionnaire, ev: &Evaluation) -> Map<String, Json> {
+    q.items
+        .iter()
+        .zip(&ev.values)
+        .filter(|(it, v)| it.kind.answerable() && !v.is_null())
+        .map(|(it, v)| (it.id.clone(), v.to_json()))
+        .collect()
+}

@@ -1,0 +1,580 @@
+//! Administration commands. Each opens the database, does its work in one
+//! `BEGIN IMMEDIATE` transaction with an audit row, and commits: nothing is
+//! half-written. Bad input gets one line on standard error and status 2.
+
+use chrono::{Days, Duration};
+use clap::{Args, Subcommand};
+use rusqlite::{Connection, TransactionBehavior};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::DbArg;
+use crate::clock::{Clock, SystemClock, local_date};
+use crate::security;
+use crate::storage::audit::{self, Entry};
+use crate::storage::records::{self, Clinic, NewPatient, ts};
+use crate::storage::{self, Options, StorageError};
+
+#[derive(Subcommand, Debug)]
+pub enum ClinicCmd {
+    /// Add a clinic.
+    Add {
+        /// The clinic's id, such as `gyn_aarhus`.
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// Where red-flag alerts go (repeat for several).
+        #[arg(long = "alert-email")]
+        alert_email: Vec<String>,
+        /// The clinic's time zone, for calendar dates.
+        #[arg(long, default_value = "Europe/Copenhagen")]
+        time_zone: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Add a staff account; the password is read from standard input, or
+    /// generated and printed once.
+    Add {
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["clinician", "admin"])]
+        role: String,
+        #[arg(long)]
+        clinic: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PatientCmd {
+    /// Add a patient.
+    Add {
+        #[arg(long)]
+        clinic: String,
+        /// The clinic's own reference for the patient.
+        #[arg(long = "ref")]
+        reference: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, default_value = "da", value_parser = ["da", "en"])]
+        language: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct Invite {
+    /// The patient's reference.
+    reference: String,
+    #[arg(long)]
+    questionnaire: String,
+    /// The clinic, when the reference exists in several.
+    #[arg(long)]
+    clinic: Option<String>,
+    /// How many days the link works.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
+    /// The public address the link starts with.
+    #[arg(long, env = "PROM_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+    #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
+    questionnaires: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCmd {
+    /// Invite a patient to a questionnaire every DAYS days, with reminders.
+    Add {
+        /// The patient's reference.
+        reference: String,
+        #[arg(long)]
+        questionnaire: String,
+        #[arg(long)]
+        every: u32,
+        #[arg(long)]
+        clinic: Option<String>,
+        #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
+        questionnaires: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApikeyCmd {
+    /// Print a new API key once (only its hash is stored).
+    Add {
+        #[arg(long)]
+        clinic: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct Export {
+    #[arg(long)]
+    questionnaire: String,
+    #[arg(long, value_parser = ["csv", "fhir"])]
+    format: String,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
+    questionnaires: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Check that no row of the audit log was changed or removed.
+    Verify {
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+pub enum Cmd {
+    Clinic(ClinicCmd),
+    User(UserCmd),
+    Patient(PatientCmd),
+    Invite(Invite),
+    Plan(PlanCmd),
+    Apikey(ApikeyCmd),
+    Export(Export),
+    Audit(AuditCmd),
+}
+
+/// A failure to report: one line, status 2.
+struct Fail(String);
+
+impl From<StorageError> for Fail {
+    fn from(e: StorageError) -> Fail {
+        Fail(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Fail {
+        Fail(StorageError::from(e).to_string())
+    }
+}
+
+pub fn run(cmd: Cmd) -> ExitCode {
+    match dispatch(cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open(db: &DbArg) -> Result<Connection, Fail> {
+    storage::open(&db.db, &Options::default())
+        .map_err(|e| Fail(format!("cannot open the database {}: {e}", db.db.display())))
+}
+
+/// Runs `f` in one immediate transaction with an audit row, then commits.
+fn in_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+fn audit_cli(
+    conn: &Connection,
+    action: &str,
+    clinic: Option<&str>,
+    patient: Option<&str>,
+    subject: Option<&str>,
+) -> Result<(), Fail> {
+    let at = ts(SystemClock.now());
+    audit::append(
+        conn,
+        &Entry {
+            at: &at,
+            actor: "cli",
+            action,
+            clinic_id: clinic,
+            patient_id: patient,
+            subject,
+        },
+    )?;
+    Ok(())
+}
+
+fn check_id(id: &str, what: &str) -> Result<(), Fail> {
+    let ok = id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && id.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(Fail(format!(
+            "`{id}` is not a valid {what}: use lowercase letters, digits, `_` and `-`, starting with a letter"
+        )))
+    }
+}
+
+fn check_email(e: &str) -> Result<(), Fail> {
+    if e.parse::<lettre::Address>().is_ok() {
+        Ok(())
+    } else {
+        Err(Fail(format!("`{e}` is not an e-mail address")))
+    }
+}
+
+/// The patient with this reference: in `clinic`, or the only one anywhere.
+fn find_patient(
+    conn: &Connection,
+    reference: &str,
+    clinic: Option<&str>,
+) -> Result<(String, String), Fail> {
+    if let Some(c) = clinic {
+        let id = records::patient_id(conn, c, reference).map_err(|_| {
+            Fail(format!(
+                "there is no patient `{reference}` in the clinic `{c}`"
+            ))
+        })?;
+        return Ok((id, c.to_string()));
+    }
+    let mut found = records::patients_with_ref(conn, reference)?;
+    match found.len() {
+        0 => Err(Fail(format!("there is no patient `{reference}`"))),
+        1 => Ok(found.remove(0)),
+        _ => Err(Fail(format!(
+            "the reference `{reference}` exists in several clinics; say which with --clinic"
+        ))),
+    }
+}
+
+fn questionnaire_exists(dir: &std::path::Path, id: &str) -> Result<(), Fail> {
+    let catalog = crate::catalog::Catalog::load(dir).map_err(|_| {
+        Fail(format!(
+            "the questionnaires in {} have errors; run `prom check`",
+            dir.display()
+        ))
+    })?;
+    if catalog.get(id).is_some() {
+        Ok(())
+    } else {
+        Err(Fail(format!(
+            "there is no questionnaire `{id}` in {}",
+            dir.display()
+        )))
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<(), Fail> {
+    let now = SystemClock.now();
+    match cmd {
+        Cmd::Clinic(ClinicCmd::Add {
+            id,
+            name,
+            alert_email,
+            time_zone,
+            db,
+        }) => {
+            check_id(&id, "clinic id")?;
+            if name.trim().is_empty() {
+                return Err(Fail("--name must not be empty".into()));
+            }
+            for e in &alert_email {
+                check_email(e)?;
+            }
+            if time_zone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(Fail(format!(
+                    "`{time_zone}` is not a time zone (such as Europe/Copenhagen)"
+                )));
+            }
+            let mut conn = open(&db)?;
+            in_tx(&mut conn, |tx| {
+                records::insert_clinic(
+                    tx,
+                    &Clinic {
+                        id: id.clone(),
+                        name,
+                        alert_emails: alert_email,
+                        time_zone,
+                    },
+                    now,
+                )?;
+                audit_cli(tx, "clinic.create", Some(&id), None, None)
+            })?;
+            println!("added clinic {id}");
+        }
+        Cmd::User(UserCmd::Add {
+            email,
+            name,
+            role,
+            clinic,
+            db,
+        }) => {
+            check_email(&email)?;
+            let stdin = std::io::stdin();
+            let mut given = String::new();
+            if !stdin.is_terminal() {
+                let _ = stdin.lock().take(10_000).read_to_string(&mut given);
+            }
+            let given = given.lines().next().unwrap_or("").to_string();
+            let (password, generated) = if given.is_empty() {
+                (security::new_password(), true)
+            } else if given.chars().count() < 12 {
+                return Err(Fail("the password must be at least 12 characters".into()));
+            } else {
+                (given, false)
+            };
+            let hash = security::hash_password(&password).map_err(|e| Fail(e.to_string()))?;
+            let mut conn = open(&db)?;
+            let id = in_tx(&mut conn, |tx| {
+                let id = records::insert_user(tx, &clinic, &email, &name, &role, &hash, now)
+                    .map_err(|e| match e {
+                        StorageError::NotFound => Fail(format!("there is no clinic `{clinic}`")),
+                        other => other.into(),
+                    })?;
+                audit_cli(tx, "user.create", Some(&clinic), None, Some(&id))?;
+                Ok(id)
+            })?;
+            println!("added {role} {email} ({id})");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+        }
+        Cmd::Patient(PatientCmd::Add {
+            clinic,
+            reference,
+            name,
+            email,
+            language,
+            db,
+        }) => {
+            if reference.trim().is_empty() || reference.len() > 100 {
+                return Err(Fail("--ref must be 1 to 100 characters".into()));
+            }
+            if let Some(e) = &email {
+                check_email(e)?;
+            }
+            let mut conn = open(&db)?;
+            let id = in_tx(&mut conn, |tx| {
+                records::get_clinic(tx, &clinic)
+                    .map_err(|_| Fail(format!("there is no clinic `{clinic}`")))?;
+                let id = records::insert_patient(
+                    tx,
+                    &NewPatient {
+                        clinic_id: clinic.clone(),
+                        reference: reference.clone(),
+                        name,
+                        email,
+                        language,
+                    },
+                    now,
+                )?;
+                audit_cli(tx, "patient.create", Some(&clinic), Some(&id), None)?;
+                Ok(id)
+            })?;
+            println!("added patient {reference} ({id})");
+        }
+        Cmd::Invite(i) => {
+            if i.days == 0 || i.days > 365 {
+                return Err(Fail("--days must be from 1 to 365".into()));
+            }
+            questionnaire_exists(&i.questionnaires, &i.questionnaire)?;
+            let mut conn = open(&i.db)?;
+            let token = security::new_token("prom_inv_");
+            let hash = security::token_hash(&token);
+            in_tx(&mut conn, |tx| {
+                let (pid, clinic) = find_patient(tx, &i.reference, i.clinic.as_deref())?;
+                let id = records::insert_invitation(
+                    tx,
+                    &pid,
+                    &i.questionnaire,
+                    &hash,
+                    now + Duration::days(i64::from(i.days)),
+                    now,
+                )?;
+                audit_cli(
+                    tx,
+                    "invitation.create",
+                    Some(&clinic),
+                    Some(&pid),
+                    Some(&id),
+                )
+            })?;
+            println!("{}/a/{token}", i.base_url.trim_end_matches('/'));
+        }
+        Cmd::Plan(PlanCmd::Add {
+            reference,
+            questionnaire,
+            every,
+            clinic,
+            questionnaires,
+            db,
+        }) => {
+            if every == 0 || every > 3650 {
+                return Err(Fail(
+                    "--every must be a number of days from 1 to 3650".into(),
+                ));
+            }
+            questionnaire_exists(&questionnaires, &questionnaire)?;
+            let mut conn = open(&db)?;
+            let id = in_tx(&mut conn, |tx| {
+                let (pid, clinic) = find_patient(tx, &reference, clinic.as_deref())?;
+                let tz = records::get_clinic(tx, &clinic)?.time_zone;
+                let first = local_date(now, &tz)
+                    .checked_add_days(Days::new(0))
+                    .unwrap_or(local_date(now, &tz));
+                let id = records::insert_plan(tx, &pid, &questionnaire, every, first, now)?;
+                audit_cli(tx, "plan.create", Some(&clinic), Some(&pid), Some(&id))?;
+                Ok(id)
+            })?;
+            println!(
+                "added plan {id}: {questionnaire} every {every} days for {reference}, first due today"
+            );
+        }
+        Cmd::Apikey(ApikeyCmd::Add { clinic, db }) => {
+            let key = security::new_token("prom_key_");
+            let hash = security::token_hash(&key);
+            let mut conn = open(&db)?;
+            in_tx(&mut conn, |tx| {
+                let id = records::insert_api_key(tx, &clinic, &hash, now).map_err(|e| match e {
+                    StorageError::NotFound => Fail(format!("there is no clinic `{clinic}`")),
+                    other => other.into(),
+                })?;
+                audit_cli(tx, "apikey.create", Some(&clinic), None, Some(&id))
+            })?;
+            println!("{key}");
+        }
+        Cmd::Export(e) => export(e)?,
+        Cmd::Audit(AuditCmd::Verify { db }) => {
+            let conn = open(&db)?;
+            match audit::verify(&conn)? {
+                audit::Verdict::Intact { rows } => {
+                    println!("the audit log is intact: {rows} rows, every link checked")
+                }
+                audit::Verdict::Broken { seq, reason } => {
+                    return Err(Fail(format!(
+                        "the audit log was tampered with at row {seq}: {reason}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cell(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(xs)) => xs
+            .iter()
+            .map(|x| cell(Some(x)))
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn export(e: Export) -> Result<(), Fail> {
+    if e.format == "fhir" {
+        return Err(Fail(
+            "FHIR export is not available yet; use --format csv".into(),
+        ));
+    }
+    let catalog = crate::catalog::Catalog::load(&e.questionnaires).map_err(|_| {
+        Fail(format!(
+            "the questionnaires in {} have errors; run `prom check`",
+            e.questionnaires.display()
+        ))
+    })?;
+    let q = catalog
+        .get(&e.questionnaire)
+        .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
+    let mut conn = open(&e.db)?;
+    let rows = in_tx(&mut conn, |tx| {
+        let rows = records::export_rows(tx, &e.questionnaire)?;
+        let subject = format!("{} rows of {}", rows.len(), e.questionnaire);
+        audit_cli(tx, "export.csv", None, None, Some(&subject))?;
+        Ok(rows)
+    })?;
+    let mut out: Vec<u8> = Vec::new();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let items: Vec<&str> = q
+            .items
+            .iter()
+            .filter(|i| i.kind.answerable())
+            .map(|i| i.id.as_str())
+            .collect();
+        let scores: Vec<&str> = q.scores.iter().map(|s| s.id.as_str()).collect();
+        let mut header = vec![
+            "response_id",
+            "clinic",
+            "patient_ref",
+            "questionnaire",
+            "version",
+            "submitted_at",
+            "response_date",
+            "mode",
+            "level",
+            "superseded",
+        ];
+        header.extend(items.iter());
+        header.extend(scores.iter());
+        w.write_record(&header).map_err(|x| Fail(x.to_string()))?;
+        for r in rows {
+            let mut rec = vec![
+                r.response_id,
+                r.clinic_id,
+                r.patient_ref,
+                e.questionnaire.clone(),
+                r.version.to_string(),
+                r.submitted_at,
+                r.response_date,
+                r.mode,
+                r.level,
+                r.superseded.to_string(),
+            ];
+            rec.extend(items.iter().map(|i| cell(r.answers.get(*i))));
+            rec.extend(scores.iter().map(|s| cell(r.scores.get(*s))));
+            w.write_record(&rec).map_err(|x| Fail(x.to_string()))?;
+        }
+        w.flush().map_err(|x| Fail(x.to_string()))?;
+    }
+    match e.out {
+        Some(path) => {
+            // Write beside, then rename: no half-written file stays behind.
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, &out)
+                .map_err(|x| Fail(format!("cannot write {}: {x}", tmp.display())))?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|x| Fail(format!("cannot write {}: {x}", path.display())))?;
+        }
+        None => {
+            std::io::stdout()
+                .write_all(&out)
+                .map_err(|x| Fail(x.to_string()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! `prom serve --demo`: a demo clinic, a staff login, an API key and
+//! patients with a few months of answers, so there is something to look at.
+//! Safe to run again: existing demo data is kept, the staff password and
+//! API key are renewed and printed.
+
+use chrono::{Days, Duration};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use serde_json::{Map, Value as Json, json};
+
+use crate::catalog::Catalog;
+use crate::clock::{Clock, local_date};
+use crate::core::engine::{Mode, validate};
+use crate::security;
+use crate::storage::records::{self, Clinic, NewPatient, Submission};
+
+pub const CLINIC: &str = "demo";
+pub const STAFF_EMAIL: &str = "klinik@demo.prom.invalid";
+
+/// What was seeded, to print.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub clinic: String,
+    pub staff_email: String,
+    pub staff_password: String,
+    pub api_key: String,
+    pub patients: Vec<String>,
+}
+
+fn answers(pairs: &[(&str, Json)]) -> Map<String, Json> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn phq9(level: u64, q9: u64) -> Map<String, Json> {
+    let mut m: Map<String, Json> = (1..=8)
+        .map(|i| (format!("q{i}"), json!((level + i) % 4 * level.min(3) / 3)))
+        .collect();
+    m.insert("q9".into(), json!(q9));
+    m.insert("q10".into(), json!(level.min(3)));
+    m
+}
+
+pub fn seed(
+    conn: &mut Connection,
+    catalog: &Catalog,
+    clock: &dyn Clock,
+    base_url: &str,
+) -> anyhow::Result<Seeded> {
+    let now = clock.now();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let exists = tx
+        .query_row("SELECT 1 FROM clinics WHERE id = ?1", [CLINIC], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !exists {
+        records::insert_clinic(
+            &tx,
+            &Clinic {
+                id: CLINIC.into(),
+                name: "Demo-afdelingen".into(),
+                alert_emails: vec!["alarm@demo.prom.invalid".into()],
+                time_zone: "Europe/Copenhagen".into(),
+            },
+            now,
+        )?;
+    }
+    let password = security::new_password();
+    let hash = security::hash_password(&password)?;
+    let updated = tx.execute(
+        "UPDATE staff_users SET password_hash = ?1 WHERE email = ?2",
+        [&hash, STAFF_EMAIL],
+    )?;
+    if updated == 0 {
+        records::insert_user(
+            &tx,
+            CLINIC,
+            STAFF_EMAIL,
+            "Demo Klinikersen",
+            "clinician",
+            &hash,
+            now,
+        )?;
+    }
+    let api_key = security::new_token("prom_key_");
+    records::insert_api_key(&tx, CLINIC, &security::token_hash(&api_key), now)?;
+
+    let people = [
+        ("D001", "Anna Andersen", "phq9"),
+        ("D002", "Bent Berg", "phq9"),
+        ("D003", "Carla Christensen", "pain_nrs"),
+        ("D004", "Dorte Dahl", "ovarian_followup"),
+    ];
+    for (i, (reference, name, qid)) in people.iter().enumerate() {
+        if records::patient_id(&tx, CLINIC, reference).is_ok() {
+            continue;
+        }
+        records::insert_patient(
+            &tx,
+            &NewPatient {
+                clinic_id: CLINIC.into(),
+                reference: reference.to_string(),
+                name: Some(name.to_string()),
+                email: None,
+                language: "da".into(),
+            },
+            now,
+        )?;
+        let Some(q) = catalog.get(qid).cloned() else {
+            continue;
+        };
+        // Twelve answers, two weeks apart, the newest yesterday.
+        for k in 0..12u64 {
+            let when = now - Duration::days(1 + 14 * (11 - k) as i64);
+            let a = match (i, *qid) {
+                (0, _) => phq9(k % 2, 0),
+                (1, _) => phq9(k / 3, u64::from(k == 11)),
+                (_, "pain_nrs") => answers(&[
+                    ("pain_now", json!(2 + k / 2)),
+                    ("pain_worst", json!((3 + k / 2).min(10))),
+                    ("sleep", json!(k > 4)),
+                ]),
+                _ => answers(&[
+                    ("abdominal_pain", json!(if k > 8 { 5 } else { 1 })),
+                    ("bloating", json!(if k > 8 { 2 } else { 0 })),
+                    ("appetite", json!(if k > 9 { 1 } else { 0 })),
+                    ("early_satiety", json!(k > 9)),
+                    ("vomiting", json!(false)),
+                    ("bowel_change", json!(false)),
+                    ("urinary", json!(k == 3)),
+                    ("weight_loss", json!(false)),
+                    ("breathless", json!(false)),
+                    ("vaginal_bleeding", json!(false)),
+                    ("fatigue", json!(1)),
+                ]),
+            };
+            let date = local_date(when, "Europe/Copenhagen");
+            let evaluation = match validate(&q, &a, Mode::App, date) {
+                Ok(ev) => ev,
+                Err(e) => anyhow::bail!("demo answers for {qid} are invalid: {e:?}"),
+            };
+            records::submit(
+                &tx,
+                &Submission {
+                    clinic_id: CLINIC.into(),
+                    patient_ref: reference.to_string(),
+                    questionnaire: q.clone(),
+                    evaluation,
+                    mode: Mode::App,
+                    actor: "demo".into(),
+                    now: when,
+                    idempotency: None,
+                    supersedes: None,
+                    base_url: base_url.to_string(),
+                },
+            )?;
+        }
+        let _ = now.date_naive().checked_sub_days(Days::new(0));
+    }
+    tx.commit()?;
+    Ok(Seeded {
+        clinic: CLINIC.into(),
+        staff_email: STAFF_EMAIL.into(),
+        staff_password: password,
+        api_key,
+        patients: people.iter().map(|p| p.0.to_string()).collect(),
+    })
+}

@@ -1,0 +1,166 @@
+//! The mailer: a thread that sends what the outbox holds, over SMTP or, by
+//! default, as `.eml` files in a folder. Delivery is at least once: a row is
+//! marked sent only after the message left, so a crash in between sends it
+//! again rather than losing it. Failures are retried with growing delays;
+//! after `MAX_ATTEMPTS` a row is marked dead (and stays for staff to see).
+//!
+//! It must not use actix: the web layer only writes outbox rows, through
+//! storage, in the same transaction as the response that caused them.
+
+use anyhow::Context;
+use chrono::Duration;
+use lettre::message::Mailbox;
+use lettre::{Message, SmtpTransport, Transport};
+use rusqlite::params;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::clock::Clock;
+use crate::storage::{self, Options, records::ts};
+
+/// After this many failed attempts a message is marked dead.
+pub const MAX_ATTEMPTS: i64 = 8;
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub db: PathBuf,
+    pub storage: Options,
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub dir: PathBuf,
+}
+
+enum Transport_ {
+    Smtp(Box<SmtpTransport>),
+    Files(PathBuf),
+}
+
+/// The running mailer thread; it stops when this is dropped.
+pub struct Mailer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Mailer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Mailer {
+    pub fn start(config: MailConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Mailer> {
+        let from: Mailbox = config.from.parse().with_context(|| {
+            format!(
+                "`{}` is not a valid sender address (--mail-from)",
+                config.from
+            )
+        })?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport_::Smtp(Box::new(
+                SmtpTransport::from_url(url)
+                    .context("the SMTP URL is not valid (--smtp-url)")?
+                    .build(),
+            )),
+            None => {
+                std::fs::create_dir_all(&config.dir).with_context(|| {
+                    format!("cannot create the mail folder {}", config.dir.display())
+                })?;
+                Transport_::Files(config.dir.clone())
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("prom-mailer".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    if let Err(e) = poll(&config, &from, &transport, clock.as_ref()) {
+                        tracing::warn!(error = %e, "the mailer could not read the outbox");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+            })?;
+        Ok(Mailer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Sends every due message once.
+fn poll(
+    config: &MailConfig,
+    from: &Mailbox,
+    transport: &Transport_,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let conn = storage::connect(&config.db, &config.storage)?;
+    let now = clock.now();
+    let due: Vec<(String, String, String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT id, recipient, subject, body, attempts FROM outbox
+             WHERE sent_at IS NULL AND dead_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT 50",
+        )?
+        .query_map([ts(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, to, subject, body, attempts) in due {
+        let result = send(from, transport, &id, &to, &subject, &body);
+        let now = clock.now();
+        match result {
+            Ok(()) => {
+                conn.execute(
+                    "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                    params![id, ts(now)],
+                )?;
+                tracing::info!(message = %id, "alert e-mail sent");
+            }
+            Err(e) => {
+                let tries = attempts + 1;
+                let wait = Duration::seconds(30 * (1 << tries.min(7)));
+                let dead = (tries >= MAX_ATTEMPTS).then(|| ts(now));
+                conn.execute(
+                    "UPDATE outbox SET attempts = ?2, last_error = ?3, due_at = ?4, dead_at = ?5 WHERE id = ?1",
+                    params![id, tries, e.to_string(), ts(now + wait), dead],
+                )?;
+                tracing::warn!(message = %id, attempt = tries, error = %e, "alert e-mail not sent; will retry");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn send(
+    from: &Mailbox,
+    transport: &Transport_,
+    id: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> anyhow::Result<()> {
+    let to: Mailbox = to
+        .parse()
+        .with_context(|| format!("`{to}` is not a valid address"))?;
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .body(body.to_string())?;
+    match transport {
+        Transport_::Smtp(smtp) => {
+            smtp.send(&message)?;
+        }
+        Transport_::Files(dir) => {
+            // Write, then rename, so a reader never sees half a message.
+            let tmp = dir.join(format!(".{id}.eml.tmp"));
+            std::fs::write(&tmp, message.formatted())?;
+            std::fs::rename(&tmp, dir.join(format!("{id}.eml")))?;
+        }
+    }
+    Ok(())
+}

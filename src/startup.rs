@@ -1,0 +1,130 @@
+//! Wiring for `prom serve`: load and check the questionnaires, open and
+//! migrate the database, record questionnaire versions, start the writer,
+//! the mailer and the HTTP server.
+
+use anyhow::{Context, bail};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::mail::{MailConfig, Mailer};
+use crate::storage::writer::{Writer, WriterOptions};
+use crate::storage::{self, Options, Readers, records};
+use crate::web::{self, AppState};
+
+/// Everything `prom serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub db: PathBuf,
+    pub questionnaires: PathBuf,
+    pub base_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub mail_dir: PathBuf,
+    pub demo: bool,
+    pub workers: usize,
+    pub storage: Options,
+    pub writer: WriterOptions,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            db: "data/prom.db".into(),
+            questionnaires: "questionnaires".into(),
+            base_url: None,
+            smtp_url: None,
+            mail_from: "prom <prom@localhost>".into(),
+            mail_dir: "data/mail".into(),
+            demo: false,
+            workers: 2,
+            storage: Options::default(),
+            writer: WriterOptions::default(),
+        }
+    }
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub server: actix_web::dev::Server,
+    /// What `--demo` seeded, to print.
+    pub demo: Option<crate::demo::Seeded>,
+    pub mailer: Mailer,
+}
+
+/// Starts everything; the returned server still has to be awaited.
+pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let catalog = Catalog::load(&config.questionnaires).map_err(|rendered| {
+        anyhow::anyhow!("the questionnaires in {} have errors; prom will not start until they are fixed:\n{rendered}", config.questionnaires.display())
+    })?;
+    let mut conn = storage::open(&config.db, &config.storage)
+        .with_context(|| format!("while opening the database {}", config.db.display()))?;
+    {
+        let now = clock.now();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context("while recording questionnaire versions")?;
+        let mut problems = Vec::new();
+        for q in catalog.all() {
+            if let Err(e) = records::record_version(&tx, q, now) {
+                problems.push(e.to_string());
+            }
+        }
+        if !problems.is_empty() {
+            bail!("{}", problems.join("\n"));
+        }
+        tx.commit()
+            .context("while recording questionnaire versions")?;
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let demo = if config.demo {
+        Some(
+            crate::demo::seed(&mut conn, &catalog, clock.as_ref(), &base_url)
+                .context("while seeding the demo")?,
+        )
+    } else {
+        None
+    };
+    let (writer, _thread) = Writer::start(conn, config.writer);
+    let readers = Arc::new(Readers::new(&config.db, &config.storage));
+    let mailer = Mailer::start(
+        MailConfig {
+            db: config.db.clone(),
+            storage: config.storage.clone(),
+            smtp_url: config.smtp_url.clone(),
+            from: config.mail_from.clone(),
+            dir: config.mail_dir.clone(),
+        },
+        clock.clone(),
+    )?;
+    let state = Arc::new(AppState {
+        catalog,
+        writer,
+        readers,
+        clock,
+        base_url: base_url.clone(),
+        keys: Default::default(),
+    });
+    let server = web::server(state, listener, config.workers.max(1))?;
+    Ok(Running {
+        addr,
+        base_url,
+        server,
+        demo,
+        mailer,
+    })
+}

@@ -1,0 +1,204 @@
+//! Storage: all SQL. Connection set-up (WAL, `synchronous=FULL`, foreign
+//! keys, busy timeout), the numbered migrations, one function per query,
+//! the audit chain and the single writer thread that commits submissions in
+//! groups.
+//!
+//! It must not use actix, tera or lettre: the web layer calls it, and the
+//! mailer reads the outbox through it.
+
+pub mod audit;
+pub mod records;
+pub mod writer;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The migrations, applied in order; `PRAGMA user_version` records how many
+/// have run. Never edit one that has shipped: add another.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the disk is full; nothing was stored")]
+    Full,
+    #[error("the database cannot be written (read-only file or folder); nothing was stored")]
+    ReadOnly,
+    #[error("the database is busy; try again")]
+    Busy,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("the storage writer has stopped")]
+    WriterGone,
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> StorageError {
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StorageError::NotFound,
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                ErrorCode::DiskFull => StorageError::Full,
+                ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
+                    StorageError::ReadOnly
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StorageError::Busy,
+                _ => StorageError::Sqlite(e.to_string()),
+            },
+            _ => StorageError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// How connections are opened.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// A page limit, to exercise the "disk full" path in tests.
+    pub max_pages: Option<u64>,
+}
+
+/// Opens a connection with the pragmas every connection needs, and checks
+/// that durability settings took effect.
+pub fn connect(path: &Path, opts: &Options) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::Invalid(format!(
+            "the database would not switch to WAL (journal_mode is {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    if sync != 2 || fk != 1 {
+        return Err(StorageError::Invalid(format!(
+            "durability settings did not take effect (synchronous={sync}, foreign_keys={fk})"
+        )));
+    }
+    if let Some(p) = opts.max_pages {
+        conn.pragma_update(None, "max_page_count", p as i64)?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies the migrations that have not run yet, each in its own
+/// transaction. Returns how many ran.
+pub fn migrate(conn: &mut Connection) -> Result<usize> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current as usize > MIGRATIONS.len() {
+        return Err(StorageError::Invalid(format!(
+            "the database is at schema version {current}, newer than this prom ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    let mut ran = 0;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+/// Creates the database's folder, opens it and migrates it.
+pub fn open(path: &Path, opts: &Options) -> Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|_| StorageError::ReadOnly)?;
+    }
+    let mut conn = connect(path, opts)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// A small pool of reading connections; reads run on blocking threads.
+pub struct Readers {
+    path: PathBuf,
+    opts: Options,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(path: &Path, opts: &Options) -> Readers {
+        Readers {
+            path: path.to_path_buf(),
+            opts: opts.clone(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` with a reading connection (blocking: call it off the async
+    /// workers).
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => connect(&self.path, &self.opts)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < 8
+        {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_durability_is_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sub/prom.db");
+        let mut conn = open(&path, &Options::default()).expect("opens");
+        assert_eq!(migrate(&mut conn).expect("again"), 0);
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(v as usize, MIGRATIONS.len());
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn the_audit_log_refuses_update_and_delete() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = open(&dir.path().join("p.db"), &Options::default()).expect("opens");
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, prev_hash, hash) VALUES ('t', 'a', 'x', '', 'h')",
+            [],
+        )
+        .expect("insert");
+        let e = conn
+            .execute("UPDATE audit_log SET actor = 'b'", [])
+            .expect_err("update refused");
+        assert!(e.to_string().contains("append-only"));
+        let e = conn
+            .execute("DELETE FROM audit_log", [])
+            .expect_err("delete refused");
+        assert!(e.to_string().contains("append-only"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The single writer: one thread owns the writing connection and commits
+//! whatever has arrived as one transaction (group commit). Each job runs in
+//! its own savepoint, so one failing job does not undo the others; every
+//! job's caller is answered only after the COMMIT returned, so an answer
+//! means the data is on disk.
+
+use rusqlite::Connection;
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Result, StorageError};
+
+type Reply = Box<dyn FnOnce(Result<()>) + Send>;
+/// A job runs on the connection (`Some`), or is only answered (`None`) when
+/// its transaction could not start.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+
+/// The most jobs committed together.
+const MAX_BATCH: usize = 512;
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// How the writer behaves; the unsafe switch exists only so that the crash
+/// test can show that it catches a server answering before its commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterOptions {
+    pub ack_before_commit: bool,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`. The thread ends when every
+    /// `Writer` handle is dropped.
+    pub fn start(conn: Connection, opts: WriterOptions) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel::<Job>(8192);
+        let handle = std::thread::Builder::new()
+            .name("prom-writer".into())
+            .spawn(move || run(conn, rx, opts))
+            .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
+        (Writer { tx }, handle)
+    }
+
+    /// Runs `f` inside the next group transaction and answers after commit.
+    pub async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |conn| {
+            let r = match conn {
+                Some(c) => f(c),
+                None => Err(StorageError::Busy),
+            };
+            let ok = r.is_ok();
+            let reply: Reply = Box::new(move |commit: Result<()>| {
+                let _ = tx.send(commit.and(r));
+            });
+            (ok, reply)
+        });
+        self.tx
+            .send(job)
+            .await
+            .map_err(|_| StorageError::WriterGone)?;
+        rx.await.map_err(|_| StorageError::WriterGone)?
+    }
+
+    /// The same, for callers outside the async runtime.
+    pub fn write_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |conn| {
+            let r = match conn {
+                Some(c) => f(c),
+                None => Err(StorageError::Busy),
+            };
+            let ok = r.is_ok();
+            let reply: Reply = Box::new(move |commit: Result<()>| {
+                let _ = tx.send(commit.and(r));
+            });
+            (ok, reply)
+        });
+        self.tx
+            .blocking_send(job)
+            .map_err(|_| StorageError::WriterGone)?;
+        rx.blocking_recv().map_err(|_| StorageError::WriterGone)?
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = StorageError::from(e);
+            for job in jobs.drain(..) {
+                // The job never ran; answer its caller with the error.
+                let (_, reply) = job(None);
+                reply(Err(err.clone()));
+            }
+            continue;
+        }
+        let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            let sp = conn.execute_batch("SAVEPOINT job");
+            if let Err(e) = sp {
+                let err = StorageError::from(e);
+                let (_, reply) = job(None);
+                replies.push(Box::new(move |_| reply(Err(err))));
+                continue;
+            }
+            let (ok, reply) = job(Some(&conn));
+            let end = if ok {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            if let Err(e) = end {
+                let err = StorageError::from(e);
+                replies.push(Box::new(move |_| reply(Err(err))));
+            } else {
+                replies.push(reply);
+            }
+        }
+        if opts.ack_before_commit {
+            // UNSAFE, for the crash test's negative control only.
+            for reply in replies.drain(..) {
+                reply(Ok(()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(StorageError::from);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(commit.clone());
+        }
+    }
+}
