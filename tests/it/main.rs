@@ -1,7 +1,9 @@
 //! The one integration-test binary. Each module is one area; test names are
 //! sentences that say what holds.
 
+mod api;
 mod architecture;
+mod helpers;
 mod broken_files;
 mod hostile_files;
 mod properties;
