@@ -184,8 +184,10 @@ pub fn run(cmd: Cmd) -> ExitCode {
 }
 
 fn open(db: &DbArg) -> Result<Connection, Fail> {
-    storage::open(&db.db, &Options::default())
-        .map_err(|e| Fail(format!("cannot open the database {}: {e}", db.db.display())))
+    let mut conn = storage::open(&db.db, &Options::default())
+        .map_err(|e| Fail(format!("cannot open the database {}: {e}", db.db.display())))?;
+    storage::wait_for_writer(&mut conn)?;
+    Ok(conn)
 }
 
 /// Runs `f` in one immediate transaction with an audit row, then commits.

@@ -98,7 +98,8 @@ fn poll(
     transport: &Transport_,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
-    let conn = storage::connect(&config.db, &config.storage)?;
+    let mut conn = storage::connect(&config.db, &config.storage)?;
+    storage::wait_for_writer(&mut conn)?;
     let now = clock.now();
     let due: Vec<(String, String, String, String, i64)> = conn
         .prepare_cached(

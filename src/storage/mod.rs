@@ -98,6 +98,20 @@ pub fn connect(path: &Path, opts: &Options) -> Result<Connection> {
     Ok(conn)
 }
 
+/// For a connection in another process than the server (CLI commands, the
+/// mailer): wait for the write lock by polling every half millisecond for up
+/// to 30 s, so that the short pauses the server's writer leaves under load
+/// are found. SQLite's default busy handler sleeps up to 100 ms between
+/// tries and would miss them.
+pub fn wait_for_writer(conn: &mut Connection) -> Result<()> {
+    fn poll(tries: i32) -> bool {
+        std::thread::sleep(Duration::from_micros(500));
+        tries < 60_000
+    }
+    conn.busy_handler(Some(poll))?;
+    Ok(())
+}
+
 /// Applies the migrations that have not run yet, each in its own
 /// transaction. Returns how many ran.
 pub fn migrate(conn: &mut Connection) -> Result<usize> {

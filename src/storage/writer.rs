@@ -13,10 +13,14 @@ use super::{Result, StorageError};
 type Reply = Box<dyn FnOnce(Result<()>) + Send>;
 /// A job runs on the connection (`Some`), or is only answered (`None`) when
 /// its transaction could not start.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (Option<StorageError>, Reply) + Send>;
 
 /// The most jobs committed together.
 const MAX_BATCH: usize = 512;
+/// How often, under continuous load, the writer leaves the lock free, and
+/// for how long (see `wait_for_writer`).
+const PAUSE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Clone)]
 pub struct Writer {
@@ -53,11 +57,11 @@ impl Writer {
                 Some(c) => f(c),
                 None => Err(StorageError::Busy),
             };
-            let ok = r.is_ok();
+            let failed = r.as_ref().err().cloned();
             let reply: Reply = Box::new(move |commit: Result<()>| {
                 let _ = tx.send(commit.and(r));
             });
-            (ok, reply)
+            (failed, reply)
         });
         self.tx
             .send(job)
@@ -77,11 +81,11 @@ impl Writer {
                 Some(c) => f(c),
                 None => Err(StorageError::Busy),
             };
-            let ok = r.is_ok();
+            let failed = r.as_ref().err().cloned();
             let reply: Reply = Box::new(move |commit: Result<()>| {
                 let _ = tx.send(commit.and(r));
             });
-            (ok, reply)
+            (failed, reply)
         });
         self.tx
             .blocking_send(job)
@@ -92,6 +96,7 @@ impl Writer {
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut last_pause = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
@@ -110,16 +115,31 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             continue;
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
+        // Set when SQLite rolled the whole transaction back under us (a full
+        // disk does that): every job of the batch then fails with it, and no
+        // further job may run, since it would run outside any transaction.
+        let mut lost: Option<StorageError> = None;
         for job in jobs.drain(..) {
-            let sp = conn.execute_batch("SAVEPOINT job");
-            if let Err(e) = sp {
+            if lost.is_some() {
+                let (_, reply) = job(None);
+                replies.push(reply);
+                continue;
+            }
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
                 let err = StorageError::from(e);
                 let (_, reply) = job(None);
                 replies.push(Box::new(move |_| reply(Err(err))));
                 continue;
             }
-            let (ok, reply) = job(Some(&conn));
-            let end = if ok {
+            let (failed, reply) = job(Some(&conn));
+            if conn.is_autocommit() {
+                lost = Some(failed.unwrap_or(StorageError::Sqlite(
+                    "the transaction was rolled back".into(),
+                )));
+                replies.push(reply);
+                continue;
+            }
+            let end = if failed.is_none() {
                 conn.execute_batch("RELEASE job")
             } else {
                 conn.execute_batch("ROLLBACK TO job; RELEASE job")
@@ -130,6 +150,13 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             } else {
                 replies.push(reply);
             }
+        }
+        if let Some(err) = lost {
+            let _ = conn.execute_batch("ROLLBACK");
+            for reply in replies {
+                reply(Err(err.clone()));
+            }
+            continue;
         }
         if opts.ack_before_commit {
             // UNSAFE, for the crash test's negative control only.
@@ -144,6 +171,13 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
         }
         for reply in replies {
             reply(commit.clone());
+        }
+        // Under continuous load the next batch would take the write lock
+        // again at once, and another process (a CLI command) would wait in
+        // vain. Leave the lock free for a moment now and then.
+        if last_pause.elapsed() >= PAUSE_EVERY {
+            std::thread::sleep(PAUSE);
+            last_pause = std::time::Instant::now();
         }
     }
 }

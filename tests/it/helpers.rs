@@ -35,7 +35,12 @@ pub fn seed_clinics(db: &std::path::Path) -> (String, String) {
     for (id, alert) in [("a", vec!["alerts@a.example".to_string()]), ("b", vec![])] {
         records::insert_clinic(
             &conn,
-            &Clinic { id: id.into(), name: format!("Clinic {id}"), alert_emails: alert, time_zone: "Europe/Copenhagen".into() },
+            &Clinic {
+                id: id.into(),
+                name: format!("Clinic {id}"),
+                alert_emails: alert,
+                time_zone: "Europe/Copenhagen".into(),
+            },
             now,
         )
         .expect("clinic");
@@ -59,9 +64,18 @@ pub fn config(dir: &std::path::Path) -> Config {
 
 /// Starts the application with `config`, whose files live in `dir`.
 pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
     let (key_a, key_b) = seed_clinics(&config.db);
     let clock = Arc::new(FixedClock(NOW.parse().expect("time")));
-    let Running { addr, server, mailer, .. } = start(&config, clock).expect("the server starts");
+    let Running {
+        addr,
+        server,
+        mailer,
+        ..
+    } = start(&config, clock).expect("the server starts");
     tokio::spawn(server);
     TestApp {
         base: format!("http://{addr}"),
@@ -100,7 +114,13 @@ impl TestApp {
         self.post_lang(key, path, body, "en").await
     }
 
-    pub async fn post_lang(&self, key: &str, path: &str, body: &Value, lang: &str) -> (StatusCode, Value) {
+    pub async fn post_lang(
+        &self,
+        key: &str,
+        path: &str,
+        body: &Value,
+        lang: &str,
+    ) -> (StatusCode, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -115,7 +135,9 @@ impl TestApp {
     }
 
     pub async fn patient(&self, key: &str, reference: &str) {
-        let (s, b) = self.post(key, "/api/v1/patients", &json!({"ref": reference})).await;
+        let (s, b) = self
+            .post(key, "/api/v1/patients", &json!({"ref": reference}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
 

@@ -3,8 +3,9 @@
 
 mod api;
 mod architecture;
-mod helpers;
 mod broken_files;
+mod durability;
+mod helpers;
 mod hostile_files;
 mod properties;
 mod shipped;

@@ -1,0 +1,335 @@
+//! The promises of a 201: crash safety under SIGKILL, two writers at once,
+//! a full disk, an unwritable database, and versions that must not change
+//! under the same number.
+
+use crate::helpers::{NOW, config, phq9, root, seed_clinics, spawn, spawn_in};
+use prom::storage::{self, Options};
+use rand::RngExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Starts `prom serve` as a child process and returns it with its address.
+fn start_child(dir: &std::path::Path, unsafe_ack: bool) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prom"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.join("prom.db"))
+        .arg("--questionnaires")
+        .arg(root().join("questionnaires"))
+        .arg("--mail-dir")
+        .arg(dir.join("mail"))
+        .env("PROM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if unsafe_ack {
+        cmd.env("PROM_TEST_ACK_BEFORE_COMMIT", "true");
+    }
+    let mut child = cmd.spawn().expect("prom serve starts");
+    let out = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("prom is listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    (child, addr)
+}
+
+/// An acknowledged submission: id, level and number of flags.
+type Acked = (String, String, usize);
+
+/// Posts submissions from 16 clients until the server dies; returns what
+/// got a 201.
+async fn hammer(base: String, key: String, kill_after: Duration, mut child: Child) -> Vec<Acked> {
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for t in 0..16u8 {
+        let (client, base, key, acked) = (client.clone(), base.clone(), key.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            for n in 0u32.. {
+                let q9 = u8::from(n % 5 == 0) * 2;
+                let v = (t + n as u8) % 4;
+                let body = json!({"questionnaire": "phq9", "patient": format!("P{}", t % 8), "answers": phq9([v, v, 1, 0, 0, 0, 0, 0, q9])});
+                let r = client.post(format!("{base}/api/v1/responses")).bearer_auth(&key).json(&body).send().await;
+                let Ok(r) = r else { break };
+                if r.status() != StatusCode::CREATED {
+                    break;
+                }
+                let Ok(b) = r.json::<Value>().await else { break };
+                let flags = b["flags"].as_array().map(Vec::len).unwrap_or(0);
+                acked.lock().expect("lock").push((
+                    b["id"].as_str().unwrap_or_default().to_string(),
+                    b["level"].as_str().unwrap_or_default().to_string(),
+                    flags,
+                ));
+            }
+        }));
+    }
+    tokio::time::sleep(kill_after).await;
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    for t in tasks {
+        let _ = t.await;
+    }
+    let out = acked.lock().expect("lock").clone();
+    out
+}
+
+/// What the database lacks of the acknowledged submissions.
+fn missing(db: &std::path::Path, acked: &[Acked]) -> Vec<String> {
+    let conn = storage::connect(db, &Options::default()).expect("reopen");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(ok, "ok");
+    let mut lost = Vec::new();
+    for (id, level, flags) in acked {
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [id], |r| r.get(0)).expect("count") };
+        let stored = count("SELECT count(*) FROM responses WHERE id = ?1") == 1
+            && count("SELECT count(*) FROM response_scores WHERE response_id = ?1") == 2
+            && count("SELECT count(*) FROM flags WHERE response_id = ?1") == *flags as i64
+            && count("SELECT count(*) FROM outbox WHERE response_id = ?1")
+                == i64::from(level == "red");
+        if !stored {
+            lost.push(id.clone());
+        }
+    }
+    lost
+}
+
+fn prepare(dir: &std::path::Path) -> String {
+    let db = dir.join("prom.db");
+    let (key, _) = seed_clinics(&db);
+    let conn = storage::open(&db, &Options::default()).expect("open");
+    for p in 0..8 {
+        prom::storage::records::insert_patient(
+            &conn,
+            &prom::storage::records::NewPatient {
+                clinic_id: "a".into(),
+                reference: format!("P{p}"),
+                language: "da".into(),
+                ..Default::default()
+            },
+            NOW.parse().expect("time"),
+        )
+        .expect("patient");
+    }
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_submission_survives_sigkill_twenty_times() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = prepare(dir.path());
+    let mut total = 0;
+    for round in 0..20 {
+        let (child, addr) = start_child(dir.path(), false);
+        let wait = Duration::from_millis(rand::rng().random_range(150..600));
+        let acked = hammer(addr, key.clone(), wait, child).await;
+        total += acked.len();
+        let lost = missing(&dir.path().join("prom.db"), &acked);
+        assert!(
+            lost.is_empty(),
+            "round {round}: {} acknowledged submissions lost: {lost:?}",
+            lost.len()
+        );
+    }
+    assert!(
+        total > 200,
+        "the test submitted too little to mean anything ({total})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crash_test_catches_a_server_that_answers_before_committing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = prepare(dir.path());
+    let mut caught = false;
+    for _ in 0..10 {
+        let (child, addr) = start_child(dir.path(), true);
+        let wait = Duration::from_millis(rand::rng().random_range(150..600));
+        let acked = hammer(addr, key.clone(), wait, child).await;
+        if !missing(&dir.path().join("prom.db"), &acked).is_empty() {
+            caught = true;
+            break;
+        }
+    }
+    assert!(
+        caught,
+        "answering before the commit lost nothing in 10 kills: the crash test would not notice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_and_the_cli_write_at_once_without_lock_errors() {
+    let app = spawn().await;
+    for p in 0..4 {
+        app.patient(&app.key_a, &format!("P{p}")).await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let (http, base, key, stop) = (
+            app.http.clone(),
+            app.base.clone(),
+            app.key_a.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"questionnaire": "phq9", "patient": format!("P{}", t % 4), "answers": phq9([1; 9])});
+                let r = http.post(format!("{base}/api/v1/responses")).bearer_auth(&key).json(&body).send().await.expect("post");
+                assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+                n += 1;
+            }
+            n
+        }));
+    }
+    let db = app.db.clone();
+    let cli = tokio::task::spawn_blocking(move || {
+        for i in 0..15 {
+            let out = Command::new(env!("CARGO_BIN_EXE_prom"))
+                .args([
+                    "patient",
+                    "add",
+                    "--clinic",
+                    "a",
+                    "--ref",
+                    &format!("CLI{i}"),
+                    "--db",
+                ])
+                .arg(&db)
+                .output()
+                .expect("cli runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "prom patient add failed: {err}");
+            assert!(!err.contains("locked"), "{err}");
+        }
+    });
+    cli.await.expect("cli finished");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut posted = 0;
+    for t in tasks {
+        posted += t.await.expect("task");
+    }
+    assert!(posted > 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM patients WHERE ref LIKE 'CLI%'"),
+        15
+    );
+    assert_eq!(app.count("SELECT count(*) FROM responses"), posted);
+}
+
+#[tokio::test]
+async fn a_full_disk_is_a_clear_503_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(dir.path());
+    let pages: i64 = storage::open(&cfg.db, &Options::default())
+        .expect("open")
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .expect("pages");
+    cfg.storage.max_pages = Some(pages as u64 + 60);
+    let app = spawn_in(cfg, dir).await;
+    app.patient(&app.key_a, "P1").await;
+    let mut acked = Vec::new();
+    let mut refusal = None;
+    for _ in 0..5000 {
+        let body = json!({"questionnaire": "phq9", "patient": "P1", "answers": phq9([2; 9])});
+        let (s, b) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+        if s == StatusCode::CREATED {
+            acked.push(b["id"].as_str().expect("id").to_string());
+        } else {
+            refusal = Some((s, b));
+            break;
+        }
+    }
+    let (s, b) = refusal.expect("the disk filled up");
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert_eq!(b["error"], "storage_full");
+    assert!(
+        b["message"]
+            .as_str()
+            .expect("message")
+            .contains("nothing was stored")
+    );
+    assert!(acked.len() > 5);
+    let list: Vec<(String, String, usize)> = acked
+        .iter()
+        .map(|id| (id.clone(), "red".to_string(), 1))
+        .collect();
+    assert_eq!(missing(&app.db, &list), Vec::<String>::new());
+    // Reading still works.
+    let (s, _) = app
+        .get(&app.key_a, &format!("/api/v1/responses/{}", acked[0]))
+        .await;
+    assert!(
+        s == StatusCode::OK || s == StatusCode::SERVICE_UNAVAILABLE,
+        "{s}"
+    );
+}
+
+#[test]
+fn an_unwritable_database_stops_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("file"), "not a folder").expect("write");
+    let mut cfg = config(dir.path());
+    cfg.db = dir.path().join("file/prom.db");
+    let clock = Arc::new(prom::clock::FixedClock(NOW.parse().expect("time")));
+    let err = prom::startup::start(&cfg, clock).err().expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("while opening the database"), "{msg}");
+    assert!(msg.contains("cannot be written"), "{msg}");
+}
+
+#[tokio::test]
+async fn changed_content_under_the_same_version_stops_start_up() {
+    let app = spawn().await;
+    let qdir = tempfile::tempdir().expect("dir");
+    let src = std::fs::read_to_string(root().join("questionnaires/pain_nrs.yaml")).expect("read");
+    std::fs::write(
+        qdir.path().join("pain_nrs.yaml"),
+        src.replace(
+            "How bad is your pain right now?",
+            "How strong is your pain right now?",
+        ),
+    )
+    .expect("write");
+    let mut cfg = config(app.dir.path());
+    cfg.questionnaires = qdir.path().to_path_buf();
+    let clock = Arc::new(prom::clock::FixedClock(NOW.parse().expect("time")));
+    let err = prom::startup::start(&cfg, clock.clone())
+        .err()
+        .expect("refused");
+    assert!(
+        format!("{err:#}").contains("`pain_nrs` version 1 changed, but its version did not"),
+        "{err:#}"
+    );
+    // A new version is accepted, and the old one stays on record.
+    std::fs::write(
+        qdir.path().join("pain_nrs.yaml"),
+        src.replace(
+            "How bad is your pain right now?",
+            "How strong is your pain right now?",
+        )
+        .replace("version: 1", "version: 2"),
+    )
+    .expect("write");
+    let running = prom::startup::start(&cfg, clock).expect("starts");
+    drop(running);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM questionnaire_versions WHERE questionnaire_id = 'pain_nrs'"
+        ),
+        2
+    );
+    // Comments and tests may change freely.
+    let _ = Value::Null;
+}
