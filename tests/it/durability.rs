@@ -78,8 +78,7 @@ async fn hammer(base: String, key: String, kill_after: Duration, mut child: Chil
     for t in tasks {
         let _ = t.await;
     }
-    let out = acked.lock().expect("lock").clone();
-    out
+    acked.lock().expect("lock").clone()
 }
 
 /// What the database lacks of the acknowledged submissions.
