@@ -95,7 +95,7 @@ pub fn evaluate(q: &Questionnaire, mut values: Vec<Value>, date: NaiveDate) -> E
         };
         q.scores.len()
     ];
-    let cx = Ctx { q, history: &[] };
+    let cx = Ctx::new(q, &[]);
     for step in &q.order {
         match *step {
             Step::Item(i) => {
@@ -191,7 +191,7 @@ fn score(
     if missing > s.allow_missing as usize {
         return NONE;
     }
-    let cx = Ctx { q, history: &[] };
+    let cx = Ctx::new(q, &[]);
     let mut imputed = 0u32;
     let raw = match s.method {
         super::model::Method::Sum | super::model::Method::Mean => {
@@ -556,19 +556,43 @@ pub fn lenient_values(q: &Questionnaire, answers: &Map<String, Json>) -> Vec<Val
 /// The rules that fire on an evaluated response, given the patient's earlier
 /// responses (newest first).
 pub fn fire_rules(q: &Questionnaire, ev: &Evaluation, history: &[HistoryEntry]) -> Vec<usize> {
+    fire(q, ev, Ctx::new(q, history)).unwrap_or_default()
+}
+
+/// Like [`fire_rules`], given only the newest responses (a page of
+/// storage's): `None` when a rule needed older ones, so that the caller
+/// loads the whole history and calls [`fire_rules`].
+pub fn fire_rules_on_page(
+    q: &Questionnaire,
+    ev: &Evaluation,
+    page: &[HistoryEntry],
+) -> Option<Vec<usize>> {
+    let cx = Ctx {
+        complete: false,
+        ..Ctx::new(q, page)
+    };
+    fire(q, ev, cx)
+}
+
+fn fire(q: &Questionnaire, ev: &Evaluation, cx: Ctx) -> Option<Vec<usize>> {
     let env = CurEnv {
         values: &ev.values,
         scores: &ev.scores,
         raw: None,
         date: ev.date,
     };
-    let cx = Ctx { q, history };
-    q.rules
+    let fired = q
+        .rules
         .iter()
         .enumerate()
         .filter(|(_, r)| eval(&r.when.ast, &env, &cx).truthy())
         .map(|(i, _)| i)
-        .collect()
+        .collect();
+    if cx.exhausted.get() {
+        None
+    } else {
+        Some(fired)
+    }
 }
 
 /// A response's level: the highest of the rules that fired, green if none.

@@ -11,8 +11,11 @@ use std::sync::Arc;
 use super::audit::{self, Entry};
 use super::{Result, StorageError};
 use crate::core::engine::{
-    Evaluation, Mode, fire_rules, history_from_stored, level_of, stored_answers,
+    Evaluation, Mode, fire_rules, fire_rules_on_page, history_from_stored, level_of, stored_answers,
 };
+
+/// How many earlier responses are read first for the rules.
+const HISTORY_PAGE: u32 = 8;
 use crate::core::model::{Level, Questionnaire};
 use crate::core::value::decimal_to_json;
 use crate::core::{HistoryEntry, compile_json};
@@ -328,14 +331,17 @@ pub fn load_history(
     patient_id: &str,
     q: &Questionnaire,
     except: Option<&str>,
+    limit: Option<u32>,
 ) -> Result<Vec<HistoryEntry>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.id, r.response_date, r.answers, r.score_values, r.fired FROM responses r
          WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2
            AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
-         ORDER BY r.submitted_at DESC, r.id DESC",
+         ORDER BY r.submitted_at DESC, r.id DESC
+         LIMIT ?3",
     )?;
-    let mut rows = stmt.query(params![patient_id, q.id])?;
+    let limit = limit.map(i64::from).unwrap_or(-1);
+    let mut rows = stmt.query(params![patient_id, q.id, limit])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
@@ -402,14 +408,19 @@ pub fn submit(conn: &Connection, s: &Submission) -> Result<Submitted> {
             )));
         }
     }
-    let history = load_history(
-        conn,
-        &patient_id,
-        q,
-        s.supersedes.as_ref().map(|x| x.0.as_str()),
-    )?;
+    // Most rules look one or two answers back: read a page of the newest
+    // first, and everything only when a rule needs more.
+    let except = s.supersedes.as_ref().map(|x| x.0.as_str());
+    let page = load_history(conn, &patient_id, q, except, Some(HISTORY_PAGE + 1))?;
     let ev = &s.evaluation;
-    let fired = fire_rules(q, ev, &history);
+    let fired = if page.len() <= HISTORY_PAGE as usize {
+        fire_rules(q, ev, &page)
+    } else {
+        match fire_rules_on_page(q, ev, &page) {
+            Some(f) => f,
+            None => fire_rules(q, ev, &load_history(conn, &patient_id, q, except, None)?),
+        }
+    };
     let level = level_of(q, &fired);
 
     let id = new_id();

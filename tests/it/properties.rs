@@ -236,3 +236,39 @@ fn every_shipped_questionnaire_round_trips_through_its_compiled_json() {
         assert_eq!(again.hash, q.hash);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Storage reads a page of the newest responses first; whenever the
+    /// rules say the page was enough, they must fire exactly as on the whole
+    /// history.
+    #[test]
+    fn rules_on_a_page_of_history_agree_with_the_whole_history(
+        answers in prop::collection::vec(prop::collection::vec(0u8..11, 11), 1..25),
+        page in 0usize..6,
+    ) {
+        use prom::core::engine::{evaluate, fire_rules_on_page, history_entry, lenient_values};
+        for q in shipped() {
+            let mut history: Vec<prom::core::HistoryEntry> = Vec::new();
+            let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+            for (k, a) in answers.iter().enumerate() {
+                let map: Map<String, Json> = q
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, it)| it.kind.answerable())
+                    .map(|(i, it)| (it.id.clone(), valid_answer(&q, i, u32::from(a[i % a.len()]), false)))
+                    .collect();
+                let date = start + chrono::Days::new(7 * k as u64);
+                let ev = evaluate(&q, lenient_values(&q, &map), date);
+                let whole = fire_rules(&q, &ev, &history);
+                let cut = page.min(history.len());
+                if let Some(partial) = fire_rules_on_page(&q, &ev, &history[..cut]) {
+                    prop_assert_eq!(&partial, &whole, "{} with {} of {} earlier", q.id, cut, history.len());
+                }
+                history.insert(0, history_entry(&q, &ev, &whole));
+            }
+        }
+    }
+}

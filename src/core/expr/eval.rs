@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use super::syntax::{BinOp, Expr, ExprKind, Func, Slot};
@@ -39,8 +40,32 @@ impl Env for HistoryEntry {
 /// What evaluation may read besides names.
 pub struct Ctx<'a> {
     pub q: &'a Questionnaire,
-    /// Earlier responses, newest first.
+    /// Earlier responses, newest first: all of them, or only the newest few
+    /// (`complete` false), as storage loads a page at a time.
     pub history: &'a [HistoryEntry],
+    pub complete: bool,
+    /// Set when a history function needed more than the page it was given;
+    /// the caller then loads everything and evaluates again.
+    pub exhausted: Cell<bool>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context with the whole history.
+    pub fn new(q: &'a Questionnaire, history: &'a [HistoryEntry]) -> Ctx<'a> {
+        Ctx {
+            q,
+            history,
+            complete: true,
+            exhausted: Cell::new(false),
+        }
+    }
+
+    /// Notes that a history function read past the end of a partial page.
+    fn ran_out(&self) {
+        if !self.complete {
+            self.exhausted.set(true);
+        }
+    }
 }
 
 pub fn eval(e: &Expr, env: &dyn Env, cx: &Ctx) -> Value {
@@ -257,21 +282,32 @@ fn call(f: Func, args: &[Expr], env: &dyn Env, cx: &Ctx) -> Value {
             _ => Value::Null,
         },
         Func::ResponseDate => Value::Date(env.date()),
-        Func::Previous => cx
-            .history
-            .iter()
-            .map(|h| eval(&args[0], h, cx))
-            .find(|v| !v.is_null())
-            .unwrap_or(Value::Null),
-        Func::Baseline => cx
-            .history
-            .iter()
-            .rev()
-            .map(|h| eval(&args[0], h, cx))
-            .find(|v| !v.is_null())
-            .unwrap_or(Value::Null),
+        Func::Previous => {
+            let found = cx
+                .history
+                .iter()
+                .map(|h| eval(&args[0], h, cx))
+                .find(|v| !v.is_null());
+            found.unwrap_or_else(|| {
+                cx.ran_out();
+                Value::Null
+            })
+        }
+        Func::Baseline => {
+            // The oldest response is never in a partial page.
+            cx.ran_out();
+            cx.history
+                .iter()
+                .rev()
+                .map(|h| eval(&args[0], h, cx))
+                .find(|v| !v.is_null())
+                .unwrap_or(Value::Null)
+        }
         Func::MinPrevious | Func::MaxPrevious | Func::MeanPrevious => {
             let n = take_n(args, 1, env, cx);
+            if n > cx.history.len() {
+                cx.ran_out();
+            }
             let vals: Vec<Value> = cx
                 .history
                 .iter()
@@ -287,6 +323,9 @@ fn call(f: Func, args: &[Expr], env: &dyn Env, cx: &Ctx) -> Value {
         }
         Func::CountPrevious => {
             let n = take_n(args, 1, env, cx);
+            if n > cx.history.len() {
+                cx.ran_out();
+            }
             let c = cx
                 .history
                 .iter()
@@ -300,10 +339,17 @@ fn call(f: Func, args: &[Expr], env: &dyn Env, cx: &Ctx) -> Value {
                 return Value::Null;
             };
             let today = env.date();
-            let c = cx
+            // Newest first, so the window ends at the first one too old.
+            let within: Vec<&HistoryEntry> = cx
                 .history
                 .iter()
-                .filter(|h| Decimal::from((today - h.date).num_days()) <= limit)
+                .take_while(|h| Decimal::from((today - h.date).num_days()) <= limit)
+                .collect();
+            if within.len() == cx.history.len() {
+                cx.ran_out();
+            }
+            let c = within
+                .into_iter()
                 .filter(|h| eval(&args[0], *h, cx).truthy())
                 .count();
             Value::Num(Decimal::from(c))
@@ -317,6 +363,9 @@ fn call(f: Func, args: &[Expr], env: &dyn Env, cx: &Ctx) -> Value {
                 .iter()
                 .take_while(|h| eval(&args[0], *h, cx).truthy())
                 .count();
+            if c == cx.history.len() {
+                cx.ran_out();
+            }
             Value::Num(Decimal::from(c + 1))
         }
         Func::DaysSincePrevious => match cx.history.first() {
