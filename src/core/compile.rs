@@ -795,9 +795,12 @@ impl Cx {
             tests: Vec::new(),
             order,
             item_index,
+            uses_history: false,
+            history_names: Vec::new(),
             hash: String::new(),
         };
         self.ranges(&mut q, score_nodes);
+        (q.uses_history, q.history_names) = history_reads(&q.rules);
         if let Some(n) = f.get("tests") {
             q.tests = self.tests(n, &q);
         }
@@ -2159,4 +2162,30 @@ fn with_article(word: &str) -> String {
     } else {
         format!("a {word}")
     }
+}
+
+/// Whether the rules read earlier responses, and the names they read there.
+fn history_reads(rules: &[Rule]) -> (bool, Vec<String>) {
+    let mut uses = false;
+    let mut names: Vec<String> = Vec::new();
+    for r in rules {
+        r.when.ast.walk(&mut |e: &Expr| {
+            if let ExprKind::Call(f, args) = &e.kind
+                && f.is_history()
+            {
+                uses = true;
+                for a in args {
+                    a.walk(&mut |x: &Expr| {
+                        if let ExprKind::Name(n, Slot::Item(_) | Slot::Score(_)) = &x.kind
+                            && !names.contains(n)
+                        {
+                            names.push(n.clone());
+                        }
+                    });
+                }
+            }
+        });
+    }
+    names.sort();
+    (uses, names)
 }

@@ -682,12 +682,14 @@ pub fn history_from_stored(
     scores: &Map<String, Json>,
     flags: Vec<String>,
 ) -> HistoryEntry {
-    let mut values = std::collections::HashMap::with_capacity(answers.len() + scores.len());
-    for (k, v) in answers {
-        values.insert(k.clone(), stored_value(q, k, v));
-    }
-    for (k, v) in scores {
-        values.insert(k.clone(), plain_value(v));
+    // Only what the rules read of earlier responses is converted.
+    let mut values = std::collections::HashMap::with_capacity(q.history_names.len());
+    for name in &q.history_names {
+        if let Some(v) = answers.get(name) {
+            values.insert(name.clone(), stored_value(q, name, v));
+        } else if let Some(v) = scores.get(name) {
+            values.insert(name.clone(), plain_value(v));
+        }
     }
     HistoryEntry {
         date,

@@ -320,6 +320,10 @@ pub struct Questionnaire {
     /// depends on.
     pub order: Vec<Step>,
     pub item_index: HashMap<String, usize>,
+    /// Whether any rule reads earlier responses, and which names (items and
+    /// scores) of them it reads; storage loads only those.
+    pub uses_history: bool,
+    pub history_names: Vec<String>,
     /// The SHA-256 of the compiled JSON (without tests), in hex.
     pub hash: String,
 }

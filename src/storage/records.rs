@@ -333,30 +333,47 @@ pub fn load_history(
     except: Option<&str>,
     limit: Option<u32>,
 ) -> Result<Vec<HistoryEntry>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.id, r.response_date, r.answers, r.score_values, r.fired FROM responses r
+    if !q.uses_history {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT r.response_date, r.answers, r.score_values, r.fired, r.id FROM responses r
          WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2
            AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
          ORDER BY r.submitted_at DESC, r.id DESC
-         LIMIT ?3",
-    )?;
-    let limit = limit.map(i64::from).unwrap_or(-1);
-    let mut rows = stmt.query(params![patient_id, q.id, limit])?;
+         LIMIT {}",
+        limit.map(i64::from).unwrap_or(-1)
+    );
+    let needs_answers = q.history_names.iter().any(|n| q.item_index.contains_key(n));
+    let needs_scores = q
+        .history_names
+        .iter()
+        .any(|n| !q.item_index.contains_key(n));
+    let parse_map = |s: &str| -> Map<String, Json> { serde_json::from_str(s).unwrap_or_default() };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![patient_id, q.id])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        if except == Some(id.as_str()) {
+        if except.is_some() && except == r.get_ref(4)?.as_str().ok() {
             continue;
         }
-        let date: String = r.get(1)?;
-        let Ok(date) = NaiveDate::parse_from_str(&date, "%Y-%m-%d") else {
+        let Ok(date) =
+            NaiveDate::parse_from_str(r.get_ref(0)?.as_str().unwrap_or_default(), "%Y-%m-%d")
+        else {
             continue;
         };
-        let parse_map =
-            |s: String| -> Map<String, Json> { serde_json::from_str(&s).unwrap_or_default() };
-        let answers = parse_map(r.get(2)?);
-        let scores = parse_map(r.get(3)?);
-        let fired: Vec<String> = serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default();
+        let answers = if needs_answers {
+            parse_map(r.get_ref(1)?.as_str().unwrap_or("{}"))
+        } else {
+            Map::new()
+        };
+        let scores = if needs_scores {
+            parse_map(r.get_ref(2)?.as_str().unwrap_or("{}"))
+        } else {
+            Map::new()
+        };
+        let fired: Vec<String> =
+            serde_json::from_str(r.get_ref(3)?.as_str().unwrap_or("[]")).unwrap_or_default();
         out.push(history_from_stored(q, date, &answers, &scores, fired));
     }
     Ok(out)

@@ -88,7 +88,8 @@ CREATE TABLE responses (
     correction_reason TEXT,
     FOREIGN KEY (questionnaire_id, version) REFERENCES questionnaire_versions(questionnaire_id, version)
 ) STRICT;
-CREATE INDEX responses_history ON responses(patient_id, questionnaire_id, submitted_at);
+-- The history look-up: a patient's responses to one questionnaire, in order.
+CREATE INDEX responses_history ON responses(patient_id, questionnaire_id, submitted_at, id);
 CREATE INDEX responses_supersedes ON responses(supersedes) WHERE supersedes IS NOT NULL;
 
 CREATE TABLE response_scores (

@@ -39,9 +39,27 @@ impl Writer {
     /// `Writer` handle is dropped.
     pub fn start(conn: Connection, opts: WriterOptions) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel::<Job>(8192);
+        // Checkpoints (copying the WAL into the database file) run on their
+        // own thread, so the writer's commits do not wait for them.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpointer = conn.path().map(std::path::PathBuf::from).and_then(|path| {
+            let conn2 = Connection::open(&path).ok()?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0).ok()?;
+            let done = done.clone();
+            std::thread::Builder::new()
+                .name("prom-checkpoint".into())
+                .spawn(move || checkpoints(conn2, &done))
+                .ok()
+        });
         let handle = std::thread::Builder::new()
             .name("prom-writer".into())
-            .spawn(move || run(conn, rx, opts))
+            .spawn(move || {
+                run(conn, rx, opts);
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Some(c) = checkpointer {
+                    let _ = c.join();
+                }
+            })
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
         (Writer { tx }, handle)
     }
@@ -105,7 +123,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             let err = StorageError::from(e);
             for job in jobs.drain(..) {
                 // The job never ran; answer its caller with the error.
@@ -125,7 +143,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 replies.push(reply);
                 continue;
             }
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            if let Err(e) = exec(&conn, "SAVEPOINT job") {
                 let err = StorageError::from(e);
                 let (_, reply) = job(None);
                 replies.push(Box::new(move |_| reply(Err(err))));
@@ -140,9 +158,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 continue;
             }
             let end = if failed.is_none() {
-                conn.execute_batch("RELEASE job")
+                exec(&conn, "RELEASE job")
             } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                exec(&conn, "ROLLBACK TO job").and_then(|_| exec(&conn, "RELEASE job"))
             };
             if let Err(e) = end {
                 let err = StorageError::from(e);
@@ -165,7 +183,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let commit = conn.execute_batch("COMMIT").map_err(StorageError::from);
+        let commit = exec(&conn, "COMMIT").map_err(StorageError::from);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -180,4 +198,23 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             last_pause = std::time::Instant::now();
         }
     }
+}
+
+/// Checkpoints the WAL every few hundred milliseconds until `done`, and once
+/// more at the end.
+fn checkpoints(conn: Connection, done: &std::sync::atomic::AtomicBool) {
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again");
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+}
+
+/// Runs a statement without parameters through the statement cache, so the
+/// writer's per-job savepoints are not parsed again each time.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
