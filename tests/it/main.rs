@@ -4,6 +4,7 @@
 mod api;
 mod architecture;
 mod broken_files;
+mod cli;
 mod durability;
 mod helpers;
 mod hostile_files;

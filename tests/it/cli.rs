@@ -1,0 +1,436 @@
+//! The administration commands, as the interface contract writes them.
+
+use crate::helpers::root;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn prom(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prom"))
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prom runs");
+    {
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let conn = prom::storage::connect(db, &Default::default()).expect("connect");
+    conn.query_row(sql, [], |r| r.get(0)).expect("count")
+}
+
+#[test]
+fn the_administration_commands_set_up_a_clinic_end_to_end() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("data/prom.db");
+    let (code, out, err) = prom(
+        &db,
+        &[
+            "clinic",
+            "add",
+            "gyn",
+            "--name",
+            "Gynækologi",
+            "--alert-email",
+            "a@example.org",
+            "--alert-email",
+            "b@example.org",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("added clinic gyn"));
+
+    let (code, out, err) = prom(
+        &db,
+        &[
+            "user",
+            "add",
+            "sara@example.org",
+            "--name",
+            "Sara",
+            "--role",
+            "clinician",
+            "--clinic",
+            "gyn",
+        ],
+        Some("a long enough secret\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("password"), "a given password is not printed");
+    let hash: String = prom::storage::connect(&db, &Default::default())
+        .expect("connect")
+        .query_row(
+            "SELECT password_hash FROM staff_users WHERE email = 'sara@example.org'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("hash");
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(prom::security::verify_password(
+        "a long enough secret",
+        &hash
+    ));
+
+    let (code, out, _) = prom(
+        &db,
+        &[
+            "user",
+            "add",
+            "admin@example.org",
+            "--name",
+            "Admin",
+            "--role",
+            "admin",
+            "--clinic",
+            "gyn",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once): "))
+        .expect("a generated password");
+    assert!(generated.len() >= 20);
+
+    let (code, _, err) = prom(
+        &db,
+        &[
+            "patient",
+            "add",
+            "--clinic",
+            "gyn",
+            "--ref",
+            "0101-A",
+            "--name",
+            "Anna",
+            "--email",
+            "anna@example.org",
+            "--language",
+            "en",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = prom(
+        &db,
+        &[
+            "invite",
+            "0101-A",
+            "--questionnaire",
+            "ovarian_followup",
+            "--base-url",
+            "https://prom.example.org/",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let link = out.trim();
+    let token = link
+        .strip_prefix("https://prom.example.org/a/")
+        .expect("a link");
+    assert!(token.len() > 40);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM invitations WHERE used_at IS NULL AND expires_at > created_at"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM invitations WHERE token_hash = '{}'",
+                prom::security::token_hash(token)
+            )
+        ),
+        1,
+        "only the token's hash is stored"
+    );
+
+    let (code, out, err) = prom(
+        &db,
+        &[
+            "plan",
+            "add",
+            "0101-A",
+            "--questionnaire",
+            "ovarian_followup",
+            "--every",
+            "14",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("every 14 days"));
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM plans WHERE every_days = 14"),
+        1
+    );
+
+    let (code, out, _) = prom(&db, &["apikey", "add", "--clinic", "gyn"], None);
+    assert_eq!(code, 0);
+    let key = out.trim();
+    assert!(key.starts_with("prom_key_"));
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM api_keys WHERE key_hash = '{}'",
+                prom::security::token_hash(key)
+            )
+        ),
+        1
+    );
+
+    let (code, out, _) = prom(&db, &["audit", "verify"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("intact: 7 rows"), "{out}");
+}
+
+#[test]
+fn bad_input_gets_one_line_status_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("prom.db");
+    assert_eq!(
+        prom(&db, &["clinic", "add", "gyn", "--name", "G"], None).0,
+        0
+    );
+    let cases: &[(&[&str], Option<&str>, &str)] = &[
+        (
+            &["clinic", "add", "gyn", "--name", "Again"],
+            None,
+            "exists already",
+        ),
+        (
+            &["clinic", "add", "Bad Id", "--name", "X"],
+            None,
+            "not a valid clinic id",
+        ),
+        (
+            &["clinic", "add", "x", "--name", "X", "--alert-email", "nope"],
+            None,
+            "not an e-mail address",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "u@example.org",
+                "--name",
+                "U",
+                "--role",
+                "clinician",
+                "--clinic",
+                "nope",
+            ],
+            None,
+            "no clinic `nope`",
+        ),
+        (
+            &[
+                "user",
+                "add",
+                "u@example.org",
+                "--name",
+                "U",
+                "--role",
+                "clinician",
+                "--clinic",
+                "gyn",
+            ],
+            Some("short\n"),
+            "at least 12",
+        ),
+        (
+            &["patient", "add", "--clinic", "nope", "--ref", "1"],
+            None,
+            "no clinic `nope`",
+        ),
+        (
+            &["invite", "nobody", "--questionnaire", "phq9"],
+            None,
+            "no patient `nobody`",
+        ),
+        (
+            &["invite", "nobody", "--questionnaire", "nope"],
+            None,
+            "no questionnaire `nope`",
+        ),
+        (
+            &[
+                "plan",
+                "add",
+                "nobody",
+                "--questionnaire",
+                "phq9",
+                "--every",
+                "0",
+            ],
+            None,
+            "--every",
+        ),
+        (
+            &["apikey", "add", "--clinic", "nope"],
+            None,
+            "no clinic `nope`",
+        ),
+        (
+            &["export", "--questionnaire", "phq9", "--format", "fhir"],
+            None,
+            "not available yet",
+        ),
+    ];
+    let before = count(&db, "SELECT count(*) FROM audit_log");
+    for (args, stdin, needle) in cases {
+        let (code, out, err) = prom(&db, args, *stdin);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM audit_log"),
+        before,
+        "nothing half-written"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM clinics"), 1);
+}
+
+#[test]
+fn a_patient_reference_in_two_clinics_needs_the_clinic_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("prom.db");
+    for c in ["a", "b"] {
+        assert_eq!(prom(&db, &["clinic", "add", c, "--name", c], None).0, 0);
+        assert_eq!(
+            prom(&db, &["patient", "add", "--clinic", c, "--ref", "P1"], None).0,
+            0
+        );
+    }
+    let (code, _, err) = prom(&db, &["invite", "P1", "--questionnaire", "phq9"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--clinic"), "{err}");
+    let (code, _, err) = prom(
+        &db,
+        &["invite", "P1", "--questionnaire", "phq9", "--clinic", "b"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[tokio::test]
+async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tampering() {
+    let app = crate::helpers::spawn().await;
+    app.patient(&app.key_a, "P1").await;
+    let body = serde_json::json!({"questionnaire": "phq9", "patient": "P1", "answers": crate::helpers::phq9([1, 2, 0, 0, 0, 0, 0, 0, 0])});
+    let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+    assert_eq!(s, reqwest::StatusCode::CREATED);
+    let out_file = app.dir.path().join("phq9.csv");
+    let db = app.db.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        prom(
+            &db,
+            &[
+                "export",
+                "--questionnaire",
+                "phq9",
+                "--format",
+                "csv",
+                "--out",
+                out_file.to_str().expect("utf-8"),
+            ],
+            None,
+        )
+    })
+    .await
+    .expect("export");
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(app.dir.path().join("phq9.csv")).expect("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "response_id,clinic,patient_ref,questionnaire,version,submitted_at,response_date,mode,level,superseded,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,total,phq2"
+        )
+    );
+    let row = lines.next().expect("a row");
+    assert!(
+        row.starts_with(&format!("{},a,P1,phq9,1,", r["id"].as_str().expect("id"))),
+        "{row}"
+    );
+    assert!(row.ends_with(",1,2,0,0,0,0,0,0,0,1,3,3"), "{row}");
+
+    let conn = app.conn();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit_log SET actor = 'someone else' WHERE seq = 1;",
+    )
+    .expect("tamper");
+    let db = app.db.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || prom(&db, &["audit", "verify"], None))
+        .await
+        .expect("verify");
+    assert_eq!(code, 2);
+    assert!(err.contains("tampered with at row 1"), "{err}");
+}
+
+#[tokio::test]
+async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = crate::helpers::config(dir.path());
+    cfg.demo = true;
+    let clock = std::sync::Arc::new(prom::clock::FixedClock(
+        crate::helpers::NOW.parse().expect("time"),
+    ));
+    let first = prom::startup::start(&cfg, clock.clone()).expect("starts");
+    let seeded = first.demo.clone().expect("seeded");
+    drop(first);
+    let conn = prom::storage::connect(&cfg.db, &Default::default()).expect("connect");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM responses", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 48, "four patients, twelve answers each");
+    let red: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM review_items WHERE level = 'red'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert!(red >= 2, "the demo has red flags to look at");
+    let second = prom::startup::start(&cfg, clock).expect("starts again");
+    let again = second.demo.clone().expect("seeded");
+    assert_ne!(again.api_key, seeded.api_key, "a new key each start");
+    let n2: i64 = conn
+        .query_row("SELECT count(*) FROM responses", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n2, 48, "patients and history are not seeded twice");
+    let hash: String = conn
+        .query_row(
+            "SELECT password_hash FROM staff_users WHERE email = ?1",
+            [&again.staff_email],
+            |r| r.get(0),
+        )
+        .expect("hash");
+    assert!(prom::security::verify_password(
+        &again.staff_password,
+        &hash
+    ));
+}
