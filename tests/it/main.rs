@@ -8,5 +8,6 @@ mod cli;
 mod durability;
 mod helpers;
 mod hostile_files;
+mod mail;
 mod properties;
 mod shipped;

@@ -1,0 +1,137 @@
+//! Alert e-mails through a real SMTP server running in this process.
+
+use crate::helpers::{config, phq9, spawn_in};
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
+use serde_json::json;
+use std::net::{IpAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the SMTP server received: recipients and the message.
+type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+#[derive(Clone)]
+struct Catcher {
+    inbox: Inbox,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Catcher {
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        response::OK
+    }
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Response {
+        let msg = String::from_utf8_lossy(&self.data).into_owned();
+        self.inbox
+            .lock()
+            .expect("lock")
+            .push((self.to.clone(), msg));
+        response::OK
+    }
+}
+
+fn smtp_server() -> (u16, Inbox) {
+    let inbox: Inbox = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut server = Server::new(Catcher {
+        inbox: inbox.clone(),
+        to: Vec::new(),
+        data: Vec::new(),
+    });
+    server
+        .with_name("smtp.test")
+        .with_ssl(SslConfig::None)
+        .expect("no tls")
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (port, inbox)
+}
+
+#[tokio::test]
+async fn a_red_flag_is_mailed_over_smtp_without_health_data() {
+    let (port, inbox) = smtp_server();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(dir.path());
+    cfg.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    cfg.base_url = Some("https://prom.example.org".into());
+    let app = spawn_in(cfg, dir).await;
+    app.patient(&app.key_a, "P1").await;
+    let body = json!({"questionnaire": "phq9", "patient": "P1", "answers": phq9([3, 3, 3, 3, 3, 3, 3, 3, 3])});
+    let (_, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+    let id = r["id"].as_str().expect("id").to_string();
+    let mut got = None;
+    for _ in 0..100 {
+        if let Some(m) = inbox.lock().expect("lock").first().cloned() {
+            got = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (to, msg) = got.expect("the alert arrived over SMTP");
+    // The body is quoted-printable: undo its soft line breaks.
+    let msg = msg.replace("=\r\n", "").replace("=\n", "");
+    assert_eq!(to, ["alerts@a.example"]);
+    assert!(
+        msg.contains(&format!("https://prom.example.org/clinic/responses/{id}")),
+        "{msg}"
+    );
+    for secret in ["P1", "PHQ", "total", "severe", "self", "harm"] {
+        assert!(!msg.contains(secret), "the alert mentions {secret}:\n{msg}");
+    }
+    for _ in 0..50 {
+        if app.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the outbox row was not marked sent");
+}
+
+#[tokio::test]
+async fn a_dead_smtp_server_loses_no_alert_and_no_answer() {
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(dir.path());
+    cfg.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    let app = spawn_in(cfg, dir).await;
+    app.patient(&app.key_a, "P1").await;
+    let body = json!({"questionnaire": "phq9", "patient": "P1", "answers": phq9([0, 0, 0, 0, 0, 0, 0, 0, 1])});
+    let (s, _) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+    assert_eq!(
+        s,
+        reqwest::StatusCode::CREATED,
+        "the answer is stored whatever the mail server does"
+    );
+    for _ in 0..100 {
+        if app.count("SELECT count(*) FROM outbox WHERE attempts >= 1 AND last_error IS NOT NULL")
+            == 1
+        {
+            assert_eq!(
+                app.count("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"),
+                1,
+                "kept for a retry"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the failed attempt was not recorded");
+}
