@@ -115,20 +115,26 @@ fn poll(
         let now = clock.now();
         match result {
             Ok(()) => {
-                conn.execute(
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.execute(
                     "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
                     params![id, ts(now)],
                 )?;
+                tx.commit()?;
                 tracing::info!(message = %id, "alert e-mail sent");
             }
             Err(e) => {
                 let tries = attempts + 1;
                 let wait = Duration::seconds(30 * (1 << tries.min(7)));
                 let dead = (tries >= MAX_ATTEMPTS).then(|| ts(now));
-                conn.execute(
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.execute(
                     "UPDATE outbox SET attempts = ?2, last_error = ?3, due_at = ?4, dead_at = ?5 WHERE id = ?1",
                     params![id, tries, e.to_string(), ts(now + wait), dead],
                 )?;
+                tx.commit()?;
                 tracing::warn!(message = %id, attempt = tries, error = %e, "alert e-mail not sent; will retry");
             }
         }
