@@ -87,29 +87,6 @@ impl Writer {
             .map_err(|_| StorageError::WriterGone)?;
         rx.await.map_err(|_| StorageError::WriterGone)?
     }
-
-    /// The same, for callers outside the async runtime.
-    pub fn write_blocking<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        let (tx, rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |conn| {
-            let r = match conn {
-                Some(c) => f(c),
-                None => Err(StorageError::Busy),
-            };
-            let failed = r.as_ref().err().cloned();
-            let reply: Reply = Box::new(move |commit: Result<()>| {
-                let _ = tx.send(commit.and(r));
-            });
-            (failed, reply)
-        });
-        self.tx
-            .blocking_send(job)
-            .map_err(|_| StorageError::WriterGone)?;
-        rx.blocking_recv().map_err(|_| StorageError::WriterGone)?
-    }
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {

@@ -56,6 +56,34 @@ async fn not_yet_fhir() -> Result<HttpResponse, ApiError> {
     ))
 }
 
+/// Runs a read on a blocking thread (rusqlite blocks); `missing` is the
+/// error when the thing is not found.
+async fn read<T: Send + 'static>(
+    state: &State,
+    missing: fn() -> ApiError,
+    f: impl FnOnce(&rusqlite::Connection) -> crate::storage::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let readers = state.readers.clone();
+    web::block(move || readers.with(f))
+        .await
+        .map_err(|_| ApiError::Internal(records::new_id()))?
+        .map_err(|e| match e {
+            StorageError::NotFound => missing(),
+            other => other.into(),
+        })
+}
+
+fn no_response() -> ApiError {
+    ApiError::NotFound("unknown_response", "there is no such response".into())
+}
+
+fn no_patient() -> ApiError {
+    ApiError::NotFound(
+        "unknown_patient",
+        "there is no patient with that reference".into(),
+    )
+}
+
 /// The caller's clinic, from `Authorization: Bearer KEY`.
 async fn clinic(req: &HttpRequest, state: &State) -> Result<Clinic, ApiError> {
     let key = req
@@ -70,11 +98,13 @@ async fn clinic(req: &HttpRequest, state: &State) -> Result<Clinic, ApiError> {
     if let Some(c) = state.keys.read().ok().and_then(|m| m.get(&hash).cloned()) {
         return Ok(c);
     }
-    let readers = state.readers.clone();
     let h = hash.clone();
-    let found = web::block(move || readers.with(|conn| records::clinic_for_key(conn, &h)))
-        .await
-        .map_err(|_| ApiError::Internal(records::new_id()))??;
+    let found = read(
+        state,
+        || ApiError::Unauthorized,
+        move |conn| records::clinic_for_key(conn, &h),
+    )
+    .await?;
     let c = found.ok_or(ApiError::Unauthorized)?;
     if let Ok(mut m) = state.keys.write() {
         m.insert(hash, c.clone());
@@ -355,13 +385,8 @@ async fn store_response(
         .write(move |conn| records::submit(conn, &sub))
         .await
         .map_err(|e| match e {
-            StorageError::NotFound if correcting => {
-                ApiError::NotFound("unknown_response", "there is no such response".into())
-            }
-            StorageError::NotFound => ApiError::NotFound(
-                "unknown_patient",
-                "there is no patient with that reference".into(),
-            ),
+            StorageError::NotFound if correcting => no_response(),
+            StorageError::NotFound => no_patient(),
             other => other.into(),
         })?;
     let (rec, replay) = match stored {
@@ -417,18 +442,12 @@ async fn correct_response(
         .ok_or_else(|| {
             ApiError::BadRequest("invalid", "`reason` is required for a correction".into())
         })?;
-    let readers = state.readers.clone();
     let (cid, rid) = (c.id.clone(), id.into_inner());
     let rid2 = rid.clone();
-    let old = web::block(move || readers.with(|conn| records::get_response(conn, &cid, &rid2)))
-        .await
-        .map_err(|_| ApiError::Internal(records::new_id()))?
-        .map_err(|e| match e {
-            StorageError::NotFound => {
-                ApiError::NotFound("unknown_response", "there is no such response".into())
-            }
-            other => other.into(),
-        })?;
+    let old = read(&state, no_response, move |conn| {
+        records::get_response(conn, &cid, &rid2)
+    })
+    .await?;
     let qid = old.questionnaire.clone();
     store_response(
         &req,
@@ -448,23 +467,13 @@ async fn get_response(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let c = clinic(&req, &state).await?;
-    let readers = state.readers.clone();
     let (cid, rid) = (c.id.clone(), id.into_inner());
-    let rec = web::block(move || {
-        readers.with(|conn| {
-            let rec = records::get_response(conn, &cid, &rid)?;
-            let pid = records::response_patient(conn, &cid, &rid)?;
-            Ok((rec, pid))
-        })
+    let rec = read(&state, no_response, move |conn| {
+        let rec = records::get_response(conn, &cid, &rid)?;
+        let pid = records::response_patient(conn, &cid, &rid)?;
+        Ok((rec, pid))
     })
-    .await
-    .map_err(|_| ApiError::Internal(records::new_id()))?
-    .map_err(|e| match e {
-        StorageError::NotFound => {
-            ApiError::NotFound("unknown_response", "there is no such response".into())
-        }
-        other => other.into(),
-    })?;
+    .await?;
     let (rec, pid) = rec;
     audit_read(&state, &c, "response.read", pid, Some(rec.id.clone())).await?;
     Ok(HttpResponse::Ok().json(response_json(&rec, language(&req).as_deref())))
@@ -505,19 +514,11 @@ async fn patient_responses(
     reference: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let c = clinic(&req, &state).await?;
-    let readers = state.readers.clone();
     let (cid, r) = (c.id.clone(), reference.into_inner());
-    let (pid, list) =
-        web::block(move || readers.with(|conn| records::patient_responses(conn, &cid, &r)))
-            .await
-            .map_err(|_| ApiError::Internal(records::new_id()))?
-            .map_err(|e| match e {
-                StorageError::NotFound => ApiError::NotFound(
-                    "unknown_patient",
-                    "there is no patient with that reference".into(),
-                ),
-                other => other.into(),
-            })?;
+    let (pid, list) = read(&state, no_patient, move |conn| {
+        records::patient_responses(conn, &cid, &r)
+    })
+    .await?;
     audit_read(&state, &c, "patient.responses.read", pid, None).await?;
     let lang = language(&req);
     let body: Vec<Json> = list
@@ -545,12 +546,11 @@ async fn flags(
             "`status` must be open, acknowledged or resolved".into(),
         ));
     }
-    let readers = state.readers.clone();
     let cid = c.id.clone();
-    let items =
-        web::block(move || readers.with(|conn| records::review_queue(conn, &cid, &status, 1000)))
-            .await
-            .map_err(|_| ApiError::Internal(records::new_id()))??;
+    let items = read(&state, no_response, move |conn| {
+        records::review_queue(conn, &cid, &status, 1000)
+    })
+    .await?;
     let now = state.clock.now();
     let actor = format!("api:{}", c.id);
     let cid = c.id.clone();

@@ -24,6 +24,48 @@ fn names(code: &str, word: &str) -> bool {
     })
 }
 
+/// The offences of the files under `src/DIR` against `forbidden`.
+fn offences(dir: &str, forbidden: &[&str]) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir),
+        &mut files,
+    );
+    assert!(!files.is_empty(), "found src/{dir}");
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("readable source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in forbidden {
+                if names(code, word) {
+                    out.push(format!("{}:{}: {word}", f.display(), n + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn each_shell_module_keeps_to_its_own_crates() {
+    let rules: &[(&str, &[&str])] = &[
+        ("catalog", &["actix_web", "rusqlite", "lettre", "tera"]),
+        ("storage", &["actix_web", "lettre", "tera"]),
+        ("web", &["lettre"]),
+        ("mail", &["actix_web"]),
+    ];
+    let mut all = Vec::new();
+    for (dir, forbidden) in rules {
+        all.extend(offences(dir, forbidden));
+    }
+    assert!(
+        all.is_empty(),
+        "a module reached past its layer:\n{}",
+        all.join("\n")
+    );
+}
+
 #[test]
 fn the_core_names_no_io_clock_or_web_crate() {
     let forbidden = [
@@ -40,24 +82,7 @@ fn the_core_names_no_io_clock_or_web_crate() {
         "Instant::now",
         "rand",
     ];
-    let mut files = Vec::new();
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core"),
-        &mut files,
-    );
-    assert!(files.len() > 5, "found the core's files");
-    let mut offences = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).expect("readable source");
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for word in forbidden {
-                if names(code, word) {
-                    offences.push(format!("{}:{}: {word}", f.display(), n + 1));
-                }
-            }
-        }
-    }
+    let offences = offences("core", &forbidden);
     assert!(
         offences.is_empty(),
         "the core must stay pure:\n{}",
