@@ -29,12 +29,19 @@ enum Command {
         /// A questionnaire file or a folder searched for *.yaml.
         #[arg(default_value = "questionnaires")]
         path: PathBuf,
+        /// Accepted like every command's, so scripts can pass it to all;
+        /// checking reads no database.
+        #[command(flatten)]
+        _db: DbArg,
     },
     /// Run the tests that questionnaires carry.
     Test {
         /// A questionnaire file or a folder searched for *.yaml.
         #[arg(default_value = "questionnaires")]
         path: PathBuf,
+        /// Accepted like every command's; testing reads no database.
+        #[command(flatten)]
+        _db: DbArg,
     },
     /// Run the web application and API.
     Serve(Serve),
@@ -110,8 +117,8 @@ pub struct Serve {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { path } => check(&path),
-        Command::Test { path } => test(&path),
+        Command::Check { path, .. } => check(&path),
+        Command::Test { path, .. } => test(&path),
         Command::Serve(s) => serve(s),
         Command::Clinic(c) => admin::run(admin::Cmd::Clinic(c)),
         Command::User(c) => admin::run(admin::Cmd::User(c)),
