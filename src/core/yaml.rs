@@ -350,8 +350,7 @@ fn verbatim_start(
 
 /// Words that YAML 1.1 read as booleans and YAML 1.2 reads as strings.
 const YAML11_BOOLS: &[&str] = &[
-    "yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n",
-    "N",
+    "yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
 ];
 
 fn scalar(
