@@ -31,6 +31,8 @@ pub enum StorageError {
     ReadOnly,
     #[error("the database is busy; try again")]
     Busy,
+    #[error("the database's disk could not be written ({0}); nothing was stored")]
+    Io(String),
     #[error("{0}")]
     Invalid(String),
     #[error("database error: {0}")]
@@ -49,6 +51,7 @@ impl From<rusqlite::Error> for StorageError {
                     StorageError::ReadOnly
                 }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StorageError::Busy,
+                ErrorCode::SystemIoFailure => StorageError::Io(e.to_string()),
                 _ => StorageError::Sqlite(e.to_string()),
             },
             _ => StorageError::Sqlite(e.to_string()),

@@ -109,6 +109,13 @@ impl From<StorageError> for ApiError {
                 "storage_read_only",
                 "the server cannot write its database, so nothing was stored; please try again later".into(),
             ),
+            StorageError::Io(detail) => {
+                tracing::error!(%detail, "the database could not be written");
+                ApiError::Unavailable(
+                    "storage_unavailable",
+                    "the server could not write to its disk, so nothing was stored; please try again later".into(),
+                )
+            }
             StorageError::Busy => ApiError::Unavailable(
                 "storage_busy",
                 "the server is busy and nothing was stored; please try again".into(),

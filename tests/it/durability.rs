@@ -332,3 +332,61 @@ async fn changed_content_under_the_same_version_stops_start_up() {
     // Comments and tests may change freely.
     let _ = Value::Null;
 }
+
+/// Makes a file immutable (`chattr +i`), as a read-only remount would make
+/// the disk: every write to it fails, even for root.
+fn immutable(path: &std::path::Path, on: bool) {
+    let flag = if on { "+i" } else { "-i" };
+    let st = Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .status()
+        .expect("chattr runs (e2fsprogs)");
+    assert!(st.success(), "chattr {flag} {} failed", path.display());
+}
+
+#[tokio::test]
+async fn an_unwritable_disk_is_a_clear_503_loses_nothing_and_recovers() {
+    // Under target/, on the project's disk: chattr needs a real file system.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("dir");
+    let cfg = config(dir.path());
+    let app = spawn_in(cfg, dir).await;
+    app.patient(&app.key_a, "P1").await;
+    let body = json!({"questionnaire": "phq9", "patient": "P1", "answers": phq9([1; 9])});
+    let mut acked = Vec::new();
+    for _ in 0..3 {
+        let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+        assert_eq!(s, StatusCode::CREATED);
+        acked.push((
+            r["id"].as_str().expect("id").to_string(),
+            "red".to_string(),
+            1,
+        ));
+    }
+    let wal = app.db.with_extension("db-wal");
+    immutable(&wal, true);
+    let (s, b) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+    immutable(&wal, false);
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .expect("message")
+            .contains("nothing was stored"),
+        "{b}"
+    );
+    assert!(
+        ["storage_unavailable", "storage_read_only"].contains(&b["error"].as_str().unwrap_or("")),
+        "{b}"
+    );
+    // Writable again: the service goes on, and nothing acknowledged is lost.
+    let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    acked.push((
+        r["id"].as_str().expect("id").to_string(),
+        "red".to_string(),
+        1,
+    ));
+    assert_eq!(missing(&app.db, &acked), Vec::<String>::new());
+    assert_eq!(app.count("SELECT count(*) FROM responses"), 4);
+}
