@@ -3,7 +3,7 @@
 //! Safe to run again: existing demo data is kept, the staff password and
 //! API key are renewed and printed.
 
-use chrono::{Days, Duration};
+use chrono::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{Map, Value as Json, json};
 
@@ -156,7 +156,6 @@ pub fn seed(
                 },
             )?;
         }
-        let _ = now.date_naive().checked_sub_days(Days::new(0));
     }
     tx.commit()?;
     Ok(Seeded {

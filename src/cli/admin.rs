@@ -2,7 +2,7 @@
 //! `BEGIN IMMEDIATE` transaction with an audit row, and commits: nothing is
 //! half-written. Bad input gets one line on standard error and status 2.
 
-use chrono::{Days, Duration};
+use chrono::Duration;
 use clap::{Args, Subcommand};
 use rusqlite::{Connection, TransactionBehavior};
 use std::io::{IsTerminal, Read, Write};
@@ -442,9 +442,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             let id = in_tx(&mut conn, |tx| {
                 let (pid, clinic) = find_patient(tx, &reference, clinic.as_deref())?;
                 let tz = records::get_clinic(tx, &clinic)?.time_zone;
-                let first = local_date(now, &tz)
-                    .checked_add_days(Days::new(0))
-                    .unwrap_or(local_date(now, &tz));
+                let first = local_date(now, &tz);
                 let id = records::insert_plan(tx, &pid, &questionnaire, every, first, now)?;
                 audit_cli(tx, "plan.create", Some(&clinic), Some(&pid), Some(&id))?;
                 Ok(id)
