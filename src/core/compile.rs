@@ -1698,6 +1698,25 @@ fn nth(n: &Node, i: usize) -> Option<&Node> {
     }
 }
 
+/// What a name can be, for range analysis: an item's bounds, a score's
+/// known range, or `raw` in a transform.
+fn abs_of(
+    q: &Questionnaire,
+    scores: &[Option<(Decimal, Decimal)>],
+    raw: Option<(Decimal, Decimal)>,
+    slot: Slot,
+) -> Abs {
+    let num =
+        |r: Option<(Decimal, Decimal)>| r.map(|(lo, hi)| Abs::Num(lo, hi)).unwrap_or(Abs::Unknown);
+    match slot {
+        Slot::Item(i) if q.items[i].kind == ItemType::Boolean => Abs::Bool(true),
+        Slot::Item(i) => num(q.items[i].value_range()),
+        Slot::Score(k) => num(scores[k]),
+        Slot::Raw => num(raw),
+        _ => Abs::Unknown,
+    }
+}
+
 /// The possible range of a score's reported value, from the ranges of its
 /// items and of the scores it uses.
 fn score_range(
@@ -1706,20 +1725,7 @@ fn score_range(
     known: &[Option<(Decimal, Decimal)>],
 ) -> Option<(Decimal, Decimal)> {
     let s = &q.scores[j];
-    let name = |slot: Slot, raw: Option<(Decimal, Decimal)>| -> Abs {
-        match slot {
-            Slot::Item(i) => match (q.items[i].kind, q.items[i].value_range()) {
-                (ItemType::Boolean, _) => Abs::Bool(true),
-                (_, Some((lo, hi))) => Abs::Num(lo, hi),
-                _ => Abs::Unknown,
-            },
-            Slot::Score(k) => known[k]
-                .map(|(lo, hi)| Abs::Num(lo, hi))
-                .unwrap_or(Abs::Unknown),
-            Slot::Raw => raw.map(|(lo, hi)| Abs::Num(lo, hi)).unwrap_or(Abs::Unknown),
-            _ => Abs::Unknown,
-        }
-    };
+    let name = |slot: Slot, raw: Option<(Decimal, Decimal)>| abs_of(q, known, raw, slot);
     let as_range = |a: Abs| match a {
         Abs::Num(lo, hi) => Some((lo, hi)),
         _ => None,
@@ -1846,19 +1852,7 @@ impl Cx {
             }
         }
         let ranges: Vec<Option<(Decimal, Decimal)>> = q.scores.iter().map(|s| s.range).collect();
-        let name = |slot: Slot| -> Abs {
-            match slot {
-                Slot::Item(i) => match (q.items[i].kind, q.items[i].value_range()) {
-                    (ItemType::Boolean, _) => Abs::Bool(true),
-                    (_, Some((lo, hi))) => Abs::Num(lo, hi),
-                    _ => Abs::Unknown,
-                },
-                Slot::Score(k) => ranges[k]
-                    .map(|(lo, hi)| Abs::Num(lo, hi))
-                    .unwrap_or(Abs::Unknown),
-                _ => Abs::Unknown,
-            }
-        };
+        let name = |slot: Slot| abs_of(q, &ranges, None, slot);
         let cx = RangeCx {
             name: &name,
             tables: &q.tables,

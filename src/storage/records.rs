@@ -787,13 +787,13 @@ pub fn export_rows(conn: &Connection, questionnaire_id: &str) -> Result<Vec<Expo
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Records in the audit log that `actor` read a patient's data.
-pub fn audit_read(
+/// Appends an audit row for what `actor` did in a clinic, at `now`.
+pub fn audit(
     conn: &Connection,
     actor: &str,
     action: &str,
     clinic_id: &str,
-    patient_id: &str,
+    patient_id: Option<&str>,
     subject: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -805,7 +805,7 @@ pub fn audit_read(
             actor,
             action,
             clinic_id: Some(clinic_id),
-            patient_id: Some(patient_id),
+            patient_id,
             subject,
         },
     )

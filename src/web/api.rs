@@ -273,17 +273,14 @@ async fn create_patient(
         .writer
         .write(move |conn| {
             let id = records::insert_patient(conn, &p, now)?;
-            let at = records::ts(now);
-            crate::storage::audit::append(
+            records::audit(
                 conn,
-                &crate::storage::audit::Entry {
-                    at: &at,
-                    actor: &actor,
-                    action: "patient.create",
-                    clinic_id: Some(&p.clinic_id),
-                    patient_id: Some(&id),
-                    subject: None,
-                },
+                &actor,
+                "patient.create",
+                &p.clinic_id,
+                Some(&id),
+                None,
+                now,
             )?;
             Ok(id)
         })
@@ -475,7 +472,7 @@ async fn get_response(
     })
     .await?;
     let (rec, pid) = rec;
-    audit_read(&state, &c, "response.read", pid, Some(rec.id.clone())).await?;
+    audit_read(&state, &c, "response.read", Some(pid), Some(rec.id.clone())).await?;
     Ok(HttpResponse::Ok().json(response_json(&rec, language(&req).as_deref())))
 }
 
@@ -485,7 +482,7 @@ async fn audit_read(
     state: &State,
     c: &Clinic,
     action: &'static str,
-    patient_id: String,
+    patient_id: Option<String>,
     subject: Option<String>,
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
@@ -494,12 +491,12 @@ async fn audit_read(
     state
         .writer
         .write(move |conn| {
-            records::audit_read(
+            records::audit(
                 conn,
                 &actor,
                 action,
                 &cid,
-                &patient_id,
+                patient_id.as_deref(),
                 subject.as_deref(),
                 now,
             )
@@ -519,7 +516,7 @@ async fn patient_responses(
         records::patient_responses(conn, &cid, &r)
     })
     .await?;
-    audit_read(&state, &c, "patient.responses.read", pid, None).await?;
+    audit_read(&state, &c, "patient.responses.read", Some(pid), None).await?;
     let lang = language(&req);
     let body: Vec<Json> = list
         .iter()
@@ -551,28 +548,8 @@ async fn flags(
         records::review_queue(conn, &cid, &status, 1000)
     })
     .await?;
-    let now = state.clock.now();
-    let actor = format!("api:{}", c.id);
-    let cid = c.id.clone();
-    let n = items.len();
-    state
-        .writer
-        .write(move |conn| {
-            let at = records::ts(now);
-            let subject = format!("{n} items");
-            crate::storage::audit::append(
-                conn,
-                &crate::storage::audit::Entry {
-                    at: &at,
-                    actor: &actor,
-                    action: "review_queue.read",
-                    clinic_id: Some(&cid),
-                    patient_id: None,
-                    subject: Some(&subject),
-                },
-            )
-        })
-        .await?;
+    let subject = format!("{} items", items.len());
+    audit_read(&state, &c, "review_queue.read", None, Some(subject)).await?;
     let lang = language(&req);
     let body: Vec<Json> = items
         .iter()

@@ -329,8 +329,6 @@ async fn changed_content_under_the_same_version_stops_start_up() {
         ),
         2
     );
-    // Comments and tests may change freely.
-    let _ = Value::Null;
 }
 
 /// Makes a file immutable (`chattr +i`), as a read-only remount would make
