@@ -94,6 +94,7 @@ pub fn load_file(path: &Path) -> Entry {
         source: String::new(),
         compiled: Compiled {
             questionnaire: None,
+            tests: Vec::new(),
             diagnostics: vec![Diagnostic::error(Pos::new(1, 1), "", msg)],
         },
     };

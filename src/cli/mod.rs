@@ -266,7 +266,7 @@ fn test(path: &std::path::Path) -> ExitCode {
             failed += 1;
             continue;
         };
-        for t in &q.tests {
+        for t in &e.compiled.tests {
             let fails = testing::run(q, t);
             if fails.is_empty() {
                 passed += 1;

@@ -7,35 +7,9 @@ use serde_json::{Map, Value as Json};
 
 use super::expr::eval::{Ctx, Env, HistoryEntry, eval};
 use super::expr::syntax::Slot;
+pub use super::model::Mode;
 use super::model::{Band, ItemType, Level, Questionnaire, Score, Step};
 use super::value::{Value, decimal_from_json, fmt_num, parse_date, round_half_away};
-
-/// How a response was given. Paper responses may leave any item unanswered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Web,
-    App,
-    Paper,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Web => "web",
-            Mode::App => "app",
-            Mode::Paper => "paper",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "web" => Some(Mode::Web),
-            "app" => Some(Mode::App),
-            "paper" => Some(Mode::Paper),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoreResult {
@@ -158,7 +132,7 @@ fn item_score(q: &Questionnaire, s: &Score, i: usize, v: &Value) -> Option<Decim
         _ => return None,
     };
     if s.reverse.contains(&i) {
-        let (lo, hi) = it.score_range()?;
+        let (lo, hi) = it.reverse_range()?;
         return lo.checked_add(hi)?.checked_sub(base);
     }
     Some(base)
@@ -212,8 +186,11 @@ fn score(
             if s.method == super::model::Method::Mean {
                 sum.checked_div(n)
             } else if impute {
-                sum.checked_div(n)
-                    .and_then(|m| m.checked_mul(Decimal::from(shown)))
+                // Prorate as sum × shown / answered, multiplying first: the
+                // mean divided out first (0.8333… × 9) loses the exact .5
+                // that rounding half away from zero must see (7.5 → 8).
+                sum.checked_mul(Decimal::from(shown))
+                    .and_then(|x| x.checked_div(n))
             } else {
                 Some(sum)
             }
@@ -272,7 +249,8 @@ pub enum Problem {
     TooLong(u32),
     NotAList,
     Repeated,
-    Exclusive(String),
+    /// The exclusive option's text, in every language.
+    Exclusive(super::model::Text),
     Required,
 }
 
@@ -352,9 +330,11 @@ impl AnswerError {
                 format!("Svaret på {it} indeholder den samme svarmulighed flere gange")
             }
             (Problem::Exclusive(o), false) => {
+                let o = o.get(lang);
                 format!("In {it}, «{o}» cannot be chosen together with other options")
             }
             (Problem::Exclusive(o), true) => {
+                let o = o.get(lang);
                 format!("I {it} kan «{o}» ikke vælges sammen med andre svarmuligheder")
             }
             (Problem::Required, false) => format!("{it} must be answered"),
@@ -416,9 +396,7 @@ pub fn parse_answer(q: &Questionnaire, i: usize, v: &Json) -> Result<Value, Prob
                     .filter_map(|c| it.option(c))
                     .find(|o| o.exclusive)
             {
-                return Err(Problem::Exclusive(
-                    o.text.get(q.default_language()).to_string(),
-                ));
+                return Err(Problem::Exclusive(o.text.clone()));
             }
             // Store the choices in the order of the options.
             chosen.sort_by_key(|c| it.options.iter().position(|o| o.value.same(c)));

@@ -136,14 +136,26 @@ pub struct Item {
 
 impl Item {
     /// The lowest and highest score an answer to this item can have (before
-    /// `reverse`), when bounded.
+    /// `reverse`), when bounded. A not-applicable option's score counts: it
+    /// is a possible answer, so bands and rules must cover it.
     pub fn score_range(&self) -> Option<(Decimal, Decimal)> {
+        self.option_score_range(true)
+    }
+
+    /// The `lo` and `hi` that `reverse` mirrors scores between: as
+    /// [`Item::score_range`], but without not-applicable options, which are
+    /// never reversed.
+    pub fn reverse_range(&self) -> Option<(Decimal, Decimal)> {
+        self.option_score_range(false)
+    }
+
+    fn option_score_range(&self, with_not_applicable: bool) -> Option<(Decimal, Decimal)> {
         match self.kind {
             ItemType::Choice => {
                 let scores: Vec<Decimal> = self
                     .options
                     .iter()
-                    .filter(|o| !o.not_applicable)
+                    .filter(|o| with_not_applicable || !o.not_applicable)
                     .map(|o| o.scoring_value())
                     .collect::<Option<_>>()?;
                 Some((*scores.iter().min()?, *scores.iter().max()?))
@@ -267,6 +279,33 @@ impl Level {
     }
 }
 
+/// How a response was given. Paper responses may leave any item unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Web,
+    App,
+    Paper,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Web => "web",
+            Mode::App => "app",
+            Mode::Paper => "paper",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "web" => Some(Mode::Web),
+            "app" => Some(Mode::App),
+            "paper" => Some(Mode::Paper),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub id: String,
@@ -315,7 +354,6 @@ pub struct Questionnaire {
     pub items: Vec<Item>,
     pub scores: Vec<Score>,
     pub rules: Vec<Rule>,
-    pub tests: Vec<super::testing::TestCase>,
     /// Items and scores in an order where everything comes after what it
     /// depends on.
     pub order: Vec<Step>,

@@ -24,10 +24,20 @@ pub const MAX_DEPTH: usize = 64;
 pub struct Node {
     pub kind: NodeKind,
     pub pos: Pos,
-    /// For a string scalar written on one line whose characters in the file are
-    /// exactly its value: the position of its first character. Expressions use
-    /// it to point at the exact column of a fault.
-    pub verbatim: Option<Pos>,
+    /// For a string scalar read from a file: where its text stands and how
+    /// it was written, so that [`locate`] can find the line and column of
+    /// any character of its value (expressions point at the faulty token).
+    pub src: Option<ScalarSrc>,
+}
+
+/// Where a string scalar stands in its file: from `start` (its first
+/// character, the opening quote or block indicator included) up to `end`
+/// (exclusive), and its style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScalarSrc {
+    pub start: Pos,
+    pub end: Pos,
+    pub style: ScalarStyle,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +59,7 @@ impl Node {
         Node {
             kind,
             pos,
-            verbatim: None,
+            src: None,
         }
     }
 
@@ -168,7 +178,6 @@ pub fn parse(source: &str) -> Parsed {
             diagnostics: diags,
         };
     }
-    let lines: Vec<&str> = source.lines().collect();
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
@@ -228,8 +237,12 @@ pub fn parse(source: &str) -> Parsed {
                     ));
                 }
                 let mut node = scalar(&value, style, pos, &here, &mut diags);
-                if let NodeKind::Str(s) = &node.kind {
-                    node.verbatim = verbatim_start(&lines, &span, style, s);
+                if let NodeKind::Str(_) = &node.kind {
+                    node.src = Some(ScalarSrc {
+                        start: pos,
+                        end: Pos::new(span.end.line() as u32, span.end.col() as u32 + 1),
+                        style,
+                    });
                 }
                 node
             }
@@ -324,28 +337,83 @@ fn anchor_error(diags: &mut Vec<Diagnostic>, pos: Pos, path: &str) {
     );
 }
 
-fn verbatim_start(
-    lines: &[&str],
-    span: &saphyr_parser::Span,
-    style: ScalarStyle,
-    value: &str,
-) -> Option<Pos> {
-    if value.contains('\n') {
-        return None;
-    }
-    let line = lines.get(span.start.line().checked_sub(1)?)?;
-    let offset = match style {
-        ScalarStyle::Plain => 0,
-        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => 1,
-        _ => return None,
+/// The line and column of the character at `offset` (in characters) of a
+/// string scalar's value, whatever its style: plain, quoted with escapes
+/// (`\"`, `''`), over several lines, or a block (`|`, `>`). Without a
+/// source position, the node's own position.
+///
+/// The value is aligned with the file's text: each character that is not
+/// white space is found at the next place it stands in the scalar's text
+/// (an escape such as `\"` leaves its character in the file, so the search
+/// finds it); white space, which folding and indentation change, is matched
+/// loosely.
+pub fn locate(source: &str, node: &Node, offset: u32) -> Pos {
+    let (Some(src), NodeKind::Str(value)) = (&node.src, &node.kind) else {
+        return node.pos;
     };
-    let col = span.start.col() + offset;
-    let n = value.chars().count();
-    if line.chars().skip(col).take(n).eq(value.chars()) {
-        Some(Pos::new(span.start.line() as u32, col as u32 + 1))
+    let opening = match src.style {
+        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => 1,
+        _ => 0,
+    };
+    // A block's span may start at its `|` or `>` header; its text starts on
+    // the next line then.
+    let header = matches!(src.style, ScalarStyle::Literal | ScalarStyle::Folded)
+        && source
+            .lines()
+            .nth(src.start.line.max(1) as usize - 1)
+            .and_then(|l| l.chars().nth(src.start.col.max(1) as usize - 1))
+            .is_some_and(|c| c == '|' || c == '>');
+    let mut region: Vec<(char, Pos)> = Vec::new();
+    let first = src.start.line.max(1) as usize - 1;
+    let last = if src.end >= src.start {
+        src.end.line
     } else {
-        None
+        u32::MAX
+    };
+    for (i, line) in source.lines().enumerate().skip(first) {
+        let ln = i as u32 + 1;
+        if ln > last {
+            break;
+        }
+        if header && ln == src.start.line {
+            continue;
+        }
+        let mut col = 0;
+        for ch in line.chars() {
+            col += 1;
+            if ln == src.start.line && col < src.start.col + opening {
+                continue;
+            }
+            if ln == last && src.end >= src.start && col >= src.end.col {
+                break;
+            }
+            region.push((ch, Pos::new(ln, col)));
+        }
+        region.push(('\n', Pos::new(ln, col + 1)));
     }
+    let mut cur = 0;
+    for (i, ch) in value.chars().enumerate() {
+        let here = region.get(cur).map(|r| r.1);
+        if ch.is_whitespace() {
+            if region.get(cur).is_some_and(|r| r.0.is_whitespace()) {
+                cur += 1;
+            }
+        } else if let Some(k) = region[cur.min(region.len())..]
+            .iter()
+            .position(|(c, _)| *c == ch)
+        {
+            cur += k;
+            if i as u32 == offset {
+                return region[cur].1;
+            }
+            cur += 1;
+            continue;
+        }
+        if i as u32 == offset {
+            return here.unwrap_or(node.pos);
+        }
+    }
+    region.get(cur).map(|r| r.1).unwrap_or(node.pos)
 }
 
 /// Words that YAML 1.1 read as booleans and YAML 1.2 reads as strings.
@@ -519,7 +587,52 @@ mod tests {
         let NodeKind::Map(item) = &s[0].kind else {
             panic!()
         };
-        assert_eq!(item[0].1.verbatim, Some(Pos::new(2, 15)));
+        let src = "items:\n  - show_if: \"total > 0\"\n";
+        assert_eq!(locate(src, &item[0].1, 0), Pos::new(2, 15));
+        assert_eq!(locate(src, &item[0].1, 8), Pos::new(2, 23));
+    }
+
+    /// The position of `needle` in the value of the (only) key `a`.
+    fn where_is(src: &str, needle: &str) -> Pos {
+        let n = root(src);
+        let NodeKind::Map(m) = &n.kind else { panic!() };
+        let NodeKind::Str(v) = &m[0].1.kind else {
+            panic!("not a string: {:?}", m[0].1.kind)
+        };
+        let offset = v[..v.find(needle).expect("in the value")].chars().count();
+        locate(src, &m[0].1, offset as u32)
+    }
+
+    #[test]
+    fn positions_inside_escaped_folded_and_block_strings_point_at_the_character() {
+        // Escapes before the fault shift it in the file.
+        assert_eq!(
+            where_is("a: \"x = \\\"b\\\" and totl > 1\"\n", "totl"),
+            Pos::new(1, 19)
+        );
+        assert_eq!(
+            where_is("a: 'x = ''b'' and totl > 1'\n", "totl"),
+            Pos::new(1, 19)
+        );
+        // A quoted string over two lines.
+        assert_eq!(
+            where_is("a: \"x > 1 and\n   totl > 1\"\n", "totl"),
+            Pos::new(2, 4)
+        );
+        // Literal and folded blocks.
+        assert_eq!(
+            where_is("a: |\n  x > 1\n  and totl > 1\n", "totl"),
+            Pos::new(3, 7)
+        );
+        assert_eq!(
+            where_is("a: >\n  x > 1\n    and totl > 1\n", "totl"),
+            Pos::new(3, 9)
+        );
+        // A plain scalar over two lines, with æ before the fault.
+        assert_eq!(
+            where_is("a: x = 'æ' and\n  totl > 1\n", "totl"),
+            Pos::new(2, 3)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cli;
 mod durability;
 mod helpers;
 mod hostile_files;
+mod language;
 mod mail;
 mod properties;
 mod shipped;

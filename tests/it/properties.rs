@@ -230,8 +230,7 @@ fn every_shipped_questionnaire_round_trips_through_its_compiled_json() {
             q.id,
             again.diagnostics
         );
-        let mut again = again.questionnaire.expect("compiles");
-        again.tests = q.tests.clone();
+        let again = again.questionnaire.expect("compiles");
         assert_eq!(again, q, "{}", q.id);
         assert_eq!(again.hash, q.hash);
     }
