@@ -34,11 +34,7 @@ impl Entry {
 
     /// Every diagnostic with its source line and caret.
     pub fn render(&self) -> String {
-        self.compiled
-            .diagnostics
-            .iter()
-            .map(|d| d.render(&self.display, &self.source))
-            .collect()
+        crate::core::diag::render_all(&self.compiled.diagnostics, &self.display, &self.source)
     }
 }
 

@@ -105,22 +105,62 @@ impl Diagnostic {
             let num = self.pos.line.to_string();
             let pad = " ".repeat(num.len());
             // Tabs would shift the caret; show them as single spaces.
-            let shown: String = line
+            let chars: Vec<char> = line
                 .chars()
                 .map(|c| if c == '\t' { ' ' } else { c })
                 .collect();
+            let col = (self.pos.col.max(1) as usize - 1).min(chars.len());
+            // A long line is shown as a window around the caret, so that a
+            // file of one 30 KB line cannot make every message 30 KB.
+            let (from, to) = if chars.len() <= WINDOW {
+                (0, chars.len())
+            } else {
+                let from = col.saturating_sub(WINDOW / 3);
+                (from, (from + WINDOW).min(chars.len()))
+            };
+            let before = if from > 0 { "…" } else { "" };
+            let after = if to < chars.len() { "…" } else { "" };
+            let shown: String = chars[from..to].iter().collect();
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{num} | {shown}");
-            let col = self.pos.col.max(1) as usize - 1;
-            let len = shown.chars().count();
-            let width = (self.width as usize).min(len.saturating_sub(col)).max(1);
-            let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col), "^".repeat(width));
+            let _ = writeln!(out, "{num} | {before}{shown}{after}");
+            let caret_col = col - from + before.chars().count();
+            let width = (self.width as usize).min(to.saturating_sub(col)).max(1);
+            let _ = writeln!(
+                out,
+                "{pad} | {}{}",
+                " ".repeat(caret_col),
+                "^".repeat(width)
+            );
         }
         if let Some(hint) = &self.hint {
             let _ = writeln!(out, "  = hint: {hint}");
         }
         out
     }
+}
+
+/// The longest part of a source line a rendered diagnostic shows.
+const WINDOW: usize = 100;
+
+/// The most diagnostics shown for one file; the rest are counted.
+pub const MAX_SHOWN: usize = 50;
+
+/// Renders the diagnostics of one file, at most [`MAX_SHOWN`] of them, then
+/// a line that says how many more there are.
+pub fn render_all(diags: &[Diagnostic], file: &str, source: &str) -> String {
+    let mut out: String = diags
+        .iter()
+        .take(MAX_SHOWN)
+        .map(|d| d.render(file, source))
+        .collect();
+    if diags.len() > MAX_SHOWN {
+        let _ = writeln!(
+            out,
+            "{file}: {} more problems not shown; fix the ones above first",
+            diags.len() - MAX_SHOWN
+        );
+    }
+    out
 }
 
 /// The closest of `candidates` to `word`, when one is close enough to be a

@@ -135,6 +135,27 @@ pub struct Item {
 }
 
 impl Item {
+    /// An item with nothing but an id and a type, standing in for one whose
+    /// other keys had errors (the compiler never returns one).
+    pub(crate) fn placeholder(id: String, kind: ItemType) -> Item {
+        Item {
+            id,
+            kind,
+            text: Text(Vec::new()),
+            help: None,
+            required: false,
+            options: Vec::new(),
+            min: None,
+            max: None,
+            step: None,
+            unit: None,
+            min_text: None,
+            max_text: None,
+            max_length: None,
+            show_if: None,
+        }
+    }
+
     /// The lowest and highest score an answer to this item can have (before
     /// `reverse`), when bounded. A not-applicable option's score counts: it
     /// is a possible answer, so bands and rules must cover it.

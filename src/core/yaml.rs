@@ -18,6 +18,9 @@ use super::diag::{Diagnostic, Pos};
 pub const MAX_BYTES: usize = 1024 * 1024;
 /// The deepest nesting of sequences and mappings accepted.
 pub const MAX_DEPTH: usize = 64;
+/// Reading stops after this many errors: a hostile file (thousands of
+/// aliases on one line) costs no more than a broken one.
+pub const MAX_ERRORS: usize = 100;
 
 /// A YAML node with the position where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,26 +184,36 @@ pub fn parse(source: &str) -> Parsed {
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
     let mut documents = 0;
+    // Errors so far, counted as diagnostics arrive.
+    let (mut errors, mut counted) = (0, 0);
     for item in Parser::new_from_str(source) {
         let (event, span) = match item {
             Ok(e) => e,
             Err(e) => {
                 let m = e.marker();
-                diags.push(Diagnostic::error(
-                    Pos::new(m.line() as u32, m.col() as u32 + 1),
-                    slot_path(&stack),
-                    if e.info().contains("recursion limit") {
-                        format!("the file nests deeper than {MAX_DEPTH} levels")
-                    } else {
-                        format!("this is not valid YAML: {}", e.info())
-                    },
-                ));
+                let at = Pos::new(m.line() as u32, m.col() as u32 + 1);
+                diags.push(syntax_error(source, at, e.info(), slot_path(&stack)));
                 return Parsed {
                     root: None,
                     diagnostics: diags,
                 };
             }
         };
+        if diags.len() > counted {
+            errors += diags[counted..].iter().filter(|d| d.is_error()).count();
+            counted = diags.len();
+        }
+        if errors >= MAX_ERRORS {
+            diags.push(Diagnostic::error(
+                Pos::new(span.start.line() as u32, span.start.col() as u32 + 1),
+                slot_path(&stack),
+                format!("reading stopped after {MAX_ERRORS} problems"),
+            ));
+            return Parsed {
+                root: None,
+                diagnostics: diags,
+            };
+        }
         let pos = Pos::new(span.start.line() as u32, span.start.col() as u32 + 1);
         let here = slot_path(&stack);
         let is_seq = matches!(event, Event::SequenceStart(..));
@@ -327,6 +340,153 @@ pub fn parse(source: &str) -> Parsed {
     Parsed {
         root,
         diagnostics: diags,
+    }
+}
+
+/// A parser's complaint turned into something an author can act on: where
+/// the indentation went wrong and what it should be, a tab, an unclosed
+/// quote or bracket. Other complaints keep the parser's words.
+fn syntax_error(source: &str, at: Pos, info: &str, path: String) -> Diagnostic {
+    let lines: Vec<&str> = source.lines().collect();
+    let line_of = |n: u32| lines.get((n as usize).wrapping_sub(1)).copied();
+    let indent = |l: &str| l.chars().take_while(|c| *c == ' ').count() as u32;
+    // The column where a line's key starts: after its indentation and any
+    // `- ` list markers.
+    let key_col = |l: &str| {
+        let mut col = indent(l);
+        let mut rest = l.trim_start_matches(' ');
+        while let Some(r) = rest.strip_prefix("- ") {
+            let pad = r.chars().take_while(|c| *c == ' ').count() as u32;
+            col += 2 + pad;
+            rest = r.trim_start_matches(' ');
+        }
+        col
+    };
+    let meaningful = |l: &str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    if info.contains("recursion limit") {
+        return Diagnostic::error(
+            at,
+            path,
+            format!("the file nests deeper than {MAX_DEPTH} levels"),
+        );
+    }
+    if info.contains("tab") {
+        let from = at.line.max(1) as usize - 1;
+        let tabbed = lines
+            .iter()
+            .enumerate()
+            .skip(from.saturating_sub(1))
+            .find(|(_, l)| {
+                l.starts_with([' ', '\t']) && l.trim_start_matches(' ').starts_with('\t')
+            })
+            .or_else(|| lines.iter().enumerate().find(|(_, l)| l.contains('\t')));
+        let pos = match tabbed {
+            Some((i, l)) => Pos::new(
+                i as u32 + 1,
+                l.chars().position(|c| c == '\t').unwrap_or(0) as u32 + 1,
+            ),
+            None => at,
+        };
+        return Diagnostic::error(
+            pos,
+            path,
+            "a tab character stands where YAML expects spaces",
+        )
+        .with_hint("YAML indents with spaces only; replace the tab with spaces");
+    }
+    if info.contains("quoted scalar") {
+        return Diagnostic::error(at, path, "a quoted string is not closed")
+            .with_hint("end the text with the same quote it starts with; a quote inside it is written twice ('') or escaped (\\\")");
+    }
+    if info.contains("flow mapping") || info.contains("flow sequence") {
+        let (open, close) = if info.contains("mapping") {
+            ('{', '}')
+        } else {
+            ('[', ']')
+        };
+        return Diagnostic::error(
+            at,
+            path,
+            format!("a `{open}` is not closed before this point"),
+        )
+        .with_hint(format!(
+            "close it with `{close}` on the line where it starts, and separate its entries with `,`"
+        ));
+    }
+    let indentation =
+        info.contains("did not find expected") || info.contains("mapping values are not allowed");
+    if let (true, Some(line)) = (indentation, line_of(at.line)) {
+        let cur = indent(line);
+        let above = (1..at.line)
+            .rev()
+            .filter_map(|n| line_of(n).map(|l| (n, l)))
+            .find(|(_, l)| meaningful(l));
+        let trimmed = line.trim_start_matches(' ');
+        let token_width = trimmed
+            .split([' ', ':'])
+            .next()
+            .map_or(1, |t| t.chars().count()) as u32;
+        let pos = Pos::new(at.line, cur + 1);
+        if trimmed.starts_with("- ") || trimmed == "-" {
+            // A list entry: it lines up with the entry before it.
+            let sibling = (1..at.line)
+                .rev()
+                .filter_map(|n| line_of(n).map(|l| (n, l)))
+                .find(|(_, l)| l.trim_start_matches(' ').starts_with('-') && indent(l) != cur);
+            if let Some((n, l)) = sibling {
+                let want = indent(l);
+                return Diagnostic::error(
+                    pos,
+                    path,
+                    format!("this list entry is indented {}, but the entry it follows (line {n}) is indented {}", spaces(cur), spaces(want)),
+                )
+                .with_width(1)
+                .with_hint(format!("entries of one list start in the same column: indent this `-` by {}", spaces(want)));
+            }
+        } else if let Some((n, l)) = above {
+            let want = key_col(l);
+            let (msg, hint) = if cur > want {
+                (
+                    format!(
+                        "this line is indented {}, more than the line above it (line {n}, {})",
+                        spaces(cur),
+                        spaces(want)
+                    ),
+                    format!(
+                        "keys of one mapping start in the same column: indent it by {} (a text that goes on over several lines needs quotes)",
+                        spaces(want)
+                    ),
+                )
+            } else {
+                (
+                    format!(
+                        "this line is indented {}, but the keys above it (line {n}) are indented {}",
+                        spaces(cur),
+                        spaces(want)
+                    ),
+                    format!(
+                        "indent it by {} to belong to the entry above, or start a new list entry with `- `",
+                        spaces(want)
+                    ),
+                )
+            };
+            return Diagnostic::error(pos, path, msg)
+                .with_width(token_width)
+                .with_hint(hint);
+        }
+    }
+    Diagnostic::error(at, path, format!("this is not valid YAML: {info}"))
+}
+
+/// `no spaces`, `1 space`, `4 spaces`.
+fn spaces(n: u32) -> String {
+    match n {
+        0 => "no spaces".into(),
+        1 => "1 space".into(),
+        n => format!("{n} spaces"),
     }
 }
 

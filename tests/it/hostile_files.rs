@@ -63,7 +63,7 @@ fn non_finite_numbers_duplicate_keys_and_tags_are_errors() {
 #[test]
 fn garbage_and_empty_files_get_a_message() {
     assert!(errors("").contains("empty"));
-    assert!(errors("\t\u{0}\u{7}: [").contains("not valid YAML"));
+    assert!(errors("\t\u{0}\u{7}: [").contains("a tab character"));
     assert!(errors("just a string").contains("expected a mapping"));
 }
 
@@ -84,4 +84,65 @@ fn a_huge_list_of_items_compiles_in_one_pass() {
     let c = compile_yaml(&src);
     let q = c.questionnaire.expect("compiles");
     assert_eq!(q.scores[0].range.map(|r| r.1), Some(6000.into()));
+}
+
+/// Hostile files, each refused with a bounded report.
+fn hostile_sources() -> Vec<(&'static str, String)> {
+    let n = 6000;
+    let aliases = format!(
+        "id: x\nversion: 1\ntitle: X\na: &l [{}]\nb: [{}]\n",
+        vec!["1"; n].join(","),
+        vec!["*l"; n].join(",")
+    );
+    let mut laughs = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let prev = format!("*a{}", i - 1);
+        laughs.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 9].join(", ")));
+    }
+    let many_keys: String = (0..5000).map(|i| format!("k{i}: 1\n")).collect();
+    let long_line_errors = format!(
+        "id: x\nversion: 1\ntitle: X\nitems: [{}]\n",
+        (0..3000)
+            .map(|i| format!("{{id: q{i}, type: nope}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    vec![
+        ("6,000 aliases on one line", aliases),
+        ("billion laughs", laughs),
+        ("5,000 unknown keys", many_keys),
+        ("3,000 broken items on one line", long_line_errors),
+        ("deep nesting", "[".repeat(10_000) + &"]".repeat(10_000)),
+    ]
+}
+
+#[test]
+fn every_hostile_file_gets_a_report_of_under_twenty_kilobytes() {
+    for (what, src) in hostile_sources() {
+        let c = compile_yaml(&src);
+        assert!(c.questionnaire.is_none(), "{what}: refused");
+        let report = prom::core::diag::render_all(&c.diagnostics, "hostile.yaml", &src);
+        assert!(
+            report.len() < 20 * 1024,
+            "{what}: {} bytes of report",
+            report.len()
+        );
+        assert!(
+            c.diagnostics.len() <= 10_000,
+            "{what}: {} diagnostics",
+            c.diagnostics.len()
+        );
+    }
+}
+
+#[test]
+fn reading_stops_after_a_hundred_errors() {
+    let (_, src) = &hostile_sources()[0];
+    let c = compile_yaml(src);
+    assert_eq!(c.diagnostics.len(), 101);
+    assert!(
+        c.diagnostics[100]
+            .message
+            .contains("reading stopped after 100 problems")
+    );
 }

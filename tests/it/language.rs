@@ -176,3 +176,66 @@ items:
         "I sym kan «Ingen af disse» ikke vælges sammen med andre svarmuligheder"
     );
 }
+
+#[test]
+fn an_item_with_one_faulty_key_is_still_declared_and_gives_one_error() {
+    let src = "id: c
+version: 1
+title: C
+items:
+  - id: pain
+    type: slider
+    min: 0
+    max: 10
+    txet: How much pain?
+  - id: more
+    type: text
+    show_if: \"pain >= 5\"
+    text: More?
+scores:
+  - id: total
+    items: [pain]
+rules:
+  - id: high
+    when: \"pain >= 8 or total > 9\"
+    level: yellow
+    text: High
+";
+    let errors: Vec<String> = diagnostics(src)
+        .into_iter()
+        .filter(|d| d.contains("Error"))
+        .collect();
+    assert_eq!(errors, ["9:5 Error unknown key `txet`"]);
+}
+
+#[test]
+fn a_text_literal_that_is_no_option_is_an_error_at_the_literal() {
+    let src = "id: o
+version: 1
+title: O
+items:
+  - id: change
+    type: choice
+    text: Change?
+    options:
+      - {value: much_better, text: Better}
+      - {value: much_worse, text: Worse}
+rules:
+  - id: worse
+    when: \"change = 'much worse'\"
+    level: yellow
+    text: Worse
+";
+    let c = compiled(src);
+    assert!(c.questionnaire.is_none());
+    let d = &c.diagnostics[0];
+    assert_eq!(d.message, "'much worse' is not an option of `change`");
+    assert_eq!(d.hint.as_deref(), Some("did you mean 'much_worse'?"));
+    assert_eq!((d.pos.line, d.pos.col), (13, 21));
+    // The right literal compiles, and `contains` reads a multi item.
+    assert!(
+        compiled(&src.replace("'much worse'", "'much_worse'"))
+            .questionnaire
+            .is_some()
+    );
+}

@@ -86,7 +86,7 @@ impl Cx {
         p: &str,
         scales: &HashMap<String, Vec<ChoiceOption>>,
         ids: &mut HashMap<String, (String, Pos)>,
-    ) -> Option<(Item, Option<Pending<'n>>)> {
+    ) -> Option<(Item, Option<Pending<'n>>, Health)> {
         const KEYS: &[&str] = &[
             "id",
             "type",
@@ -128,17 +128,24 @@ impl Cx {
                             .join(", ")
                     ),
                 };
-                self.err_hint(
-                    t.pos,
-                    &join(p, "type"),
-                    format!("unknown item type `{name}`"),
-                    hint,
+                self.diags.push(
+                    Diagnostic::error(
+                        t.pos,
+                        join(p, "type"),
+                        format!("unknown item type `{name}`"),
+                    )
+                    .with_hint(hint)
+                    .with_width(name.chars().count() as u32),
                 );
             }
             found
         });
         let text = self.opt_text(&f, "text", p);
-        let kind = kind?;
+        let Some(kind) = kind else {
+            // Declared all the same, so that references to it resolve and
+            // one fault gives one error.
+            return id.map(|id| (Item::placeholder(id, ItemType::Text), None, Health::Untyped));
+        };
         // Keys that only some types take.
         let only: &[KeyRule] = &[
             ("help", &|k: ItemType| k.answerable(), "answerable items"),
@@ -337,14 +344,16 @@ impl Cx {
                 node,
                 path: join(p, "show_if"),
             });
-        if bad {
-            return None;
-        }
+        let health = if bad || text.is_none() {
+            Health::Broken
+        } else {
+            Health::Ok
+        };
         Some((
             Item {
                 id: id?,
                 kind,
-                text: text?,
+                text: text.unwrap_or(Text(Vec::new())),
                 help,
                 required: required && kind.answerable(),
                 options,
@@ -358,8 +367,20 @@ impl Cx {
                 show_if: None,
             },
             show_if,
+            health,
         ))
     }
+}
+
+/// How far an item compiled. A broken item is still declared, so that
+/// references to it resolve instead of each giving an error of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Health {
+    Ok,
+    /// Its type is known, something else is wrong.
+    Broken,
+    /// Its type is unknown: expressions see it as any value.
+    Untyped,
 }
 
 /// A key that only some item types take: the key, which types, and who.

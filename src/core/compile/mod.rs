@@ -14,7 +14,7 @@ mod scores;
 mod tests_block;
 
 use expressions::{Want, history_reads};
-use items::item_type;
+use items::{Health, item_type};
 
 use super::diag::{Diagnostic, Pos, closest};
 use super::expr::check::{Scope, Ty, check};
@@ -49,6 +49,7 @@ pub fn compile_yaml(source: &str) -> Compiled {
         rule_when_pos: Vec::new(),
         tests: Vec::new(),
         source: source.into(),
+        broken_items: Vec::new(),
     };
     let q = match &parsed.root {
         Some(root) => cx.questionnaire(root),
@@ -72,6 +73,7 @@ pub fn compile_json(v: &serde_json::Value) -> Compiled {
         rule_when_pos: Vec::new(),
         tests: Vec::new(),
         source: "".into(),
+        broken_items: Vec::new(),
     };
     let q = cx.questionnaire(&root);
     cx.finish(q)
@@ -125,6 +127,8 @@ struct Cx {
     /// The file's text (empty for compiled JSON), to place diagnostics
     /// inside strings.
     source: std::rc::Rc<str>,
+    /// Items declared despite errors of their own, by index.
+    broken_items: Vec<(usize, Health)>,
 }
 
 impl Cx {
@@ -139,6 +143,14 @@ impl Cx {
 
     fn warn(&mut self, pos: Pos, path: &str, msg: impl Into<String>) {
         self.diags.push(Diagnostic::warning(pos, path, msg));
+    }
+
+    fn health(&self, item: usize) -> Health {
+        self.broken_items
+            .iter()
+            .find(|(i, _)| *i == item)
+            .map(|(_, h)| *h)
+            .unwrap_or(Health::Ok)
     }
 
     fn errors(&self) -> usize {
@@ -184,6 +196,9 @@ impl Cx {
             return None;
         };
         let mut out = Vec::new();
+        // Required keys that an unknown key is a likely typo of: the typo's
+        // error says so, and the key is not reported missing as well.
+        let mut typos: Vec<&str> = Vec::new();
         for (k, v) in entries {
             let Some(key) = k.as_str() else {
                 self.err(
@@ -196,11 +211,14 @@ impl Cx {
             if !allowed.contains(&key) {
                 let p = join(path, key);
                 match closest(key, allowed.iter().copied()) {
-                    Some(c) => self.diags.push(
-                        Diagnostic::error(k.pos, p, format!("unknown key `{key}`"))
-                            .with_hint(format!("did you mean `{c}`?"))
-                            .with_width(key.chars().count() as u32),
-                    ),
+                    Some(c) => {
+                        typos.push(c);
+                        self.diags.push(
+                            Diagnostic::error(k.pos, p, format!("unknown key `{key}`"))
+                                .with_hint(format!("did you mean `{c}`?"))
+                                .with_width(key.chars().count() as u32),
+                        )
+                    }
                     None => self.diags.push(
                         Diagnostic::error(k.pos, p, format!("unknown key `{key}`"))
                             .with_hint(format!(
@@ -219,7 +237,7 @@ impl Cx {
             out.push((key, v));
         }
         for r in required {
-            if !out.iter().any(|(k, _)| k == r) {
+            if !out.iter().any(|(k, _)| k == r) && !typos.contains(r) {
                 self.err(
                     node.pos,
                     &join(path, r),
@@ -592,7 +610,11 @@ impl Cx {
         for (i, n) in item_nodes.iter().enumerate() {
             let p = index("items", i);
             match self.item(n, &p, &scales, &mut ids) {
-                Some((item, show_if)) => {
+                Some((item, show_if, health)) => {
+                    if health != Health::Ok {
+                        item_failed = true;
+                        self.broken_items.push((items.len(), health));
+                    }
                     items.push(item);
                     show_ifs.push(show_if);
                     item_paths.push(p);
@@ -622,7 +644,14 @@ impl Cx {
             .enumerate()
             .map(|(i, it): (usize, &Item)| (it.id.clone(), i))
             .collect();
-        let item_types: Vec<Ty> = items.iter().map(item_type).collect();
+        let item_types: Vec<Ty> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| match self.health(i) {
+                Health::Untyped => Ty::Any,
+                _ => item_type(it),
+            })
+            .collect();
         let score_names: Vec<&str> = score_ids
             .iter()
             .map(|s| s.as_deref().unwrap_or("\u{0}"))
@@ -650,8 +679,41 @@ impl Cx {
                 .position(|s| *s == name)
                 .map(|j| (Slot::Score(j), Ty::Num))
         };
+        let option_sets: Vec<Option<Vec<String>>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                let texts: Vec<String> = it
+                    .options
+                    .iter()
+                    .filter_map(|o| match &o.value {
+                        Value::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                (self.health(i) == Health::Ok && !texts.is_empty()).then_some(texts)
+            })
+            .collect();
+        let options = |slot: Slot| match slot {
+            Slot::Item(i) => option_sets.get(i).cloned().flatten(),
+            _ => None,
+        };
+        // Band ids straight from the file, so that expressions compiled
+        // before the scores can be checked against them.
+        let band_ids: Vec<Vec<String>> = score_nodes
+            .iter()
+            .map(|n| match child(n, "bands").map(|b| &b.kind) {
+                Some(NodeKind::Seq(bands)) => bands
+                    .iter()
+                    .filter_map(|b| child(b, "id").and_then(Node::as_str).map(String::from))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
         let scope = |history: bool, raw: bool| Scope {
             resolve: &resolve,
+            options: &options,
+            bands: &band_ids,
             names: &all_names,
             tables: &table_names,
             scores: &score_names,

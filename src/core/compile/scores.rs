@@ -94,6 +94,11 @@ impl Cx {
             score_items = resolve_items(self, "items", &mut ok);
             for (i, &ix) in score_items.iter().enumerate() {
                 let it = &items[ix];
+                if self.health(ix) != Health::Ok {
+                    // Its own errors are reported already.
+                    ok = false;
+                    continue;
+                }
                 let xp = index(&join(p, "items"), i);
                 let pos = match &list.kind {
                     NodeKind::Seq(xs) => xs[i.min(xs.len() - 1)].pos,
@@ -186,7 +191,7 @@ impl Cx {
                     "add it to `items`, or remove it from `reverse`",
                 );
                 ok = false;
-            } else if items[*ix].reverse_range().is_none() {
+            } else if self.health(*ix) == Health::Ok && items[*ix].reverse_range().is_none() {
                 self.err(pos, &rp, format!("`{}` cannot be reversed: it has no lowest and highest score (give it `min` and `max`)", items[*ix].id));
                 ok = false;
             }

@@ -83,6 +83,22 @@ impl Ty {
     }
 }
 
+/// A closed set of texts, for checking literals compared with it.
+struct ClosedSet {
+    name: String,
+    values: Vec<String>,
+    /// `option` or `band`.
+    what: &'static str,
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// What names mean where the expression stands.
 pub struct Scope<'a> {
     /// Item and score names.
@@ -92,6 +108,11 @@ pub struct Scope<'a> {
     pub tables: &'a [&'a str],
     pub scores: &'a [&'a str],
     pub rules: &'a [&'a str],
+    /// The texts an item's answer can be, when they are a closed set: the
+    /// string values of a choice or multi item's options.
+    pub options: &'a dyn Fn(Slot) -> Option<Vec<String>>,
+    /// Each score's band ids, by score index.
+    pub bands: &'a [Vec<String>],
     /// History functions are allowed (in `rules[].when`).
     pub history: bool,
     /// `raw` is allowed (in `scores[].transform`).
@@ -194,12 +215,108 @@ impl Checker<'_, '_> {
                 let op = *op;
                 let ta = self.ty(a, in_history);
                 let tb = self.ty(b, in_history);
+                self.literals(op, a, b);
                 self.binary(op, a, &ta, b, &tb, start, end)
             }
             ExprKind::Call(f, args) => {
                 let f = *f;
                 self.call(f, args, start, end, in_history)
             }
+        }
+    }
+
+    /// The closed set of texts `e` can be, with the name it belongs to and
+    /// what its members are called: a choice or multi item's options (also
+    /// through `previous` and `baseline`), or a score's bands through
+    /// `band()`.
+    fn closed_set(&self, e: &Expr) -> Option<ClosedSet> {
+        match &e.kind {
+            ExprKind::Name(n, slot) => (self.scope.options)(*slot).map(|values| ClosedSet {
+                name: n.clone(),
+                values,
+                what: "option",
+            }),
+            ExprKind::Call(Func::Previous | Func::Baseline, args) if args.len() == 1 => {
+                self.closed_set(&args[0])
+            }
+            ExprKind::Call(Func::Band, args) => match args.first().map(|a| &a.kind) {
+                Some(ExprKind::Name(n, Slot::Score(j))) => self
+                    .scope
+                    .bands
+                    .get(*j)
+                    .filter(|b| !b.is_empty())
+                    .map(|b| ClosedSet {
+                        name: n.clone(),
+                        values: b.clone(),
+                        what: "band",
+                    }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A text literal compared with a closed set must be one of its
+    /// members: `change = 'much worse'` against `much_worse` could never
+    /// be true, and a rule that can never fire must not compile silently.
+    fn member(&mut self, set: &ClosedSet, lit: &Expr) {
+        match &lit.kind {
+            ExprKind::Lit(Value::Str(s)) if !set.values.contains(s) => {
+                let hint = match closest(s, set.values.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean '{c}'?"),
+                    None => format!(
+                        "the {}s of `{}` are {}",
+                        set.what,
+                        set.name,
+                        set.values
+                            .iter()
+                            .map(|v| format!("'{v}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                self.errs.push(
+                    ExprError::new(
+                        lit.start,
+                        lit.end,
+                        format!(
+                            "'{s}' is not {} {} of `{}`",
+                            article(set.what),
+                            set.what,
+                            set.name
+                        ),
+                    )
+                    .hint(hint),
+                );
+            }
+            ExprKind::List(xs) => {
+                for x in xs {
+                    self.member(set, x);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn literals(&mut self, op: BinOp, a: &Expr, b: &Expr) {
+        if !op.is_comparison() {
+            return;
+        }
+        if op == BinOp::In {
+            // 'x' in multi_item, or choice_item in ['a', 'b'].
+            if let Some(set) = self.closed_set(b) {
+                self.member(&set, a);
+            }
+            if let Some(set) = self.closed_set(a) {
+                self.member(&set, b);
+            }
+            return;
+        }
+        if let Some(set) = self.closed_set(a) {
+            self.member(&set, b);
+        }
+        if let Some(set) = self.closed_set(b) {
+            self.member(&set, a);
         }
     }
 
@@ -534,6 +651,34 @@ impl Checker<'_, '_> {
                     );
                 }
                 Ty::Num
+            }
+            Func::Contains => {
+                match &tys[0] {
+                    Ty::List(inner) => {
+                        if !inner.agrees(&tys[1]) {
+                            self.err(
+                                &args[1],
+                                format!(
+                                    "cannot look for {} in {}",
+                                    tys[1].describe(),
+                                    tys[0].describe()
+                                ),
+                            );
+                        }
+                    }
+                    t if t.loose() => {}
+                    t => self.err(
+                        &args[0],
+                        format!(
+                            "the first argument of `contains` must be a multi item or a list, but this is {}",
+                            t.describe()
+                        ),
+                    ),
+                }
+                if let Some(set) = self.closed_set(&args[0]) {
+                    self.member(&set, &args[1]);
+                }
+                Ty::Bool
             }
             Func::DaysBetween => {
                 for (a, t) in args.iter().zip(&tys) {

@@ -277,6 +277,10 @@ fn call(f: Func, args: &[Expr], env: &dyn Env, cx: &Ctx) -> Value {
             Value::List(xs) => Value::Num(Decimal::from(xs.len())),
             _ => Value::Num(Decimal::ZERO),
         },
+        Func::Contains => match (one(0), one(1)) {
+            (Value::List(xs), v) => Value::Bool(xs.iter().any(|x| x.same(&v))),
+            _ => Value::Bool(false),
+        },
         Func::DaysBetween => match (one(0), one(1)) {
             (Value::Date(a), Value::Date(b)) => days(a, b),
             _ => Value::Null,

@@ -109,6 +109,7 @@ pub enum Func {
     Table,
     Band,
     Len,
+    Contains,
     DaysBetween,
     ResponseDate,
     Previous,
@@ -139,6 +140,7 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("table", Func::Table),
     ("band", Func::Band),
     ("len", Func::Len),
+    ("contains", Func::Contains),
     ("days_between", Func::DaysBetween),
     ("response_date", Func::ResponseDate),
     ("previous", Func::Previous),
@@ -189,7 +191,7 @@ impl Func {
             }
             Func::Round => (1, Some(2)),
             Func::If => (3, Some(3)),
-            Func::Table | Func::DaysBetween => (2, Some(2)),
+            Func::Table | Func::DaysBetween | Func::Contains => (2, Some(2)),
             Func::ResponseDate | Func::DaysSincePrevious => (0, Some(0)),
             Func::Previous | Func::Baseline | Func::Streak | Func::DaysSinceFlag => (1, Some(1)),
             Func::MinPrevious | Func::MaxPrevious | Func::MeanPrevious | Func::CountPrevious => {
