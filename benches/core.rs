@@ -120,6 +120,32 @@ fn benches(c: &mut Criterion) {
     c.bench_function("refuse 10,000-deep nesting", |b| {
         b.iter(|| compile_yaml(black_box(&deep)))
     });
+    // The whole of `prom check` on a hostile file but reading it: compile
+    // and render the (capped) report.
+    let aliases = format!(
+        "id: x\nversion: 1\ntitle: X\na: &l [{}]\nb: [{}]\n",
+        vec!["1"; 6000].join(","),
+        vec!["*l"; 6000].join(",")
+    );
+    c.bench_function("refuse and report 6,000 aliases on one 30 KB line", |b| {
+        b.iter(|| {
+            let c = compile_yaml(black_box(&aliases));
+            prom::core::diag::render_all(&c.diagnostics, "hostile.yaml", &aliases)
+        })
+    });
+    let broken_items = format!(
+        "id: x\nversion: 1\ntitle: X\nitems: [{}]\n",
+        (0..3000)
+            .map(|i| format!("{{id: q{i}, type: nope}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    c.bench_function("refuse and report 3,000 broken items on one line", |b| {
+        b.iter(|| {
+            let c = compile_yaml(black_box(&broken_items));
+            prom::core::diag::render_all(&c.diagnostics, "hostile.yaml", &broken_items)
+        })
+    });
 }
 
 criterion_group!(core, benches);

@@ -127,6 +127,7 @@ pub fn seed(
                     ("appetite", json!(if k > 9 { 1 } else { 0 })),
                     ("early_satiety", json!(k > 9)),
                     ("vomiting", json!(false)),
+                    ("no_stool", json!(false)),
                     ("bowel_change", json!(false)),
                     ("urinary", json!(k == 3)),
                     ("weight_loss", json!(false)),

@@ -334,6 +334,9 @@ pub struct Rule {
     pub level: Level,
     pub text: Text,
     pub patient_text: Option<Text>,
+    /// Where the rule comes from: the paper, guideline or local decision
+    /// behind it (an extension of the format; shown to authors and staff).
+    pub source: Option<String>,
 }
 
 /// A named look-up table for `table()`.
@@ -471,6 +474,9 @@ impl Questionnaire {
                     o.insert("level".into(), json!(r.level.name()));
                     o.insert("text".into(), r.text.to_json());
                     opt_text(&mut o, "patient_text", &r.patient_text);
+                    if let Some(src) = &r.source {
+                        o.insert("source".into(), json!(src));
+                    }
                     Json::Object(o)
                 })
                 .collect();

@@ -721,7 +721,8 @@ pub fn review_queue(
 ) -> Result<Vec<QueueItem>> {
     let mut stmt = conn.prepare_cached(
         "SELECT ri.response_id, p.ref, r.questionnaire_id, ri.level, r.submitted_at, ri.status,
-            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text)))
+            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
+                 ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
                FROM flags f WHERE f.response_id = r.id)
          FROM review_items ri
          JOIN responses r ON r.id = ri.response_id

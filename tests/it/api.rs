@@ -40,7 +40,7 @@ async fn questionnaires_are_listed_with_version_and_hash_and_shown_compiled() {
         .iter()
         .find(|q| q["id"] == "phq9")
         .expect("phq9");
-    assert_eq!(phq["version"], 1);
+    assert_eq!(phq["version"], 2);
     assert_eq!(phq["hash"].as_str().expect("hash").len(), 64);
     assert_eq!(phq["title"]["en"], "Patient Health Questionnaire (PHQ-9)");
     let (s, q) = app.get(&app.key_a, "/api/v1/questionnaires/phq9").await;
@@ -106,7 +106,7 @@ async fn a_response_is_scored_flagged_stored_and_read_back() {
     let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(r["questionnaire"], "phq9");
-    assert_eq!(r["version"], 1);
+    assert_eq!(r["version"], 2);
     assert_eq!(r["patient"], "P1");
     assert_eq!(r["mode"], "app");
     assert_eq!(r["scores"]["total"], 6);

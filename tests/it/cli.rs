@@ -373,7 +373,7 @@ async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tamper
     );
     let row = lines.next().expect("a row");
     assert!(
-        row.starts_with(&format!("{},a,P1,phq9,1,", r["id"].as_str().expect("id"))),
+        row.starts_with(&format!("{},a,P1,phq9,2,", r["id"].as_str().expect("id"))),
         "{row}"
     );
     assert!(row.ends_with(",1,2,0,0,0,0,0,0,0,1,3,3"), "{row}");

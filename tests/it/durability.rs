@@ -262,7 +262,7 @@ async fn a_full_disk_is_a_clear_503_and_loses_nothing_acknowledged() {
     assert!(acked.len() > 5);
     let list: Vec<(String, String, usize)> = acked
         .iter()
-        .map(|id| (id.clone(), "red".to_string(), 1))
+        .map(|id| (id.clone(), "red".to_string(), 2))
         .collect();
     assert_eq!(missing(&app.db, &list), Vec::<String>::new());
     // Reading still works.
@@ -308,7 +308,7 @@ async fn changed_content_under_the_same_version_stops_start_up() {
         .err()
         .expect("refused");
     assert!(
-        format!("{err:#}").contains("`pain_nrs` version 1 changed, but its version did not"),
+        format!("{err:#}").contains("`pain_nrs` version 2 changed, but its version did not"),
         "{err:#}"
     );
     // A new version is accepted, and the old one stays on record.
@@ -318,7 +318,7 @@ async fn changed_content_under_the_same_version_stops_start_up() {
             "How bad is your pain right now?",
             "How strong is your pain right now?",
         )
-        .replace("version: 1", "version: 2"),
+        .replace("version: 2", "version: 3"),
     )
     .expect("write");
     let running = prom::startup::start(&cfg, clock).expect("starts");

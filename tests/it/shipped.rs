@@ -101,3 +101,44 @@ fn a_failing_test_is_reported_with_what_differed() {
     assert!(out.contains("score `pain`: expected 1, got 0"), "{out}");
     assert!(out.ends_with("1 failed\n"), "{out}");
 }
+
+#[test]
+fn every_shipped_rule_cites_its_source_and_is_in_the_guides_table() {
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("questionnaires/README.md"),
+    )
+    .expect("the authoring guide");
+    for e in shipped() {
+        let q = e.questionnaire().expect("compiles");
+        for r in &q.rules {
+            let source = r.source.as_deref().unwrap_or("");
+            assert!(source.len() > 20, "{} › {}: no source", q.id, r.id);
+            let row = format!("| `{}` | `{}` | {} |", q.id, r.id, r.level.name());
+            assert!(guide.contains(&row), "the guide's table lacks {row}");
+        }
+    }
+}
+
+#[test]
+fn every_shipped_rule_on_a_safety_item_errs_towards_yellow_when_it_is_blank() {
+    // Answer nothing at all on paper: no shipped questionnaire may call
+    // that green.
+    for e in shipped() {
+        let q = e.questionnaire().expect("compiles");
+        let ev = prom::core::engine::validate(
+            q,
+            &serde_json::Map::new(),
+            prom::core::engine::Mode::Paper,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        )
+        .expect("paper may leave everything blank");
+        let fired = prom::core::engine::fire_rules(q, &ev, &[]);
+        let level = prom::core::engine::level_of(q, &fired);
+        assert!(
+            level >= prom::core::Level::Yellow,
+            "{}: a blank paper form is {}",
+            q.id,
+            level.name()
+        );
+    }
+}

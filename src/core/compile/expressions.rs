@@ -83,7 +83,7 @@ impl Cx {
         let f = self.fields(
             n,
             p,
-            &["id", "when", "level", "text", "patient_text"],
+            &["id", "when", "level", "text", "patient_text", "source"],
             &["id", "when", "level", "text"],
         )?;
         let id = f
@@ -104,12 +104,16 @@ impl Cx {
         });
         let text = self.opt_text(&f, "text", p);
         let patient_text = self.opt_text(&f, "patient_text", p);
+        let source = f
+            .get("source")
+            .and_then(|x| self.string(x, &join(p, "source")));
         Some(Rule {
             id: id?,
             when: when?,
             level: level?,
             text: text?,
             patient_text,
+            source,
         })
     }
 }
