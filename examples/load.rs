@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use prom::storage::{self, Options, records};
+use prom::storage::{self, Options};
 use serde_json::{Value, json};
 
 struct Args {
@@ -140,9 +140,9 @@ fn main() {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .expect("tx");
-        records::insert_clinic(
+        prom::storage::clinics::insert_clinic(
             &tx,
-            &records::Clinic {
+            &prom::storage::clinics::Clinic {
                 id: clinic.clone(),
                 name: "Load test".into(),
                 alert_emails: vec![],
@@ -151,7 +151,14 @@ fn main() {
             now,
         )
         .expect("clinic");
-        records::insert_api_key(&tx, &clinic, &prom::security::token_hash(&key), now).expect("key");
+        prom::storage::keys::insert_api_key(
+            &tx,
+            &clinic,
+            &prom::security::token_hash(&key),
+            None,
+            now,
+        )
+        .expect("key");
         tx.commit().expect("commit");
     }
 

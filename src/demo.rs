@@ -11,7 +11,9 @@ use crate::catalog::Catalog;
 use crate::clock::{Clock, local_date};
 use crate::core::engine::{Mode, validate};
 use crate::security;
-use crate::storage::records::{self, Clinic, NewPatient, Submission};
+use crate::storage::clinics::Clinic;
+use crate::storage::patients::NewPatient;
+use crate::usecase::Submission;
 
 pub const CLINIC: &str = "demo";
 pub const STAFF_EMAIL: &str = "klinik@demo.prom.invalid";
@@ -55,7 +57,7 @@ pub fn seed(
         .optional()?
         .is_some();
     if !exists {
-        records::insert_clinic(
+        crate::storage::clinics::insert_clinic(
             &tx,
             &Clinic {
                 id: CLINIC.into(),
@@ -73,7 +75,7 @@ pub fn seed(
         [&hash, STAFF_EMAIL],
     )?;
     if updated == 0 {
-        records::insert_user(
+        crate::storage::clinics::insert_user(
             &tx,
             CLINIC,
             STAFF_EMAIL,
@@ -84,7 +86,13 @@ pub fn seed(
         )?;
     }
     let api_key = security::new_token("prom_key_");
-    records::insert_api_key(&tx, CLINIC, &security::token_hash(&api_key), now)?;
+    crate::storage::keys::insert_api_key(
+        &tx,
+        CLINIC,
+        &security::token_hash(&api_key),
+        Some(&crate::storage::keys::prefix_of(&api_key)),
+        now,
+    )?;
 
     let people = [
         ("D001", "Anna Andersen", "phq9"),
@@ -93,10 +101,10 @@ pub fn seed(
         ("D004", "Dorte Dahl", "ovarian_followup"),
     ];
     for (i, (reference, name, qid)) in people.iter().enumerate() {
-        if records::patient_id(&tx, CLINIC, reference).is_ok() {
+        if crate::storage::patients::patient_id(&tx, CLINIC, reference).is_ok() {
             continue;
         }
-        records::insert_patient(
+        crate::storage::patients::insert_patient(
             &tx,
             &NewPatient {
                 clinic_id: CLINIC.into(),
@@ -141,7 +149,7 @@ pub fn seed(
                 Ok(ev) => ev,
                 Err(e) => anyhow::bail!("demo answers for {qid} are invalid: {e:?}"),
             };
-            records::submit(
+            crate::usecase::submit_response(
                 &tx,
                 &Submission {
                     clinic_id: CLINIC.into(),

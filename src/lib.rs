@@ -13,4 +13,6 @@ pub mod mail;
 pub mod security;
 pub mod startup;
 pub mod storage;
+pub mod usecase;
+pub mod vocab;
 pub mod web;

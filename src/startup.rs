@@ -11,7 +11,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::mail::{MailConfig, Mailer};
 use crate::storage::writer::{Writer, WriterOptions};
-use crate::storage::{self, Options, Readers, records};
+use crate::storage::{self, Options, Readers};
 use crate::web::{self, AppState};
 
 /// Everything `prom serve` can be told.
@@ -28,6 +28,8 @@ pub struct Config {
     pub workers: usize,
     pub storage: Options,
     pub writer: WriterOptions,
+    /// Deadlines and the connection limit (fitted to the file limit).
+    pub limits: web::Limits,
 }
 
 impl Default for Config {
@@ -44,8 +46,23 @@ impl Default for Config {
             workers: 2,
             storage: Options::default(),
             writer: WriterOptions::default(),
+            limits: web::Limits::default(),
         }
     }
+}
+
+/// How many files this process may hold open (the soft limit), read from
+/// `/proc/self/limits`; a conservative 1024 where that cannot be read.
+pub fn open_file_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(1024)
 }
 
 /// A started server.
@@ -72,7 +89,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             .context("while recording questionnaire versions")?;
         let mut problems = Vec::new();
         for q in catalog.all() {
-            if let Err(e) = records::record_version(&tx, q, now) {
+            if let Err(e) = crate::storage::versions::record_version(&tx, q, now) {
                 problems.push(e.to_string());
             }
         }
@@ -118,6 +135,10 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         clock,
         base_url: base_url.clone(),
         keys: Default::default(),
+        limits: config
+            .limits
+            .fit_to_files(open_file_limit(), config.workers.max(1)),
+        stats: Default::default(),
     });
     let server = web::server(state, listener, config.workers.max(1))?;
     Ok(Running {

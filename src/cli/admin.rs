@@ -13,7 +13,9 @@ use super::DbArg;
 use crate::clock::{Clock, SystemClock, local_date};
 use crate::security;
 use crate::storage::audit::{self, Entry};
-use crate::storage::records::{self, Clinic, NewPatient, ts};
+use crate::storage::clinics::Clinic;
+use crate::storage::ids::ts;
+use crate::storage::patients::NewPatient;
 use crate::storage::{self, Options, StorageError};
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +123,20 @@ pub enum ApikeyCmd {
         #[command(flatten)]
         db: DbArg,
     },
+    /// List a clinic's keys: prefix, created, last used, revoked.
+    List {
+        #[arg(long)]
+        clinic: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke a key, named by its prefix as `list` shows it; a running
+    /// server refuses it within a second.
+    Revoke {
+        prefix: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +199,18 @@ pub fn run(cmd: Cmd) -> ExitCode {
     }
 }
 
+/// Opens an existing database for a command that only reads: a missing
+/// database is an error, never created.
+fn open_existing(db: &DbArg) -> Result<Connection, Fail> {
+    if !db.db.is_file() {
+        return Err(Fail(format!(
+            "there is no database at {}; give the right one with --db",
+            db.db.display()
+        )));
+    }
+    open(db)
+}
+
 fn open(db: &DbArg) -> Result<Connection, Fail> {
     let mut conn = storage::open(&db.db, &Options::default())
         .map_err(|e| Fail(format!("cannot open the database {}: {e}", db.db.display())))?;
@@ -239,11 +267,7 @@ fn check_id(id: &str, what: &str) -> Result<(), Fail> {
 }
 
 fn check_email(e: &str) -> Result<(), Fail> {
-    if e.parse::<lettre::Address>().is_ok() {
-        Ok(())
-    } else {
-        Err(Fail(format!("`{e}` is not an e-mail address")))
-    }
+    crate::vocab::Email::parse(e).map(|_| ()).map_err(Fail)
 }
 
 /// The patient with this reference: in `clinic`, or the only one anywhere.
@@ -252,15 +276,18 @@ fn find_patient(
     reference: &str,
     clinic: Option<&str>,
 ) -> Result<(String, String), Fail> {
+    let reference = crate::vocab::PatientRef::parse(reference)
+        .map_err(|e| Fail(format!("the reference: {e}")))?;
+    let reference = reference.as_str();
     if let Some(c) = clinic {
-        let id = records::patient_id(conn, c, reference).map_err(|_| {
+        let id = crate::storage::patients::patient_id(conn, c, reference).map_err(|_| {
             Fail(format!(
                 "there is no patient `{reference}` in the clinic `{c}`"
             ))
         })?;
         return Ok((id, c.to_string()));
     }
-    let mut found = records::patients_with_ref(conn, reference)?;
+    let mut found = crate::storage::patients::patients_with_ref(conn, reference)?;
     match found.len() {
         0 => Err(Fail(format!("there is no patient `{reference}`"))),
         1 => Ok(found.remove(0)),
@@ -311,7 +338,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             }
             let mut conn = open(&db)?;
             in_tx(&mut conn, |tx| {
-                records::insert_clinic(
+                crate::storage::clinics::insert_clinic(
                     tx,
                     &Clinic {
                         id: id.clone(),
@@ -349,11 +376,13 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             let hash = security::hash_password(&password).map_err(|e| Fail(e.to_string()))?;
             let mut conn = open(&db)?;
             let id = in_tx(&mut conn, |tx| {
-                let id = records::insert_user(tx, &clinic, &email, &name, &role, &hash, now)
-                    .map_err(|e| match e {
-                        StorageError::NotFound => Fail(format!("there is no clinic `{clinic}`")),
-                        other => other.into(),
-                    })?;
+                let id = crate::storage::clinics::insert_user(
+                    tx, &clinic, &email, &name, &role, &hash, now,
+                )
+                .map_err(|e| match e {
+                    StorageError::NotFound => Fail(format!("there is no clinic `{clinic}`")),
+                    other => other.into(),
+                })?;
                 audit_cli(tx, "user.create", Some(&clinic), None, Some(&id))?;
                 Ok(id)
             })?;
@@ -370,17 +399,20 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             language,
             db,
         }) => {
-            if reference.trim().is_empty() || reference.len() > 100 {
-                return Err(Fail("--ref must be 1 to 100 characters".into()));
-            }
-            if let Some(e) = &email {
-                check_email(e)?;
-            }
+            let reference = crate::vocab::PatientRef::parse(&reference)
+                .map_err(|e| Fail(format!("--ref: {e}")))?
+                .into_string();
+            let email = email
+                .as_deref()
+                .map(crate::vocab::Email::parse)
+                .transpose()
+                .map_err(Fail)?
+                .map(crate::vocab::Email::into_string);
             let mut conn = open(&db)?;
             let id = in_tx(&mut conn, |tx| {
-                records::get_clinic(tx, &clinic)
+                crate::storage::clinics::get_clinic(tx, &clinic)
                     .map_err(|_| Fail(format!("there is no clinic `{clinic}`")))?;
-                let id = records::insert_patient(
+                let id = crate::storage::patients::insert_patient(
                     tx,
                     &NewPatient {
                         clinic_id: clinic.clone(),
@@ -406,7 +438,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             let hash = security::token_hash(&token);
             in_tx(&mut conn, |tx| {
                 let (pid, clinic) = find_patient(tx, &i.reference, i.clinic.as_deref())?;
-                let id = records::insert_invitation(
+                let id = crate::storage::invitations::insert_invitation(
                     tx,
                     &pid,
                     &i.questionnaire,
@@ -441,9 +473,16 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             let mut conn = open(&db)?;
             let id = in_tx(&mut conn, |tx| {
                 let (pid, clinic) = find_patient(tx, &reference, clinic.as_deref())?;
-                let tz = records::get_clinic(tx, &clinic)?.time_zone;
+                let tz = crate::storage::clinics::get_clinic(tx, &clinic)?.time_zone;
                 let first = local_date(now, &tz);
-                let id = records::insert_plan(tx, &pid, &questionnaire, every, first, now)?;
+                let id = crate::storage::invitations::insert_plan(
+                    tx,
+                    &pid,
+                    &questionnaire,
+                    every,
+                    first,
+                    now,
+                )?;
                 audit_cli(tx, "plan.create", Some(&clinic), Some(&pid), Some(&id))?;
                 Ok(id)
             })?;
@@ -454,15 +493,56 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
         Cmd::Apikey(ApikeyCmd::Add { clinic, db }) => {
             let key = security::new_token("prom_key_");
             let hash = security::token_hash(&key);
+            let prefix = crate::storage::keys::prefix_of(&key);
             let mut conn = open(&db)?;
             in_tx(&mut conn, |tx| {
-                let id = records::insert_api_key(tx, &clinic, &hash, now).map_err(|e| match e {
-                    StorageError::NotFound => Fail(format!("there is no clinic `{clinic}`")),
-                    other => other.into(),
-                })?;
+                let id =
+                    crate::storage::keys::insert_api_key(tx, &clinic, &hash, Some(&prefix), now)
+                        .map_err(|e| match e {
+                            StorageError::NotFound => {
+                                Fail(format!("there is no clinic `{clinic}`"))
+                            }
+                            other => other.into(),
+                        })?;
                 audit_cli(tx, "apikey.create", Some(&clinic), None, Some(&id))
             })?;
             println!("{key}");
+        }
+        Cmd::Apikey(ApikeyCmd::List { clinic, db }) => {
+            let mut conn = open_existing(&db)?;
+            let keys = in_tx(&mut conn, |tx| {
+                crate::storage::keys::list(tx, &clinic).map_err(|e| match e {
+                    StorageError::NotFound => Fail(format!("there is no clinic `{clinic}`")),
+                    other => other.into(),
+                })
+            })?;
+            println!(
+                "{:<20} {:<26} {:<26} revoked",
+                "key", "created", "last used"
+            );
+            for k in keys {
+                println!(
+                    "{:<20} {:<26} {:<26} {}",
+                    k.name,
+                    k.created_at,
+                    k.last_used_at.as_deref().unwrap_or("never"),
+                    k.revoked_at.as_deref().unwrap_or("no")
+                );
+            }
+        }
+        Cmd::Apikey(ApikeyCmd::Revoke { prefix, db }) => {
+            let mut conn = open_existing(&db)?;
+            in_tx(&mut conn, |tx| {
+                let clinic =
+                    crate::storage::keys::revoke(tx, &prefix, now).map_err(|e| match e {
+                        StorageError::NotFound => Fail(format!(
+                            "there is no key `{prefix}`; `prom apikey list --clinic ID` shows them"
+                        )),
+                        other => other.into(),
+                    })?;
+                audit_cli(tx, "apikey.revoke", Some(&clinic), None, Some(&prefix))
+            })?;
+            println!("revoked {prefix}; a running server refuses it within a second");
         }
         Cmd::Export(e) => export(e)?,
         Cmd::Audit(AuditCmd::Verify { db }) => {
@@ -510,9 +590,9 @@ fn export(e: Export) -> Result<(), Fail> {
     let q = catalog
         .get(&e.questionnaire)
         .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
-    let mut conn = open(&e.db)?;
+    let mut conn = open_existing(&e.db)?;
     let rows = in_tx(&mut conn, |tx| {
-        let rows = records::export_rows(tx, &e.questionnaire)?;
+        let rows = crate::storage::export::export_rows(tx, &e.questionnaire)?;
         let subject = format!("{} rows of {}", rows.len(), e.questionnaire);
         audit_cli(tx, "export.csv", None, None, Some(&subject))?;
         Ok(rows)

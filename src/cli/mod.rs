@@ -106,6 +106,15 @@ pub struct Serve {
     /// HTTP worker threads.
     #[arg(long, env = "PROM_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// Seconds a client has to send a request's head.
+    #[arg(long, env = "PROM_HEADER_TIMEOUT", default_value_t = 5)]
+    header_timeout: u64,
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "PROM_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
+    /// Open connections per worker (lowered to fit the open-file limit).
+    #[arg(long, env = "PROM_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
     /// Testing only: limit the database to this many pages (simulates a full disk).
     #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
     test_max_db_pages: Option<u64>,
@@ -155,6 +164,11 @@ fn serve(s: Serve) -> ExitCode {
         },
         writer: crate::storage::writer::WriterOptions {
             ack_before_commit: s.test_ack_before_commit,
+        },
+        limits: crate::web::Limits {
+            headers: std::time::Duration::from_secs(s.header_timeout.max(1)),
+            body: std::time::Duration::from_secs(s.body_timeout.max(1)),
+            connections_per_worker: s.max_connections.max(1),
         },
     };
     let system = actix_web::rt::System::new();

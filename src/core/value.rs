@@ -4,10 +4,9 @@
 //! expect `2.675` to round to `2.68`, and both only hold in decimal.
 
 use chrono::NaiveDate;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt;
-use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -89,23 +88,41 @@ pub fn round_half_away(d: Decimal, digits: u32) -> Decimal {
     d.round_dp_with_strategy(digits.min(28), RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// A JSON number as a decimal. Binary floats are read through their shortest
-/// decimal form, so `2.9` in JSON is exactly 2.9.
+/// A JSON number as a decimal, exactly as written: a number a decimal
+/// cannot hold exactly (`1e-30`, thirty significant digits) is `None`, never
+/// rounded.
 pub fn decimal_from_json(n: &serde_json::Number) -> Option<Decimal> {
-    if let Some(i) = n.as_i64() {
-        return Some(Decimal::from(i));
+    exact_decimal(&n.to_string())
+}
+
+/// A number written in JSON's syntax (`-12.5`, `3e2`, `1E-3`) as the exact
+/// decimal it is, or `None` when a decimal cannot hold it exactly.
+pub fn exact_decimal(text: &str) -> Option<Decimal> {
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let d = Decimal::from_str_exact(mantissa).ok()?;
+    if d.is_zero() {
+        return Some(Decimal::ZERO);
     }
-    if let Some(u) = n.as_u64() {
-        return Decimal::from_u64(u);
+    if exp < 0 {
+        // Fewer digits first (1.50e-27 is 1.5e-27), then move the point.
+        let d = d.normalize();
+        let scale = u64::from(d.scale()).checked_add(exp.unsigned_abs())?;
+        if scale > 28 {
+            return None;
+        }
+        let mut out = d;
+        out.set_scale(scale as u32).ok()?;
+        Some(out)
+    } else {
+        let mut out = d;
+        for _ in 0..exp {
+            out = out.checked_mul(Decimal::TEN)?;
+        }
+        Some(out)
     }
-    let f = n.as_f64()?;
-    if !f.is_finite() {
-        return None;
-    }
-    let text = f.to_string();
-    Decimal::from_str(&text)
-        .ok()
-        .or_else(|| Decimal::from_scientific(&format!("{f:e}")).ok())
 }
 
 /// A decimal as a JSON number: whole numbers as integers, others as floats.
@@ -140,6 +157,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     #[test]
     fn rounding_is_half_away_from_zero_in_decimal() {
@@ -154,6 +172,18 @@ mod tests {
         let n: serde_json::Number = serde_json::from_str("2.9").unwrap();
         assert_eq!(decimal_from_json(&n), Some(Decimal::new(29, 1)));
         assert_eq!(decimal_to_json(Decimal::new(270, 1)), serde_json::json!(27));
+    }
+
+    #[test]
+    fn numbers_are_read_exactly_or_not_at_all() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(exact_decimal("2.9"), Some(d("2.9")));
+        assert_eq!(exact_decimal("3e2"), Some(d("300")));
+        assert_eq!(exact_decimal("-1.5E-3"), Some(d("-0.0015")));
+        assert_eq!(exact_decimal("0e-1000"), Some(Decimal::ZERO));
+        assert_eq!(exact_decimal("1e-30"), None);
+        assert_eq!(exact_decimal("0.1000000000000000000000000000001"), None);
+        assert_eq!(exact_decimal("1e40"), None);
     }
 
     #[test]

@@ -11,13 +11,14 @@ use anyhow::Context;
 use chrono::Duration;
 use lettre::message::Mailbox;
 use lettre::{Message, SmtpTransport, Transport};
-use rusqlite::params;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::clock::Clock;
-use crate::storage::{self, Options, records::ts};
+use crate::storage::{self, Options, outbox};
+
+pub mod messages;
 
 /// After this many failed attempts a message is marked dead.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -77,9 +78,14 @@ impl Mailer {
         let thread = std::thread::Builder::new()
             .name("prom-mailer".into())
             .spawn(move || {
+                // One connection, kept open: opening one every half second
+                // costs a file handle each time, and fails exactly when the
+                // process runs short of them.
+                let mut conn: Option<rusqlite::Connection> = None;
                 while !flag.load(Ordering::Relaxed) {
-                    if let Err(e) = poll(&config, &from, &transport, clock.as_ref()) {
-                        tracing::warn!(error = %e, "the mailer could not read the outbox");
+                    if let Err(e) = poll(&mut conn, &config, &from, &transport, clock.as_ref()) {
+                        conn = None;
+                        tracing::warn!(error = %format!("{e:#}"), "the mailer could not read the outbox; it tries again");
                     }
                     std::thread::sleep(std::time::Duration::from_millis(500));
                 }
@@ -93,49 +99,40 @@ impl Mailer {
 
 /// Sends every due message once.
 fn poll(
+    slot: &mut Option<rusqlite::Connection>,
     config: &MailConfig,
     from: &Mailbox,
     transport: &Transport_,
     clock: &dyn Clock,
 ) -> anyhow::Result<()> {
-    let mut conn = storage::connect(&config.db, &config.storage)?;
-    storage::wait_for_writer(&mut conn)?;
+    if slot.is_none() {
+        let mut c =
+            storage::connect(&config.db, &config.storage).context("cannot open the database")?;
+        storage::wait_for_writer(&mut c)?;
+        *slot = Some(c);
+    }
+    let Some(conn) = slot.as_mut() else {
+        return Ok(());
+    };
     let now = clock.now();
-    let due: Vec<(String, String, String, String, i64)> = conn
-        .prepare_cached(
-            "SELECT id, recipient, subject, body, attempts FROM outbox
-             WHERE sent_at IS NULL AND dead_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT 50",
-        )?
-        .query_map([ts(now)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    for (id, to, subject, body, attempts) in due {
-        let result = send(from, transport, &id, &to, &subject, &body);
+    let due = outbox::due(conn, now, 50)?;
+    for m in due {
+        let result = send(from, transport, &m.id, &m.recipient, &m.subject, &m.body);
         let now = clock.now();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         match result {
             Ok(()) => {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                tx.execute(
-                    "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-                    params![id, ts(now)],
-                )?;
+                outbox::mark_sent(&tx, &m.id, now)?;
                 tx.commit()?;
-                tracing::info!(message = %id, "alert e-mail sent");
+                tracing::info!(message = %m.id, "e-mail sent");
             }
             Err(e) => {
-                let tries = attempts + 1;
+                let tries = m.attempts + 1;
                 let wait = Duration::seconds(30 * (1 << tries.min(7)));
-                let dead = (tries >= MAX_ATTEMPTS).then(|| ts(now));
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                tx.execute(
-                    "UPDATE outbox SET attempts = ?2, last_error = ?3, due_at = ?4, dead_at = ?5 WHERE id = ?1",
-                    params![id, tries, e.to_string(), ts(now + wait), dead],
-                )?;
+                let dead = tries >= MAX_ATTEMPTS;
+                outbox::mark_failed(&tx, &m.id, tries, &e.to_string(), now, wait, dead)?;
                 tx.commit()?;
-                tracing::warn!(message = %id, attempt = tries, error = %e, "alert e-mail not sent; will retry");
+                tracing::warn!(message = %m.id, attempt = tries, error = %e, "e-mail not sent; will retry");
             }
         }
     }

@@ -67,6 +67,30 @@ pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
     Ok(())
 }
 
+/// Appends a row for what `actor` did in a clinic, at `now`.
+pub fn record(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    clinic_id: &str,
+    patient_id: Option<&str>,
+    subject: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let at = super::ids::ts(now);
+    append(
+        conn,
+        &Entry {
+            at: &at,
+            actor,
+            action,
+            clinic_id: Some(clinic_id),
+            patient_id,
+            subject,
+        },
+    )
+}
+
 /// The outcome of checking the chain.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {

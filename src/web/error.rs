@@ -17,6 +17,8 @@ pub enum ApiError {
     Conflict(String),
     Unprocessable(String, Map<String, Json>),
     TooLarge,
+    /// The body did not arrive in time.
+    Timeout,
     NotImplemented(String),
     Unavailable(&'static str, String),
     Internal(String),
@@ -38,6 +40,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(..) => "invalid_answers",
             ApiError::TooLarge => "too_large",
+            ApiError::Timeout => "timeout",
             ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Internal(_) => "internal",
         }
@@ -57,6 +60,9 @@ impl ApiError {
             ApiError::TooLarge => {
                 format!("the request body is larger than {} bytes", super::MAX_BODY)
             }
+            ApiError::Timeout => {
+                "the request body did not arrive in time; nothing was stored".into()
+            }
             ApiError::Internal(id) => format!(
                 "something went wrong on the server; nothing was stored. Quote this id if you report it: {id}"
             ),
@@ -73,6 +79,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,7 +129,7 @@ impl From<StorageError> for ApiError {
             ),
             other @ (StorageError::Sqlite(_) | StorageError::WriterGone) => {
                 let detail = other.to_string();
-                let id = crate::storage::records::new_id();
+                let id = crate::storage::ids::new_id();
                 tracing::error!(error_id = %id, %detail, "storage error");
                 ApiError::Internal(id)
             }

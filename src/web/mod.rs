@@ -1,23 +1,82 @@
 //! The web layer: routes, extractors, errors and the JSON API. Handlers
-//! orchestrate: the core decides, storage stores (through the writer), and
-//! nothing here holds SQL. It never sends mail; alerts are outbox rows that
-//! storage writes in the submission's transaction.
+//! orchestrate: the core decides, use cases and storage store (through the
+//! writer), and nothing here holds SQL. It never sends mail; alerts are
+//! outbox rows written in the submission's transaction.
 
 pub mod api;
 pub mod error;
 
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, middleware, web};
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
-use crate::storage::records::Clinic;
 use crate::storage::{Readers, writer::Writer};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What a client may take of the server: slow clients are cut off, and the
+/// number of open connections stays below the process's file limit, so that
+/// no number of slow clients can stop `/healthz` or another clinic.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The request's head must have arrived within this.
+    pub headers: Duration,
+    /// The whole body must have arrived within this.
+    pub body: Duration,
+    /// Open connections per worker thread.
+    pub connections_per_worker: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            headers: Duration::from_secs(5),
+            body: Duration::from_secs(30),
+            connections_per_worker: 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Connections per worker for a process that may hold `open_files`
+    /// files: a quarter of them is kept for the database, the mail folder
+    /// and the listener.
+    pub fn fit_to_files(mut self, open_files: u64, workers: usize) -> Limits {
+        let usable = (open_files.saturating_mul(3) / 4).saturating_sub(32);
+        let per_worker = (usable / workers.max(1) as u64).max(8) as usize;
+        self.connections_per_worker = self.connections_per_worker.min(per_worker);
+        self
+    }
+}
+
+/// Counts for the periodic log summary (one line a minute at info, instead
+/// of a line per response).
+#[derive(Debug, Default)]
+pub struct Stats {
+    stored: AtomicU64,
+    replayed: AtomicU64,
+}
+
+impl Stats {
+    pub fn stored(&self, replay: bool) {
+        let c = if replay { &self.replayed } else { &self.stored };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts since the last call.
+    pub fn take(&self) -> (u64, u64) {
+        (
+            self.stored.swap(0, Ordering::Relaxed),
+            self.replayed.swap(0, Ordering::Relaxed),
+        )
+    }
+}
 
 /// Shared by every request.
 pub struct AppState {
@@ -26,9 +85,10 @@ pub struct AppState {
     pub readers: Arc<Readers>,
     pub clock: Arc<dyn Clock>,
     pub base_url: String,
-    /// API key hash → clinic; keys are high-entropy, so the cache only saves
-    /// a query per request.
-    pub keys: RwLock<HashMap<String, Clinic>>,
+    /// API key hash → clinic, checked again after `api::auth::RECHECK`.
+    pub keys: RwLock<HashMap<String, api::auth::CachedKey>>,
+    pub limits: Limits,
+    pub stats: Stats,
 }
 
 /// Builds the HTTP server on an already bound listener.
@@ -37,15 +97,20 @@ pub fn server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let limits = state.limits;
     let data = web::Data::from(state);
     let srv = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .configure(api::routes)
             .default_service(web::to(api::not_found))
     })
     .workers(workers)
     .backlog(1024)
+    .client_request_timeout(limits.headers)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .max_connections(limits.connections_per_worker)
     .listen(listener)?
     .run();
     Ok(srv)

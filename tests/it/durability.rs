@@ -108,9 +108,9 @@ fn prepare(dir: &std::path::Path) -> String {
     let (key, _) = seed_clinics(&db);
     let conn = storage::open(&db, &Options::default()).expect("open");
     for p in 0..8 {
-        prom::storage::records::insert_patient(
+        prom::storage::patients::insert_patient(
             &conn,
-            &prom::storage::records::NewPatient {
+            &prom::storage::patients::NewPatient {
                 clinic_id: "a".into(),
                 reference: format!("P{p}"),
                 language: "da".into(),

@@ -3,7 +3,7 @@
 
 use prom::clock::FixedClock;
 use prom::startup::{Config, Running, start};
-use prom::storage::records::{self, Clinic};
+use prom::storage::clinics::Clinic;
 use prom::storage::{self, Options};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -33,7 +33,7 @@ pub fn seed_clinics(db: &std::path::Path) -> (String, String) {
     let now = NOW.parse().expect("time");
     let mut keys = Vec::new();
     for (id, alert) in [("a", vec!["alerts@a.example".to_string()]), ("b", vec![])] {
-        records::insert_clinic(
+        prom::storage::clinics::insert_clinic(
             &conn,
             &Clinic {
                 id: id.into(),
@@ -45,7 +45,14 @@ pub fn seed_clinics(db: &std::path::Path) -> (String, String) {
         )
         .expect("clinic");
         let key = prom::security::new_token("prom_key_");
-        records::insert_api_key(&conn, id, &prom::security::token_hash(&key), now).expect("key");
+        prom::storage::keys::insert_api_key(
+            &conn,
+            id,
+            &prom::security::token_hash(&key),
+            None,
+            now,
+        )
+        .expect("key");
         keys.push(key);
     }
     (keys.remove(0), keys.remove(0))

@@ -1,0 +1,68 @@
+//! Clinics (departments) and their staff accounts.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::Result;
+use super::ids::{conflict_on_unique, new_id, ts};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clinic {
+    pub id: String,
+    pub name: String,
+    pub alert_emails: Vec<String>,
+    pub time_zone: String,
+}
+
+pub fn insert_clinic(conn: &Connection, c: &Clinic, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO clinics (id, name, alert_emails, time_zone, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            c.id,
+            c.name,
+            serde_json::to_string(&c.alert_emails).unwrap_or_else(|_| "[]".into()),
+            c.time_zone,
+            ts(now)
+        ],
+    )
+    .map_err(|e| conflict_on_unique(e, &format!("the clinic `{}` exists already", c.id)))?;
+    Ok(())
+}
+
+pub(super) fn clinic_row(r: &rusqlite::Row) -> rusqlite::Result<Clinic> {
+    let emails: String = r.get(2)?;
+    Ok(Clinic {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        alert_emails: serde_json::from_str(&emails).unwrap_or_default(),
+        time_zone: r.get(3)?,
+    })
+}
+
+pub fn get_clinic(conn: &Connection, id: &str) -> Result<Clinic> {
+    Ok(conn
+        .prepare_cached("SELECT id, name, alert_emails, time_zone FROM clinics WHERE id = ?1")?
+        .query_row([id], clinic_row)?)
+}
+
+pub fn insert_user(
+    conn: &Connection,
+    clinic_id: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    get_clinic(conn, clinic_id)?;
+    let id = new_id();
+    conn.execute(
+        "INSERT INTO staff_users (id, clinic_id, email, name, role, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![id, clinic_id, email, name, role, password_hash, ts(now)],
+    )
+    .map_err(|e| {
+        conflict_on_unique(e, &format!("a user with the e-mail {email} exists already"))
+    })?;
+    Ok(id)
+}

@@ -1,0 +1,60 @@
+//! Patients: a clinic's own reference per patient.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::Result;
+use super::ids::{conflict_on_unique, new_id, ts};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewPatient {
+    pub clinic_id: String,
+    pub reference: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub language: String,
+}
+
+pub fn insert_patient(conn: &Connection, p: &NewPatient, now: DateTime<Utc>) -> Result<String> {
+    let id = new_id();
+    conn.prepare_cached(
+        "INSERT INTO patients (id, clinic_id, ref, name, email, language, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        p.clinic_id,
+        p.reference,
+        p.name,
+        p.email,
+        p.language,
+        ts(now)
+    ])
+    .map_err(|e| {
+        conflict_on_unique(
+            e,
+            &format!(
+                "the patient reference `{}` exists already in this clinic",
+                p.reference
+            ),
+        )
+    })?;
+    Ok(id)
+}
+
+/// The patient's id for a clinic's own reference.
+pub fn patient_id(conn: &Connection, clinic_id: &str, reference: &str) -> Result<String> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM patients WHERE clinic_id = ?1 AND ref = ?2")?
+        .query_row([clinic_id, reference], |r| r.get(0))?)
+}
+
+/// Every (patient id, clinic id) with this reference, across clinics.
+pub fn patients_with_ref(conn: &Connection, reference: &str) -> Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT id, clinic_id FROM patients WHERE ref = ?1 ORDER BY clinic_id")?;
+    let rows = stmt
+        .query_map([reference], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

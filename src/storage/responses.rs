@@ -1,0 +1,309 @@
+//! Responses, their scores and flags: append-only rows, the history a
+//! rule reads, and responses as the API shows them.
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use super::{Result, StorageError};
+use crate::core::HistoryEntry;
+use crate::core::engine::history_from_stored;
+use crate::core::model::Questionnaire;
+use crate::core::value::decimal_to_json;
+
+/// A flag as stored: the rule, its level and its text in every language.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct FlagRecord {
+    pub rule: String,
+    pub level: String,
+    pub text: Json,
+}
+
+/// A stored response, as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseRecord {
+    pub id: String,
+    pub questionnaire: String,
+    pub version: u32,
+    pub patient: String,
+    pub submitted_at: String,
+    pub response_date: String,
+    pub mode: String,
+    pub answers: Map<String, Json>,
+    pub scores: Map<String, Json>,
+    pub imputed: Map<String, Json>,
+    pub bands: Map<String, Json>,
+    pub flags: Vec<FlagRecord>,
+    pub level: String,
+    pub actor: String,
+    pub supersedes: Option<String>,
+    pub superseded_by: Option<String>,
+    pub correction_reason: Option<String>,
+}
+
+/// The patient's earlier, not superseded, responses to a questionnaire id
+/// (any version), newest first, read through the history index.
+pub fn load_history(
+    conn: &Connection,
+    patient_id: &str,
+    q: &Questionnaire,
+    except: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Vec<HistoryEntry>> {
+    if !q.uses_history {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT r.response_date, r.answers, r.score_values, r.fired, r.id FROM responses r
+         WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2
+           AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
+         ORDER BY r.submitted_at DESC, r.id DESC
+         LIMIT {}",
+        limit.map(i64::from).unwrap_or(-1)
+    );
+    let needs_answers = q.history_names.iter().any(|n| q.item_index.contains_key(n));
+    let needs_scores = q
+        .history_names
+        .iter()
+        .any(|n| !q.item_index.contains_key(n));
+    let parse_map = |s: &str| -> Map<String, Json> { serde_json::from_str(s).unwrap_or_default() };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![patient_id, q.id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        if except.is_some() && except == r.get_ref(4)?.as_str().ok() {
+            continue;
+        }
+        let Ok(date) =
+            NaiveDate::parse_from_str(r.get_ref(0)?.as_str().unwrap_or_default(), "%Y-%m-%d")
+        else {
+            continue;
+        };
+        let answers = if needs_answers {
+            parse_map(r.get_ref(1)?.as_str().unwrap_or("{}"))
+        } else {
+            Map::new()
+        };
+        let scores = if needs_scores {
+            parse_map(r.get_ref(2)?.as_str().unwrap_or("{}"))
+        } else {
+            Map::new()
+        };
+        let fired: Vec<String> =
+            serde_json::from_str(r.get_ref(3)?.as_str().unwrap_or("[]")).unwrap_or_default();
+        out.push(history_from_stored(q, date, &answers, &scores, fired));
+    }
+    Ok(out)
+}
+
+const RESPONSE_COLUMNS: &str =
+    "r.id, r.questionnaire_id, r.version, p.ref, r.submitted_at, r.response_date, r.mode,
+    r.answers, r.level, r.actor, r.supersedes, r.correction_reason,
+    (SELECT s.id FROM responses s WHERE s.supersedes = r.id)";
+
+fn response_row(conn: &Connection, r: &rusqlite::Row) -> Result<ResponseRecord> {
+    let id: String = r.get(0)?;
+    let answers: String = r.get(7)?;
+    let mut rec = ResponseRecord {
+        id,
+        questionnaire: r.get(1)?,
+        version: r.get(2)?,
+        patient: r.get(3)?,
+        submitted_at: r.get(4)?,
+        response_date: r.get(5)?,
+        mode: r.get(6)?,
+        answers: serde_json::from_str(&answers).unwrap_or_default(),
+        scores: Map::new(),
+        imputed: Map::new(),
+        bands: Map::new(),
+        flags: Vec::new(),
+        level: r.get(8)?,
+        actor: r.get(9)?,
+        supersedes: r.get(10)?,
+        correction_reason: r.get(11)?,
+        superseded_by: r.get(12)?,
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT score_id, value, imputed, band FROM response_scores WHERE response_id = ?1",
+    )?;
+    let mut rows = stmt.query([&rec.id])?;
+    while let Some(s) = rows.next()? {
+        let sid: String = s.get(0)?;
+        let value: Option<String> = s.get(1)?;
+        let num = value
+            .and_then(|v| v.parse::<rust_decimal::Decimal>().ok())
+            .map(decimal_to_json)
+            .unwrap_or(Json::Null);
+        rec.scores.insert(sid.clone(), num);
+        rec.imputed
+            .insert(sid.clone(), Json::from(s.get::<_, i64>(2)?));
+        let band: Option<String> = s.get(3)?;
+        if let Some(b) = band {
+            rec.bands.insert(sid, Json::from(b));
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule_id, level, text FROM flags WHERE response_id = ?1 ORDER BY CASE level WHEN 'red' THEN 0 ELSE 1 END, rule_id",
+    )?;
+    let mut rows = stmt.query([&rec.id])?;
+    while let Some(f) = rows.next()? {
+        let text: String = f.get(2)?;
+        rec.flags.push(FlagRecord {
+            rule: f.get(0)?,
+            level: f.get(1)?,
+            text: serde_json::from_str(&text).unwrap_or(Json::Null),
+        });
+    }
+    Ok(rec)
+}
+
+/// One of a clinic's responses (not found for another clinic's).
+pub fn get_response(conn: &Connection, clinic_id: &str, id: &str) -> Result<ResponseRecord> {
+    let sql = format!(
+        "SELECT {RESPONSE_COLUMNS} FROM responses r JOIN patients p ON p.id = r.patient_id
+         WHERE r.id = ?1 AND r.clinic_id = ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([id, clinic_id])?;
+    match rows.next()? {
+        Some(r) => response_row(conn, r),
+        None => Err(StorageError::NotFound),
+    }
+}
+
+/// Where a page of a patient's responses starts: after this response
+/// (newest first). Responses stored later come before it, so a cursor stays
+/// valid while others are inserted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct After {
+    pub submitted_at: String,
+    pub id: String,
+}
+
+/// A page of a patient's responses, newest first: up to `limit`, after
+/// `after`, and whether more remain.
+pub fn patient_responses(
+    conn: &Connection,
+    patient_id: &str,
+    limit: u32,
+    after: Option<&After>,
+) -> Result<(Vec<ResponseRecord>, bool)> {
+    let sql = format!(
+        "SELECT {RESPONSE_COLUMNS} FROM responses r JOIN patients p ON p.id = r.patient_id
+         WHERE r.patient_id = ?1 AND (?2 IS NULL OR (r.submitted_at, r.id) < (?2, ?3))
+         ORDER BY r.submitted_at DESC, r.id DESC LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![
+        patient_id,
+        after.map(|a| a.submitted_at.as_str()),
+        after.map(|a| a.id.as_str()),
+        i64::from(limit) + 1
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(response_row(conn, r)?);
+    }
+    let more = out.len() > limit as usize;
+    out.truncate(limit as usize);
+    Ok((out, more))
+}
+
+/// The id of the patient a response belongs to.
+pub fn response_patient(conn: &Connection, clinic_id: &str, response_id: &str) -> Result<String> {
+    Ok(conn.query_row(
+        "SELECT patient_id FROM responses WHERE id = ?1 AND clinic_id = ?2",
+        [response_id, clinic_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// A response to insert, with its scores and the flags that fired.
+pub struct NewResponse<'a> {
+    pub id: &'a str,
+    pub clinic_id: &'a str,
+    pub patient_id: &'a str,
+    pub questionnaire_id: &'a str,
+    pub version: u32,
+    pub hash: &'a str,
+    pub mode: &'a str,
+    pub submitted_at: &'a str,
+    pub response_date: &'a str,
+    /// Item id → answer, shown items only.
+    pub answers: &'a Map<String, Json>,
+    /// Score id → number or null.
+    pub score_values: &'a Map<String, Json>,
+    pub scores: &'a [StoredScore<'a>],
+    pub flags: &'a [FlagRecord],
+    pub level: &'a str,
+    pub actor: &'a str,
+    pub supersedes: Option<&'a str>,
+    pub correction_reason: Option<&'a str>,
+}
+
+/// One score of a response as stored: the value as a decimal text.
+pub struct StoredScore<'a> {
+    pub id: &'a str,
+    pub value: Option<String>,
+    pub imputed: u32,
+    pub band: Option<&'a str>,
+}
+
+/// Inserts a response, its scores and its flags.
+pub fn insert(conn: &Connection, r: &NewResponse) -> Result<()> {
+    let fired: Vec<&str> = r.flags.iter().map(|f| f.rule.as_str()).collect();
+    conn.prepare_cached(
+        "INSERT INTO responses (id, clinic_id, patient_id, questionnaire_id, version, hash, mode,
+            submitted_at, response_date, answers, score_values, fired, level, actor, supersedes, correction_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        r.id,
+        r.clinic_id,
+        r.patient_id,
+        r.questionnaire_id,
+        r.version,
+        r.hash,
+        r.mode,
+        r.submitted_at,
+        r.response_date,
+        Json::Object(r.answers.clone()).to_string(),
+        Json::Object(r.score_values.clone()).to_string(),
+        serde_json::to_string(&fired).unwrap_or_else(|_| "[]".into()),
+        r.level,
+        r.actor,
+        r.supersedes,
+        r.correction_reason
+    ])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO response_scores (response_id, score_id, value, imputed, band) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for s in r.scores {
+        stmt.execute(params![r.id, s.id, s.value, s.imputed, s.band])?;
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO flags (response_id, rule_id, level, text) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for f in r.flags {
+        stmt.execute(params![r.id, f.rule, f.level, f.text.to_string()])?;
+    }
+    Ok(())
+}
+
+/// The patient and questionnaire of one of a clinic's responses.
+pub fn owner(conn: &Connection, clinic_id: &str, id: &str) -> Result<(String, String)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT patient_id, questionnaire_id FROM responses WHERE id = ?1 AND clinic_id = ?2",
+        )?
+        .query_row(params![id, clinic_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// The response that corrected `id`, if one did.
+pub fn superseded_by(conn: &Connection, id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM responses WHERE supersedes = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}

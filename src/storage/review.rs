@@ -1,0 +1,101 @@
+//! The review queue: a review item per flagged response.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::Result;
+use super::ids::new_id;
+use super::responses::FlagRecord;
+
+/// An item of the review queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueItem {
+    pub response: String,
+    pub patient: String,
+    #[serde(skip)]
+    pub patient_id: String,
+    pub questionnaire: String,
+    pub level: String,
+    pub flags: Vec<FlagRecord>,
+    pub submitted_at: String,
+    pub status: String,
+}
+
+/// Where a page of the queue starts: after this item (red before yellow,
+/// oldest first). New items sort after older ones of their level, so a
+/// cursor stays valid while others arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct After {
+    /// `red` or `yellow` (which sort in that order).
+    pub level: String,
+    pub created_at: String,
+    pub response: String,
+}
+
+/// A page of the clinic's review queue in one status: red before yellow,
+/// oldest first; up to `limit` after `after`, and whether more remain.
+pub fn review_queue(
+    conn: &Connection,
+    clinic_id: &str,
+    status: &str,
+    limit: u32,
+    after: Option<&After>,
+) -> Result<(Vec<QueueItem>, bool)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ri.response_id, p.ref, r.questionnaire_id, ri.level, ri.created_at, ri.status,
+            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
+                 ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
+               FROM flags f WHERE f.response_id = r.id),
+            r.patient_id
+         FROM review_items ri
+         JOIN responses r ON r.id = ri.response_id
+         JOIN patients p ON p.id = r.patient_id
+         WHERE ri.clinic_id = ?1 AND ri.status = ?2
+           AND (?4 IS NULL OR (ri.level, ri.created_at, ri.response_id) > (?4, ?5, ?6))
+         ORDER BY ri.level, ri.created_at, ri.response_id
+         LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            clinic_id,
+            status,
+            i64::from(limit) + 1,
+            after.map(|a| a.level.as_str()),
+            after.map(|a| a.created_at.as_str()),
+            after.map(|a| a.response.as_str())
+        ],
+        |r| {
+            let flags: String = r.get(6)?;
+            Ok(QueueItem {
+                response: r.get(0)?,
+                patient: r.get(1)?,
+                questionnaire: r.get(2)?,
+                level: r.get(3)?,
+                submitted_at: r.get(4)?,
+                status: r.get(5)?,
+                flags: serde_json::from_str(&flags).unwrap_or_default(),
+                patient_id: r.get(7)?,
+            })
+        },
+    )?;
+    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = out.len() > limit as usize;
+    out.truncate(limit as usize);
+    Ok((out, more))
+}
+
+/// Opens a review item for a flagged response.
+pub fn open_item(
+    conn: &Connection,
+    response_id: &str,
+    clinic_id: &str,
+    level: &str,
+    now: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO review_items (id, response_id, clinic_id, level, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+    )?
+    .execute(params![new_id(), response_id, clinic_id, level, now])?;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Every questionnaire version ever served, with its compiled form.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value as Json;
+
+use super::ids::ts;
+use super::{Result, StorageError};
+use crate::core::compile_json;
+use crate::core::model::Questionnaire;
+
+/// Records a questionnaire version the first time it is served. The same id
+/// and version with other content is refused: every stored response points
+/// at the exact text that was answered.
+pub fn record_version(conn: &Connection, q: &Questionnaire, now: DateTime<Utc>) -> Result<bool> {
+    let known: Option<String> = conn
+        .query_row(
+            "SELECT hash FROM questionnaire_versions WHERE questionnaire_id = ?1 AND version = ?2",
+            params![q.id, q.version],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match known {
+        Some(h) if h == q.hash => Ok(false),
+        Some(_) => Err(StorageError::Conflict(format!(
+            "the content of `{}` version {} changed, but its version did not; give it version {} (or later) so that stored answers keep pointing at the text that was answered",
+            q.id,
+            q.version,
+            q.version + 1
+        ))),
+        None => {
+            conn.execute(
+                "INSERT INTO questionnaire_versions (questionnaire_id, version, hash, compiled, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![q.id, q.version, q.hash, q.to_json().to_string(), ts(now)],
+            )?;
+            Ok(true)
+        }
+    }
+}
+
+/// A stored version's compiled questionnaire.
+pub fn load_version(conn: &Connection, id: &str, version: u32) -> Result<Questionnaire> {
+    let compiled: String = conn.query_row(
+        "SELECT compiled FROM questionnaire_versions WHERE questionnaire_id = ?1 AND version = ?2",
+        params![id, version],
+        |r| r.get(0),
+    )?;
+    let json: Json =
+        serde_json::from_str(&compiled).map_err(|e| StorageError::Sqlite(e.to_string()))?;
+    compile_json(&json).questionnaire.ok_or_else(|| {
+        StorageError::Invalid(format!(
+            "the stored `{id}` version {version} does not compile"
+        ))
+    })
+}

@@ -1,0 +1,264 @@
+//! Submitting a response: the three steps of the one transaction that makes
+//! a 201 mean "on disk".
+//!
+//! 1. **Read** what the decision needs: the idempotency key's record, the
+//!    patient, the response being corrected, a page of history.
+//! 2. **Decide** in the core: which rules fire, the level, whether the
+//!    clinic is alerted.
+//! 3. **Record**: the response with its scores and flags, the review item,
+//!    the audit row (covering the response's content), the alert e-mails
+//!    and the idempotency key.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::{Map, Value as Json};
+use std::sync::Arc;
+
+use crate::core::engine::{
+    Evaluation, Mode, fire_rules, fire_rules_on_page, level_of, stored_answers,
+};
+use crate::core::model::{Level, Questionnaire};
+use crate::core::value::decimal_to_json;
+use crate::storage::audit::{self, Entry};
+use crate::storage::ids::{new_id, ts};
+use crate::storage::responses::{self, FlagRecord, NewResponse, ResponseRecord, StoredScore};
+use crate::storage::{Result, StorageError, clinics, idempotency, outbox, patients, review};
+
+/// How many earlier responses are read first for the rules; everything is
+/// read only when a rule needs more.
+const HISTORY_PAGE: u32 = 8;
+
+/// An idempotency key with what it is used for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idempotency {
+    pub key: String,
+    /// The route and target (`POST /responses`,
+    /// `POST /responses/ID/corrections`): a key is only replayed there.
+    pub scope: String,
+    /// The SHA-256 of the request's canonical body.
+    pub request_hash: String,
+}
+
+/// Everything needed to store one response.
+pub struct Submission {
+    pub clinic_id: String,
+    pub patient_ref: String,
+    pub questionnaire: Arc<Questionnaire>,
+    pub evaluation: Evaluation,
+    pub mode: Mode,
+    pub actor: String,
+    pub now: DateTime<Utc>,
+    pub idempotency: Option<Idempotency>,
+    /// `(response id, reason)` for a correction.
+    pub supersedes: Option<(String, String)>,
+    /// The base of links in alert e-mails.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    New(ResponseRecord),
+    /// The idempotency key was seen with the same body: the first answer.
+    Replayed(ResponseRecord),
+}
+
+/// Stores one response in the current transaction.
+pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
+    // 1. Read.
+    if let Some(idem) = &s.idempotency
+        && let Some(seen) = idempotency::lookup(conn, &s.clinic_id, &idem.key)?
+    {
+        if seen.scope != idem.scope {
+            return Err(StorageError::Conflict(format!(
+                "this idempotency key was used before for `{}`; use a new key for each request",
+                seen.scope
+            )));
+        }
+        if seen.request_hash != idem.request_hash {
+            return Err(StorageError::Conflict(
+                "this idempotency key was used before with a different request".into(),
+            ));
+        }
+        let rec = responses::get_response(conn, &s.clinic_id, &seen.response_id)?;
+        return Ok(Submitted::Replayed(rec));
+    }
+    let q = &s.questionnaire;
+    let patient_id = patients::patient_id(conn, &s.clinic_id, &s.patient_ref)?;
+    if let Some((old, _)) = &s.supersedes {
+        let (old_patient, old_q) = responses::owner(conn, &s.clinic_id, old)?;
+        if old_patient != patient_id || old_q != q.id {
+            return Err(StorageError::Invalid(
+                "a correction must be for the same patient and questionnaire".into(),
+            ));
+        }
+        if let Some(newer) = responses::superseded_by(conn, old)? {
+            return Err(StorageError::Conflict(format!(
+                "that response was already corrected by {newer}; correct the newest one"
+            )));
+        }
+    }
+    let except = s.supersedes.as_ref().map(|x| x.0.as_str());
+    let history = |limit| responses::load_history(conn, &patient_id, q, except, limit);
+
+    // 2. Decide. Most rules look one or two answers back: a page of the
+    // newest first, and everything only when a rule needs more.
+    let ev = &s.evaluation;
+    let page = history(Some(HISTORY_PAGE + 1))?;
+    let fired = if page.len() <= HISTORY_PAGE as usize {
+        fire_rules(q, ev, &page)
+    } else {
+        match fire_rules_on_page(q, ev, &page) {
+            Some(f) => f,
+            None => fire_rules(q, ev, &history(None)?),
+        }
+    };
+    let level = level_of(q, &fired);
+
+    // 3. Record.
+    let rec = record(conn, s, &patient_id, &fired, level)?;
+    if let Some(idem) = &s.idempotency {
+        idempotency::record(
+            conn,
+            &s.clinic_id,
+            &idem.key,
+            &idempotency::Seen {
+                scope: idem.scope.clone(),
+                request_hash: idem.request_hash.clone(),
+                response_id: rec.id.clone(),
+            },
+            s.now,
+        )?;
+    }
+    Ok(Submitted::New(rec))
+}
+
+/// Writes the response and everything that goes with it.
+fn record(
+    conn: &Connection,
+    s: &Submission,
+    patient_id: &str,
+    fired: &[usize],
+    level: Level,
+) -> Result<ResponseRecord> {
+    let q = &s.questionnaire;
+    let ev = &s.evaluation;
+    let id = new_id();
+    let now = ts(s.now);
+    let date = ev.date.to_string();
+    let answers = stored_answers(q, ev);
+    let mut score_values = Map::new();
+    let mut imputed = Map::new();
+    let mut bands = Map::new();
+    let mut stored = Vec::with_capacity(q.scores.len());
+    for (j, (sc, r)) in q.scores.iter().zip(&ev.scores).enumerate() {
+        let band = ev.band(q, j).map(|b| b.id.as_str());
+        score_values.insert(
+            sc.id.clone(),
+            r.value.map(decimal_to_json).unwrap_or(Json::Null),
+        );
+        imputed.insert(sc.id.clone(), Json::from(r.imputed));
+        if !sc.bands.is_empty() {
+            bands.insert(sc.id.clone(), band.map(Json::from).unwrap_or(Json::Null));
+        }
+        stored.push(StoredScore {
+            id: &sc.id,
+            value: r.value.map(|v| v.normalize().to_string()),
+            imputed: r.imputed,
+            band,
+        });
+    }
+    let flags: Vec<FlagRecord> = fired
+        .iter()
+        .map(|&r| {
+            let rule = &q.rules[r];
+            FlagRecord {
+                rule: rule.id.clone(),
+                level: rule.level.name().into(),
+                text: rule.text.to_json(),
+            }
+        })
+        .collect();
+    let (supersedes, reason) = match &s.supersedes {
+        Some((a, b)) => (Some(a.as_str()), Some(b.as_str())),
+        None => (None, None),
+    };
+    let row = NewResponse {
+        id: &id,
+        clinic_id: &s.clinic_id,
+        patient_id,
+        questionnaire_id: &q.id,
+        version: q.version,
+        hash: &q.hash,
+        mode: s.mode.name(),
+        submitted_at: &now,
+        response_date: &date,
+        answers: &answers,
+        score_values: &score_values,
+        scores: &stored,
+        flags: &flags,
+        level: level.name(),
+        actor: &s.actor,
+        supersedes,
+        correction_reason: reason,
+    };
+    responses::insert(conn, &row)?;
+    if level != Level::Green {
+        review::open_item(conn, &id, &s.clinic_id, level.name(), &now)?;
+    }
+    audit::append(
+        conn,
+        &Entry {
+            at: &now,
+            actor: &s.actor,
+            action: if s.supersedes.is_some() {
+                "response.correct"
+            } else {
+                "response.submit"
+            },
+            clinic_id: Some(&s.clinic_id),
+            patient_id: Some(patient_id),
+            subject: Some(&id),
+        },
+    )?;
+    if level == Level::Red {
+        let clinic = clinics::get_clinic(conn, &s.clinic_id)?;
+        let link = format!(
+            "{}/clinic/responses/{}",
+            s.base_url.trim_end_matches('/'),
+            id
+        );
+        let (subject, body) = crate::mail::messages::red_alert(&clinic.name, &link);
+        for to in &clinic.alert_emails {
+            outbox::enqueue(
+                conn,
+                &outbox::NewMessage {
+                    kind: "red_flag",
+                    recipient: to,
+                    subject: &subject,
+                    body: &body,
+                    response_id: Some(&id),
+                },
+                &now,
+            )?;
+        }
+    }
+    Ok(ResponseRecord {
+        id,
+        questionnaire: q.id.clone(),
+        version: q.version,
+        patient: s.patient_ref.clone(),
+        submitted_at: now,
+        response_date: date,
+        mode: s.mode.name().into(),
+        answers,
+        scores: score_values,
+        imputed,
+        bands,
+        flags,
+        level: level.name().into(),
+        actor: s.actor.clone(),
+        supersedes: supersedes.map(String::from),
+        superseded_by: None,
+        correction_reason: reason.map(String::from),
+    })
+}

@@ -1,0 +1,193 @@
+//! The JSON API under `/api/v1`. Every call but `/healthz` needs a clinic's
+//! API key ([`ApiClinic`]) and sees only that clinic's patients: anything
+//! else is 404. A file per resource; bodies are parsed into typed requests
+//! by one mechanism ([`body`]); the work is a use case or a storage read.
+
+pub mod auth;
+mod body;
+mod flags;
+mod paging;
+mod patients;
+mod questionnaires;
+mod responses;
+
+use actix_web::{HttpRequest, HttpResponse, middleware, web};
+use serde_json::{Value as Json, json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::storage::StorageError;
+use crate::storage::responses::ResponseRecord;
+
+pub use auth::ApiClinic;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest("bad_query", format!("the query string is not valid: {e}")).into()
+    }))
+    .app_data(web::PathConfig::default().error_handler(|e, _| {
+        ApiError::BadRequest("bad_path", format!("the address is not valid: {e}")).into()
+    }))
+    .route("/healthz", web::get().to(healthz))
+    .service(
+        web::scope("/api/v1")
+            // Every answer may hold patient data: no cache keeps it.
+            .wrap(middleware::DefaultHeaders::new().add(("Cache-Control", "no-store")))
+            .route("/questionnaires", web::get().to(questionnaires::list))
+            .route("/questionnaires/{id}", web::get().to(questionnaires::get))
+            .route("/questionnaires/{id}/fhir", web::get().to(not_yet_fhir))
+            .route("/patients", web::post().to(patients::create))
+            .route(
+                "/patients/{ref}/responses",
+                web::get().to(responses::of_patient),
+            )
+            .route("/responses", web::post().to(responses::create))
+            .route("/responses/{id}", web::get().to(responses::get))
+            .route("/responses/{id}/fhir", web::get().to(not_yet_fhir))
+            .route(
+                "/responses/{id}/corrections",
+                web::post().to(responses::correct),
+            )
+            .route("/flags", web::get().to(flags::queue)),
+    );
+}
+
+type State = web::Data<AppState>;
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok")
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(
+        "not_found",
+        "there is nothing at this address".into(),
+    ))
+}
+
+async fn not_yet_fhir() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotImplemented(
+        "FHIR R4 views are not available yet; use the JSON form of this resource".into(),
+    ))
+}
+
+/// Runs a read on a blocking thread (rusqlite blocks); `missing` is the
+/// error when the thing is not found.
+async fn read<T: Send + 'static>(
+    state: &State,
+    missing: fn() -> ApiError,
+    f: impl FnOnce(&rusqlite::Connection) -> crate::storage::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let readers = state.readers.clone();
+    web::block(move || readers.with(f))
+        .await
+        .map_err(|_| ApiError::Internal(crate::storage::ids::new_id()))?
+        .map_err(|e| match e {
+            StorageError::NotFound => missing(),
+            other => other.into(),
+        })
+}
+
+fn no_response() -> ApiError {
+    ApiError::NotFound("unknown_response", "there is no such response".into())
+}
+
+fn no_patient() -> ApiError {
+    ApiError::NotFound(
+        "unknown_patient",
+        "there is no patient with that reference".into(),
+    )
+}
+
+/// The first language of `Accept-Language`, when it is one we speak.
+fn language(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get("accept-language")?.to_str().ok()?;
+    header
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .filter_map(|t| t.split('-').next())
+        .map(str::to_ascii_lowercase)
+        .find(|l| crate::vocab::LANGUAGES.contains(&l.as_str()))
+}
+
+fn text_in(text: &Json, lang: Option<&str>) -> Json {
+    match text {
+        Json::Object(m) => lang
+            .and_then(|l| m.get(l))
+            .or_else(|| m.values().next())
+            .cloned()
+            .unwrap_or(Json::Null),
+        other => other.clone(),
+    }
+}
+
+fn flags_json(flags: &[crate::storage::responses::FlagRecord], lang: Option<&str>) -> Vec<Json> {
+    flags
+        .iter()
+        .map(|f| json!({"rule": f.rule, "level": f.level, "text": text_in(&f.text, lang)}))
+        .collect()
+}
+
+fn response_json(r: &ResponseRecord, lang: Option<&str>) -> Json {
+    let mut o = json!({
+        "id": r.id,
+        "questionnaire": r.questionnaire,
+        "version": r.version,
+        "patient": r.patient,
+        "submitted_at": r.submitted_at,
+        "response_date": r.response_date,
+        "mode": r.mode,
+        "answers": r.answers,
+        "scores": r.scores,
+        "imputed": r.imputed,
+        "bands": r.bands,
+        "flags": flags_json(&r.flags, lang),
+        "level": r.level,
+    });
+    for (k, v) in [
+        ("supersedes", &r.supersedes),
+        ("superseded_by", &r.superseded_by),
+        ("correction_reason", &r.correction_reason),
+    ] {
+        if let Some(v) = v {
+            o[k] = json!(v);
+        }
+    }
+    o
+}
+
+/// Every read of a patient's data is in the audit log, before the data
+/// leaves: one row per patient read.
+async fn audit_reads(
+    state: &State,
+    clinic: &crate::storage::clinics::Clinic,
+    action: &'static str,
+    reads: Vec<(String, Option<String>)>,
+) -> Result<(), ApiError> {
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let actor = format!("api:{}", clinic.id);
+    let cid = clinic.id.clone();
+    state
+        .writer
+        .write(move |conn| {
+            for (patient, subject) in &reads {
+                crate::storage::audit::record(
+                    conn,
+                    &actor,
+                    action,
+                    &cid,
+                    Some(patient),
+                    subject.as_deref(),
+                    now,
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
