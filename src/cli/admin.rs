@@ -546,7 +546,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
         }
         Cmd::Export(e) => export(e)?,
         Cmd::Audit(AuditCmd::Verify { db }) => {
-            let conn = open(&db)?;
+            let conn = open_existing(&db)?;
             match audit::verify(&conn)? {
                 audit::Verdict::Intact { rows } => {
                     println!("the audit log is intact: {rows} rows, every link checked")

@@ -80,6 +80,17 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
             ));
         }
         let rec = responses::get_response(conn, &s.clinic_id, &seen.response_id)?;
+        // A replay shows the stored response: a read of the patient's data.
+        let (patient_id, _) = responses::owner(conn, &s.clinic_id, &rec.id)?;
+        audit::record(
+            conn,
+            &s.actor,
+            "response.replay.read",
+            &s.clinic_id,
+            Some(&patient_id),
+            Some(&rec.id),
+            s.now,
+        )?;
         return Ok(Submitted::Replayed(rec));
     }
     let q = &s.questionnaire;

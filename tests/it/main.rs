@@ -11,4 +11,5 @@ mod hostile_files;
 mod language;
 mod mail;
 mod properties;
+mod service;
 mod shipped;

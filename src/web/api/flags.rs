@@ -13,8 +13,10 @@ use crate::web::error::ApiError;
 #[derive(Debug, Deserialize)]
 pub struct FlagsQuery {
     status: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    // Not `#[serde(flatten)]`: flattened numbers cannot be read from a
+    // query string.
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 pub async fn queue(
@@ -30,8 +32,12 @@ pub async fn queue(
             "`status` must be open, acknowledged or resolved".into(),
         ));
     }
-    let limit = query.page.limit()?;
-    let after = match query.page.after()?.as_deref() {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    };
+    let limit = page.limit()?;
+    let after = match page.after()?.as_deref() {
         None => None,
         Some([level, created_at, response]) => Some(After {
             level: level.clone(),
