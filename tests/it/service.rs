@@ -34,7 +34,7 @@ async fn a_revoked_key_is_refused_by_the_running_server_within_a_second() {
             "a",
             &prom::security::token_hash(&key),
             Some(&prefix),
-            chrono::Utc::now(),
+            crate::helpers::NOW.parse().expect("time"),
         )
         .expect("key");
     }
