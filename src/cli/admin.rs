@@ -163,7 +163,16 @@ pub enum AuditCmd {
     },
 }
 
+#[derive(Args, Debug)]
+pub struct Backup {
+    /// The file to write; it must not exist yet.
+    file: PathBuf,
+    #[command(flatten)]
+    db: DbArg,
+}
+
 pub enum Cmd {
+    Backup(Backup),
     Clinic(ClinicCmd),
     User(UserCmd),
     Patient(PatientCmd),
@@ -190,6 +199,9 @@ impl From<rusqlite::Error> for Fail {
 }
 
 pub fn run(cmd: Cmd) -> ExitCode {
+    if let Cmd::Audit(AuditCmd::Verify { db }) = &cmd {
+        return verify(db);
+    }
     match dispatch(cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(msg)) => {
@@ -226,6 +238,7 @@ fn in_tx<T>(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let out = f(&tx)?;
     tx.commit()?;
+    let _ = audit::refresh_head(conn);
     Ok(out)
 }
 
@@ -246,6 +259,7 @@ fn audit_cli(
             clinic_id: clinic,
             patient_id: patient,
             subject,
+            content_hash: None,
         },
     )?;
     Ok(())
@@ -545,21 +559,64 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             println!("revoked {prefix}; a running server refuses it within a second");
         }
         Cmd::Export(e) => export(e)?,
-        Cmd::Audit(AuditCmd::Verify { db }) => {
-            let conn = open_existing(&db)?;
-            match audit::verify(&conn)? {
-                audit::Verdict::Intact { rows } => {
-                    println!("the audit log is intact: {rows} rows, every link checked")
-                }
-                audit::Verdict::Broken { seq, reason } => {
-                    return Err(Fail(format!(
-                        "the audit log was tampered with at row {seq}: {reason}"
-                    )));
-                }
+        Cmd::Backup(b) => {
+            if !b.db.db.is_file() {
+                return Err(Fail(format!(
+                    "there is no database at {}; give the right one with --db",
+                    b.db.db.display()
+                )));
             }
+            let conn = storage::connect(&b.db.db, &Options::default())?;
+            let copied = storage::backup(&conn, &b.file)?;
+            println!(
+                "backed up {} ({copied} bytes), with its audit head {}",
+                b.file.display(),
+                audit::head_path(&b.file).display()
+            );
+            println!(
+                "the audit key is not in the backup: keep {} (or {}) safe on its own",
+                audit::key_path(&b.db.db).display(),
+                audit::KEY_ENV
+            );
+        }
+        Cmd::Audit(AuditCmd::Verify { db }) => {
+            unreachable!("verify is run by `verify` ({})", db.db.display())
         }
     }
     Ok(())
+}
+
+/// `prom audit verify`: 0 intact, 1 tampered, 2 cannot check. It writes
+/// nothing: no migration, no key, no database where there was none.
+fn verify(db: &DbArg) -> ExitCode {
+    let cannot = |msg: String| {
+        eprintln!("error: cannot check the audit log: {msg}");
+        ExitCode::from(2)
+    };
+    if !db.db.is_file() {
+        return cannot(format!(
+            "there is no database at {}; give the right one with --db",
+            db.db.display()
+        ));
+    }
+    let conn = match storage::connect(&db.db, &Options::default()) {
+        Ok(c) => c,
+        Err(e) => return cannot(e.to_string()),
+    };
+    match audit::verify(&conn, &db.db) {
+        Ok(audit::Verdict::Intact { rows, responses }) => {
+            println!(
+                "the audit log is intact: {rows} rows, every link checked, {responses} responses as stored"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(audit::Verdict::Broken { seq, reason }) => {
+            eprintln!("error: the audit log was tampered with at row {seq}: {reason}");
+            ExitCode::from(1)
+        }
+        Ok(audit::Verdict::CannotCheck(msg)) => cannot(msg),
+        Err(e) => cannot(e.to_string()),
+    }
 }
 
 fn cell(v: Option<&serde_json::Value>) -> String {

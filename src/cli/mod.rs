@@ -67,6 +67,8 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
+    /// A consistent copy of the database, also while `serve` runs.
+    Backup(admin::Backup),
 }
 
 /// The database every command but check and test works on.
@@ -137,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Apikey(c) => admin::run(admin::Cmd::Apikey(c)),
         Command::Export(c) => admin::run(admin::Cmd::Export(c)),
         Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
+        Command::Backup(c) => admin::run(admin::Cmd::Backup(c)),
     }
 }
 

@@ -1,12 +1,181 @@
 //! The audit log: who did or read what, when. Rows are append-only (SQL
-//! triggers refuse UPDATE and DELETE) and hash-chained: each row's hash
-//! covers its fields and the previous row's hash, so editing or removing a
-//! row anywhere in the file shows up in `verify`.
+//! triggers refuse UPDATE and DELETE) and chained: each row's hash covers
+//! its fields, the previous row's hash and, for a row that stores a
+//! response, a hash of that response's content.
+//!
+//! The chain is keyed (scheme 2): each link is an HMAC-SHA-256 with a
+//! secret kept outside the database, in `PROM_AUDIT_KEY` or a file beside
+//! it (`DB.audit-key`, readable by the owner only). Without the key, no one
+//! can recompute the chain after removing or editing a row. A head
+//! checkpoint outside the database (`DB.audit-head`: the last row's number
+//! and hash, also keyed), written after commits, shows a cut tail. Rows
+//! written before migration 2 keep their plain SHA-256 links (scheme 1).
+//!
+//! What `verify` cannot show: someone who holds both the database and the
+//! key can rewrite the whole chain and the head consistently; rows stored
+//! in the moment between the last head write and a cut are not covered by
+//! the head.
 
+use hmac::{Hmac, KeyInit, Mac};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, RwLock};
 
-use super::Result;
+use super::{Result, StorageError};
+
+/// The secret that keys the chain: 32 bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey([u8; 32]);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(…)")
+    }
+}
+
+impl AuditKey {
+    fn from_hex(s: &str) -> Option<AuditKey> {
+        let bytes = hex::decode(s.trim()).ok()?;
+        Some(AuditKey(bytes.try_into().ok()?))
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // INVARIANT: HMAC takes a key of any length, so this cannot fail.
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    }
+}
+
+/// The environment variable that may hold the key (64 hex digits).
+pub const KEY_ENV: &str = "PROM_AUDIT_KEY";
+
+/// `DB.audit-key`: where the key is kept when not in the environment.
+pub fn key_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".audit-key");
+    PathBuf::from(p)
+}
+
+/// `DB.audit-head`: the head checkpoint.
+pub fn head_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".audit-head");
+    PathBuf::from(p)
+}
+
+/// Keys by database file, as SQLite names it (`Connection::path`).
+static KEYS: LazyLock<RwLock<HashMap<String, AuditKey>>> = LazyLock::new(Default::default);
+
+/// Writes a file readable by its owner only, atomically (beside, then
+/// renamed).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // A name of this process's own, so two processes writing the head at
+    // once cannot interleave their bytes.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The key for the database at `db`: from the environment, or its key
+/// file. `None` when there is none.
+pub fn load_key(db: &Path) -> Result<Option<AuditKey>> {
+    if let Ok(v) = std::env::var(KEY_ENV) {
+        return AuditKey::from_hex(&v).map(Some).ok_or_else(|| {
+            StorageError::Invalid(format!("{KEY_ENV} must be 64 hexadecimal digits"))
+        });
+    }
+    let path = key_path(db);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => AuditKey::from_hex(&text).map(Some).ok_or_else(|| {
+            StorageError::Invalid(format!("{} does not hold an audit key", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::Invalid(format!(
+            "cannot read the audit key {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Makes sure the database opened as `conn` (at `db`) has a key, and
+/// registers it for `append`. A new key is made only while the chain has no
+/// keyed row: a chain whose key is lost must not quietly go on with another.
+pub fn ensure_key(conn: &Connection, db: &Path) -> Result<()> {
+    let key = match load_key(db)? {
+        Some(k) => k,
+        None => {
+            let keyed: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM audit_log WHERE scheme = 2)",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(false);
+            if keyed {
+                return Err(StorageError::Invalid(format!(
+                    "the audit key is missing ({} or {KEY_ENV}); the audit trail cannot go on without it. Restore the key file from where it is kept",
+                    key_path(db).display()
+                )));
+            }
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            write_private(&key_path(db), &format!("{}\n", hex::encode(bytes)))
+                .map_err(|e| StorageError::Invalid(format!("cannot write the audit key: {e}")))?;
+            AuditKey(bytes)
+        }
+    };
+    if let Some(name) = conn.path()
+        && let Ok(mut m) = KEYS.write()
+    {
+        m.insert(name.to_string(), key);
+    }
+    Ok(())
+}
+
+/// Registers `key` for the database of `conn` (a copy checked with its
+/// original's key).
+pub fn register(conn: &Connection, key: AuditKey) {
+    if let Some(name) = conn.path()
+        && let Ok(mut m) = KEYS.write()
+    {
+        m.insert(name.to_string(), key);
+    }
+}
+
+/// The key registered for this connection's database, loading it on first
+/// use.
+fn key_for(conn: &Connection) -> Result<AuditKey> {
+    let name = conn.path().unwrap_or_default().to_string();
+    if let Some(k) = KEYS.read().ok().and_then(|m| m.get(&name).cloned()) {
+        return Ok(k);
+    }
+    let key = load_key(Path::new(&name))?.ok_or_else(|| {
+        StorageError::Invalid(
+            "the audit key is missing; open the database with storage::open".into(),
+        )
+    })?;
+    if let Ok(mut m) = KEYS.write() {
+        m.insert(name, key.clone());
+    }
+    Ok(key)
+}
 
 /// One thing to record. Never put answers, scores or names here: ids only.
 #[derive(Debug, Clone, Default)]
@@ -17,29 +186,55 @@ pub struct Entry<'a> {
     pub clinic_id: Option<&'a str>,
     pub patient_id: Option<&'a str>,
     pub subject: Option<&'a str>,
+    /// For a row that stores a response: the hash of its content
+    /// (`responses::content_hash`).
+    pub content_hash: Option<&'a str>,
 }
 
-fn row_hash(prev: &str, seq: i64, e: &Entry) -> String {
-    let mut h = Sha256::new();
-    for part in [
+/// The actions whose subject is a stored response and whose row covers the
+/// response's content.
+pub const RESPONSE_ACTIONS: &[&str] = &["response.submit", "response.correct"];
+
+fn parts<'a>(prev: &'a str, seq: &'a str, e: &'a Entry) -> [&'a str; 9] {
+    [
         prev,
-        &seq.to_string(),
+        seq,
         e.at,
         e.actor,
         e.action,
         e.clinic_id.unwrap_or(""),
         e.patient_id.unwrap_or(""),
         e.subject.unwrap_or(""),
-    ] {
+        e.content_hash.unwrap_or(""),
+    ]
+}
+
+/// Scheme 1 (before migration 2): a plain SHA-256 link.
+fn plain_hash(prev: &str, seq: i64, e: &Entry) -> String {
+    let seq = seq.to_string();
+    let mut h = Sha256::new();
+    for part in &parts(prev, &seq, e)[..8] {
         h.update(part.len().to_le_bytes());
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
 }
 
+/// Scheme 2: an HMAC-SHA-256 link, the content hash included.
+fn keyed_hash(key: &AuditKey, prev: &str, seq: i64, e: &Entry) -> String {
+    let seq = seq.to_string();
+    let mut m = key.mac();
+    for part in parts(prev, &seq, e) {
+        m.update(&part.len().to_le_bytes());
+        m.update(part.as_bytes());
+    }
+    hex::encode(m.finalize().into_bytes())
+}
+
 /// Appends a row. Call it inside a write transaction, so that the chain's
 /// last link cannot change under it.
 pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
+    let key = key_for(conn)?;
     let last: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -48,10 +243,10 @@ pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
         Some((s, h)) => (s + 1, h),
         None => (1, String::new()),
     };
-    let hash = row_hash(&prev, seq, e);
+    let hash = keyed_hash(&key, &prev, seq, e);
     conn.prepare_cached(
-        "INSERT INTO audit_log (seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit_log (seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 2, ?10)",
     )?
     .execute(params![
         seq,
@@ -62,7 +257,8 @@ pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
         e.patient_id,
         e.subject,
         prev,
-        hash
+        hash,
+        e.content_hash
     ])?;
     Ok(())
 }
@@ -87,44 +283,95 @@ pub fn record(
             clinic_id: Some(clinic_id),
             patient_id,
             subject,
+            content_hash: None,
         },
     )
+}
+
+fn head_mac(key: &AuditKey, seq: i64, hash: &str) -> String {
+    let mut m = key.mac();
+    m.update(format!("audit-head {seq} {hash}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Writes the head checkpoint (the last row's number and hash, keyed)
+/// beside the database; `false` when there is no keyed row to name yet.
+/// Call it after a commit, never before: a head that names an uncommitted
+/// row would later look like a cut tail.
+pub fn write_head(conn: &Connection, db: &Path) -> Result<bool> {
+    let last: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM audit_log WHERE scheme = 2 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((seq, hash)) = last else {
+        return Ok(false);
+    };
+    let key = key_for(conn)?;
+    let text = format!("{seq} {hash} {}\n", head_mac(&key, seq, &hash));
+    write_private(&head_path(db), &text)
+        .map_err(|e| StorageError::Invalid(format!("cannot write the audit head: {e}")))?;
+    Ok(true)
+}
+
+/// Writes the head for the database of `conn`, whatever its path, and
+/// says whether it did; a failure is logged, not returned: the commit it
+/// follows stands, and a head that lags behind only covers less of the
+/// tail.
+pub fn refresh_head(conn: &Connection) -> bool {
+    let Some(path) = conn.path().map(PathBuf::from) else {
+        return false;
+    };
+    match write_head(conn, &path) {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::warn!(error = %e, "the audit head checkpoint was not written");
+            false
+        }
+    }
 }
 
 /// The outcome of checking the chain.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
-    Intact { rows: u64 },
+    /// Every row links, every response is as it was stored, and the tail
+    /// reaches the head checkpoint.
+    Intact { rows: u64, responses: u64 },
+    /// Something was changed, removed or added.
     Broken { seq: i64, reason: String },
+    /// The check cannot be made (the key or the head is missing).
+    CannotCheck(String),
 }
 
-/// Recomputes every row's hash and link.
-pub fn verify(conn: &Connection) -> Result<Verdict> {
+/// Checks every row's link, the content of every stored response against
+/// its row, that every response has its row, and the tail against the head
+/// checkpoint.
+pub fn verify(conn: &Connection, db: &Path) -> Result<Verdict> {
+    let key = load_key(db)?;
     let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash
+        "SELECT seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash
          FROM audit_log ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
     let mut prev = String::new();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
+    let mut response_rows = 0u64;
+    let mut keyed_seen = false;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
         let (at, actor, action): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
         let (clinic, patient, subject): (Option<String>, Option<String>, Option<String>) =
             (r.get(4)?, r.get(5)?, r.get(6)?);
         let (prev_hash, hash): (String, String) = (r.get(7)?, r.get(8)?);
+        let (scheme, content): (i64, Option<String>) = (r.get(9)?, r.get(10)?);
+        let broken = |reason: String| Ok(Verdict::Broken { seq, reason });
         if seq != expected_seq {
-            return Ok(Verdict::Broken {
-                seq,
-                reason: format!("row {expected_seq} is missing"),
-            });
+            return broken(format!("row {expected_seq} is missing"));
         }
         if prev_hash != prev {
-            return Ok(Verdict::Broken {
-                seq,
-                reason: "it does not link to the row before it".into(),
-            });
+            return broken("it does not link to the row before it".into());
         }
         let e = Entry {
             at: &at,
@@ -133,18 +380,128 @@ pub fn verify(conn: &Connection) -> Result<Verdict> {
             clinic_id: clinic.as_deref(),
             patient_id: patient.as_deref(),
             subject: subject.as_deref(),
+            content_hash: content.as_deref(),
         };
-        if row_hash(&prev, seq, &e) != hash {
-            return Ok(Verdict::Broken {
-                seq,
-                reason: "its content does not match its hash".into(),
-            });
+        let expected = match (scheme, &key) {
+            (1, _) if keyed_seen => {
+                return broken(
+                    "an unkeyed row follows keyed ones (rewritten without the key)".into(),
+                );
+            }
+            (1, _) => plain_hash(&prev, seq, &e),
+            (2, Some(k)) => {
+                keyed_seen = true;
+                keyed_hash(k, &prev, seq, &e)
+            }
+            (2, None) => {
+                return Ok(Verdict::CannotCheck(format!(
+                    "the audit key is missing ({} or {KEY_ENV})",
+                    key_path(db).display()
+                )));
+            }
+            _ => return broken(format!("unknown scheme {scheme}")),
+        };
+        if expected != hash {
+            return broken("its content does not match its hash".into());
+        }
+        if RESPONSE_ACTIONS.contains(&action.as_str()) {
+            response_rows += 1;
+            if scheme == 2 {
+                let id = subject.as_deref().unwrap_or("");
+                match super::responses::content_hash(conn, id)? {
+                    None => return broken(format!("the response {id} it records is gone")),
+                    Some(h) if Some(&h) != content.as_ref() => {
+                        return broken(format!(
+                            "the response {id} was changed after it was stored"
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         prev = hash;
         expected_seq += 1;
         count += 1;
     }
-    Ok(Verdict::Intact { rows: count })
+    let responses: i64 = conn.query_row("SELECT count(*) FROM responses", [], |r| r.get(0))?;
+    if responses as u64 != response_rows {
+        return Ok(Verdict::Broken {
+            seq: expected_seq - 1,
+            reason: format!(
+                "{} responses are stored, but the audit log records {response_rows}",
+                responses
+            ),
+        });
+    }
+    if keyed_seen && let Some(v) = check_head(db, key.as_ref(), conn, expected_seq - 1)? {
+        return Ok(v);
+    }
+    Ok(Verdict::Intact {
+        rows: count,
+        responses: response_rows,
+    })
+}
+
+/// Compares the chain's tail with the head checkpoint.
+fn check_head(
+    db: &Path,
+    key: Option<&AuditKey>,
+    conn: &Connection,
+    last: i64,
+) -> Result<Option<Verdict>> {
+    let path = head_path(db);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(_) => {
+            return Ok(Some(Verdict::CannotCheck(format!(
+                "the head checkpoint {} is missing, so a removed tail cannot be ruled out",
+                path.display()
+            ))));
+        }
+    };
+    let mut it = text.split_whitespace();
+    let (Some(seq), Some(hash), Some(mac)) = (
+        it.next().and_then(|s| s.parse::<i64>().ok()),
+        it.next(),
+        it.next(),
+    ) else {
+        return Ok(Some(Verdict::Broken {
+            seq: last,
+            reason: format!("the head checkpoint {} is not readable", path.display()),
+        }));
+    };
+    let Some(key) = key else {
+        return Ok(Some(Verdict::CannotCheck(
+            "the audit key is missing".into(),
+        )));
+    };
+    if head_mac(key, seq, hash) != mac {
+        return Ok(Some(Verdict::Broken {
+            seq: last,
+            reason: "the head checkpoint was altered".into(),
+        }));
+    }
+    if seq > last {
+        return Ok(Some(Verdict::Broken {
+            seq: last,
+            reason: format!(
+                "the log ends at row {last}, but row {seq} was recorded: {} rows were removed from its end",
+                seq - last
+            ),
+        }));
+    }
+    let at: Option<String> = conn
+        .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if at.as_deref() != Some(hash) {
+        return Ok(Some(Verdict::Broken {
+            seq,
+            reason: "it is not the row the head checkpoint recorded".into(),
+        }));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -154,7 +511,8 @@ mod tests {
     #[test]
     fn a_tampered_row_breaks_the_chain() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let conn = super::super::open(&dir.path().join("a.db"), &Default::default()).expect("open");
+        let db = dir.path().join("a.db");
+        let conn = super::super::open(&db, &Default::default()).expect("open");
         for i in 0..3 {
             let s = format!("r{i}");
             append(
@@ -169,15 +527,35 @@ mod tests {
             )
             .expect("append");
         }
-        assert_eq!(verify(&conn).expect("verify"), Verdict::Intact { rows: 3 });
+        assert!(write_head(&conn, &db).expect("head"));
+        assert_eq!(
+            verify(&conn, &db).expect("verify"),
+            Verdict::Intact {
+                rows: 3,
+                responses: 0
+            }
+        );
         // Someone with the file drops the triggers and edits a row.
         conn.execute_batch(
             "DROP TRIGGER audit_no_update; UPDATE audit_log SET actor = 'x' WHERE seq = 2;",
         )
         .expect("tamper");
         assert!(matches!(
-            verify(&conn).expect("verify"),
+            verify(&conn, &db).expect("verify"),
             Verdict::Broken { seq: 2, .. }
         ));
+    }
+
+    #[test]
+    fn the_key_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("a.db");
+        let _conn = super::super::open(&db, &Default::default()).expect("open");
+        let mode = std::fs::metadata(key_path(&db))
+            .expect("key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -157,14 +157,69 @@ pub fn migrate(conn: &mut Connection) -> Result<usize> {
     Ok(ran)
 }
 
-/// Creates the database's folder, opens it and migrates it.
+/// Creates the database's folder (owner only) and the database file
+/// (readable by its owner only; SQLite gives its WAL the same mode), opens
+/// it, migrates it, and makes sure its audit key exists.
 pub fn open(path: &Path, opts: &Options) -> Result<Connection> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|_| StorageError::ReadOnly)?;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|_| StorageError::ReadOnly)?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|_| StorageError::ReadOnly)?;
     }
     let mut conn = connect(path, opts)?;
     migrate(&mut conn)?;
+    audit::ensure_key(&conn, path)?;
     Ok(conn)
+}
+
+/// Writes a consistent copy of the database to `target` (which must not
+/// exist), also while a server writes to it: `VACUUM INTO` reads one
+/// snapshot. The copy is readable by its owner only, and gets a head
+/// checkpoint of its own (`target.audit-head`) so that `prom audit verify`
+/// holds on a restored copy. Returns the copy's size in bytes.
+pub fn backup(conn: &Connection, target: &Path) -> Result<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if target.exists() {
+        return Err(StorageError::Invalid(format!(
+            "{} exists already; choose a new file",
+            target.display()
+        )));
+    }
+    // An empty file of the owner's only, which VACUUM INTO fills.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)
+        .map_err(|e| StorageError::Invalid(format!("cannot create {}: {e}", target.display())))?;
+    let name = target.to_string_lossy().to_string();
+    if let Err(e) = conn.execute("VACUUM INTO ?1", [&name]) {
+        let _ = std::fs::remove_file(target);
+        return Err(e.into());
+    }
+    let copy = Connection::open(target)?;
+    if let Some(db) = conn.path() {
+        // The copy is checked with the original's key.
+        if let Some(key) = audit::load_key(Path::new(db))? {
+            audit::register(&copy, key);
+        }
+    }
+    audit::write_head(&copy, target)?;
+    drop(copy);
+    Ok(std::fs::metadata(target).map(|m| m.len()).unwrap_or(0))
 }
 
 /// A small pool of reading connections; reads run on blocking threads.

@@ -307,3 +307,61 @@ pub fn superseded_by(conn: &Connection, id: &str) -> Result<Option<String>> {
         .query_row([id], |r| r.get(0))
         .optional()?)
 }
+
+/// The SHA-256 of a response's content as stored: its row (answers,
+/// scores, fired rules, level, questionnaire version and hash, mode,
+/// patient, who and when), its scores and its flags. The audit row that
+/// stored the response covers this hash, so a rewrite in any of the three
+/// tables shows in `prom audit verify`. `None` when there is no such
+/// response.
+pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
+    use sha2::{Digest, Sha256};
+    let row: Option<Vec<Option<String>>> = conn
+        .prepare_cached(
+            "SELECT id, clinic_id, patient_id, questionnaire_id, CAST(version AS TEXT), hash, mode,
+                submitted_at, response_date, answers, score_values, fired, level, actor,
+                supersedes, correction_reason
+             FROM responses WHERE id = ?1",
+        )?
+        .query_row([id], |r| (0..16).map(|i| r.get(i)).collect())
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut h = Sha256::new();
+    let mut put = |s: Option<&str>| {
+        match s {
+            Some(s) => {
+                h.update([1u8]);
+                h.update(s.len().to_le_bytes());
+                h.update(s.as_bytes());
+            }
+            None => h.update([0u8]),
+        };
+    };
+    for v in &row {
+        put(v.as_deref());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT score_id, value, CAST(imputed AS TEXT), band FROM response_scores
+         WHERE response_id = ?1 ORDER BY score_id",
+    )?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        put(Some("score"));
+        for i in 0..4 {
+            put(r.get::<_, Option<String>>(i)?.as_deref());
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule_id, level, text FROM flags WHERE response_id = ?1 ORDER BY rule_id",
+    )?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        put(Some("flag"));
+        for i in 0..3 {
+            put(r.get::<_, Option<String>>(i)?.as_deref());
+        }
+    }
+    Ok(Some(hex::encode(h.finalize())))
+}

@@ -89,9 +89,18 @@ impl Writer {
     }
 }
 
+/// How often, at most, the audit head checkpoint is written after commits.
+const HEAD_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut last_pause = std::time::Instant::now();
+    let _ = super::audit::refresh_head(&conn);
+    // The first commit writes the head at once.
+    let mut last_head = std::time::Instant::now()
+        .checked_sub(HEAD_EVERY)
+        .unwrap_or_else(std::time::Instant::now);
+    let mut head_due = false;
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
@@ -164,6 +173,15 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        // The head checkpoint names the last committed audit row; written
+        // at most every HEAD_EVERY (before the callers hear of the commit,
+        // so a check right after an answer finds it), and once more when
+        // the writer stops.
+        head_due |= commit.is_ok();
+        if head_due && last_head.elapsed() >= HEAD_EVERY && super::audit::refresh_head(&conn) {
+            last_head = std::time::Instant::now();
+            head_due = false;
+        }
         for reply in replies {
             reply(commit.clone());
         }
@@ -175,15 +193,27 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             last_pause = std::time::Instant::now();
         }
     }
+    if head_due {
+        let _ = super::audit::refresh_head(&conn);
+    }
 }
 
 /// Checkpoints the WAL every few hundred milliseconds until `done`, and once
 /// more at the end.
 fn checkpoints(conn: Connection, done: &std::sync::atomic::AtomicBool) {
+    let mut head_seq: Option<i64> = None;
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(250));
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again");
+        }
+        // The audit head checkpoint, at each checkpoint interval, when the
+        // log has grown (the writer also writes it right after commits).
+        let last: Option<i64> = conn
+            .query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))
+            .unwrap_or(None);
+        if last.is_some() && last != head_seq && super::audit::refresh_head(&conn) {
+            head_seq = last;
         }
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));

@@ -216,6 +216,8 @@ fn record(
     if level != Level::Green {
         review::open_item(conn, &id, &s.clinic_id, level.name(), &now)?;
     }
+    // The audit row covers the response's content as stored.
+    let content = responses::content_hash(conn, &id)?.unwrap_or_default();
     audit::append(
         conn,
         &Entry {
@@ -229,6 +231,7 @@ fn record(
             clinic_id: Some(&s.clinic_id),
             patient_id: Some(patient_id),
             subject: Some(&id),
+            content_hash: Some(&content),
         },
     )?;
     if level == Level::Red {

@@ -387,7 +387,7 @@ async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tamper
     let (code, _, err) = tokio::task::spawn_blocking(move || prom(&db, &["audit", "verify"], None))
         .await
         .expect("verify");
-    assert_eq!(code, 2);
+    assert_eq!(code, 1, "tampered is status 1");
     assert!(err.contains("tampered with at row 1"), "{err}");
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod architecture;
+mod audit;
 mod broken_files;
 mod cli;
 mod durability;
