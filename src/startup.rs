@@ -51,6 +51,27 @@ impl Default for Config {
     }
 }
 
+/// Logs, once a minute at info, how many responses were stored (a line per
+/// response would be 140 bytes each under load; those are at debug). Stops
+/// when the server's state is gone.
+fn summaries(state: std::sync::Weak<AppState>) {
+    let _ = std::thread::Builder::new()
+        .name("prom-summary".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(60));
+                let Some(state) = state.upgrade() else { return };
+                let (stored, replayed) = state.stats.take();
+                if stored + replayed > 0 {
+                    tracing::info!(stored, replayed, "responses in the last minute");
+                }
+            }
+        });
+}
+
+/// How long start-up checks the database's structure at most.
+const CHECK_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How many files this process may hold open (the soft limit), read from
 /// `/proc/self/limits`; a conservative 1024 where that cannot be read.
 pub fn open_file_limit() -> u64 {
@@ -80,8 +101,30 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
     let catalog = Catalog::load(&config.questionnaires).map_err(|rendered| {
         anyhow::anyhow!("the questionnaires in {} have errors; prom will not start until they are fixed:\n{rendered}", config.questionnaires.display())
     })?;
-    let mut conn = storage::open(&config.db, &config.storage)
-        .with_context(|| format!("while opening the database {}", config.db.display()))?;
+    let damaged = |detail: String| {
+        anyhow::anyhow!(
+            "the database {} is damaged ({detail}); prom will not start on it. Stop here and restore the newest backup (README: \"Backups and restore\"); keep the damaged file for investigation",
+            config.db.display()
+        )
+    };
+    let mut conn = match storage::open(&config.db, &config.storage) {
+        Ok(c) => c,
+        Err(storage::StorageError::Damaged(d)) => return Err(damaged(d)),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "while opening the database {}",
+                config.db.display()
+            )));
+        }
+    };
+    match storage::check(&conn, CHECK_BUDGET)? {
+        storage::Health::Ok => {}
+        storage::Health::Unfinished => tracing::info!(
+            seconds = CHECK_BUDGET.as_secs(),
+            "the start-up check of the database stopped at its time limit; nothing was wrong in what it read"
+        ),
+        storage::Health::Damaged(problems) => return Err(damaged(problems.join("; "))),
+    }
     {
         let now = clock.now();
         let tx = conn
@@ -140,6 +183,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             .fit_to_files(open_file_limit(), config.workers.max(1)),
         stats: Default::default(),
     });
+    summaries(Arc::downgrade(&state));
     let server = web::server(state, listener, config.workers.max(1))?;
     Ok(Running {
         addr,

@@ -167,6 +167,7 @@ fn serve(s: Serve) -> ExitCode {
         },
         writer: crate::storage::writer::WriterOptions {
             ack_before_commit: s.test_ack_before_commit,
+            ..Default::default()
         },
         limits: crate::web::Limits {
             headers: std::time::Duration::from_secs(s.header_timeout.max(1)),

@@ -48,6 +48,10 @@ pub enum StorageError {
     Io(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("the database file is damaged ({0})")]
+    Damaged(String),
+    #[error("the database file cannot be opened ({0})")]
+    CannotOpen(String),
     #[error("database error: {0}")]
     Sqlite(String),
     #[error("the storage writer has stopped")]
@@ -60,8 +64,12 @@ impl From<rusqlite::Error> for StorageError {
             rusqlite::Error::QueryReturnedNoRows => StorageError::NotFound,
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
                 ErrorCode::DiskFull => StorageError::Full,
-                ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
-                    StorageError::ReadOnly
+                ErrorCode::ReadOnly | ErrorCode::PermissionDenied => StorageError::ReadOnly,
+                // Not "read-only": opening fails for other reasons too, such
+                // as a process out of file handles.
+                ErrorCode::CannotOpen => StorageError::CannotOpen(e.to_string()),
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                    StorageError::Damaged(e.to_string())
                 }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StorageError::Busy,
                 ErrorCode::SystemIoFailure => StorageError::Io(e.to_string()),
@@ -183,6 +191,46 @@ pub fn open(path: &Path, opts: &Options) -> Result<Connection> {
     migrate(&mut conn)?;
     audit::ensure_key(&conn, path)?;
     Ok(conn)
+}
+
+/// What a bounded check of the database found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    Ok,
+    /// The check ran out of time before it finished; nothing was found in
+    /// what it read.
+    Unfinished,
+    Damaged(Vec<String>),
+}
+
+/// Checks the database's structure (`PRAGMA quick_check`) for at most
+/// `budget`: a damaged file must not start as if healthy and then answer
+/// 500 to every call.
+pub fn check(conn: &Connection, budget: Duration) -> Result<Health> {
+    // A watchdog interrupts the check when its time is up.
+    let handle = conn.get_interrupt_handle();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if wait.recv_timeout(budget).is_err() {
+            handle.interrupt();
+        }
+    });
+    let result: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA quick_check(10)")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+    let _ = done.send(());
+    let _ = watchdog.join();
+    match result {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(Health::Ok),
+        Ok(rows) => Ok(Health::Damaged(rows)),
+        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == ErrorCode::OperationInterrupted => {
+            Ok(Health::Unfinished)
+        }
+        Err(e) => match StorageError::from(e) {
+            StorageError::Damaged(d) => Ok(Health::Damaged(vec![d])),
+            other => Err(other),
+        },
+    }
 }
 
 /// Writes a consistent copy of the database to `target` (which must not

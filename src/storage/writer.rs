@@ -29,9 +29,26 @@ pub struct Writer {
 
 /// How the writer behaves; the unsafe switch exists only so that the crash
 /// test can show that it catches a server answering before its commit.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct WriterOptions {
     pub ack_before_commit: bool,
+    /// When the WAL grows past this many bytes, the writer checkpoints it
+    /// completely and truncates it between two batches, so that sustained
+    /// load cannot grow it without end (checkpoints that run beside the
+    /// writer cannot finish while it keeps appending).
+    pub wal_limit: u64,
+}
+
+/// The WAL bound by default: 64 MiB.
+pub const WAL_LIMIT: u64 = 64 * 1024 * 1024;
+
+impl Default for WriterOptions {
+    fn default() -> WriterOptions {
+        WriterOptions {
+            ack_before_commit: false,
+            wal_limit: WAL_LIMIT,
+        }
+    }
 }
 
 impl Writer {
@@ -93,6 +110,11 @@ impl Writer {
 const HEAD_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
+    let wal = conn
+        .path()
+        .map(|p| std::path::PathBuf::from(format!("{p}-wal")));
+    // After a checkpoint, SQLite truncates a WAL it resets to this size.
+    let _ = conn.pragma_update(None, "journal_size_limit", opts.wal_limit as i64);
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut last_pause = std::time::Instant::now();
     let _ = super::audit::refresh_head(&conn);
@@ -185,6 +207,11 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
         for reply in replies {
             reply(commit.clone());
         }
+        if let Some(w) = &wal
+            && std::fs::metadata(w).is_ok_and(|m| m.len() > opts.wal_limit)
+        {
+            truncate_wal(&conn);
+        }
         // Under continuous load the next batch would take the write lock
         // again at once, and another process (a CLI command) would wait in
         // vain. Leave the lock free for a moment now and then.
@@ -195,6 +222,34 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
     }
     if head_due {
         let _ = super::audit::refresh_head(&conn);
+    }
+}
+
+/// Copies the whole WAL into the database and truncates it. It waits for
+/// readers of old frames (the busy timeout), which are short.
+fn truncate_wal(conn: &Connection) {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    }) {
+        Ok((0, log, done)) => {
+            tracing::debug!(
+                frames = log,
+                copied = done,
+                "WAL checkpointed and truncated"
+            )
+        }
+        Ok((_, log, done)) => {
+            tracing::info!(
+                frames = log,
+                copied = done,
+                "the WAL could not be truncated yet (a reader held it); trying again after the next batch"
+            )
+        }
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again"),
     }
 }
 

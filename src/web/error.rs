@@ -127,7 +127,10 @@ impl From<StorageError> for ApiError {
                 "storage_busy",
                 "the server is busy and nothing was stored; please try again".into(),
             ),
-            other @ (StorageError::Sqlite(_) | StorageError::WriterGone) => {
+            other @ (StorageError::Sqlite(_)
+            | StorageError::WriterGone
+            | StorageError::Damaged(_)
+            | StorageError::CannotOpen(_)) => {
                 let detail = other.to_string();
                 let id = crate::storage::ids::new_id();
                 tracing::error!(error_id = %id, %detail, "storage error");

@@ -388,3 +388,91 @@ async fn an_unwritable_disk_is_a_clear_503_loses_nothing_and_recovers() {
     assert_eq!(missing(&app.db, &acked), Vec::<String>::new());
     assert_eq!(app.count("SELECT count(*) FROM responses"), 4);
 }
+
+#[test]
+fn a_damaged_database_refuses_to_start_and_points_to_the_backup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config(dir.path());
+    seed_clinics(&cfg.db);
+    {
+        let conn = storage::open(&cfg.db, &Options::default()).expect("open");
+        for p in 0..3000 {
+            prom::storage::patients::insert_patient(
+                &conn,
+                &prom::storage::patients::NewPatient {
+                    clinic_id: "a".into(),
+                    reference: format!("P{p}"),
+                    language: "da".into(),
+                    ..Default::default()
+                },
+                NOW.parse().expect("time"),
+            )
+            .expect("patient");
+        }
+    } // The last connection closed: everything is in the main file.
+    // Overwrite pages in the middle of the file, as a failing disk would.
+    let mut bytes = std::fs::read(&cfg.db).expect("read");
+    let pages = bytes.len() / 4096;
+    assert!(pages > 20, "{pages} pages");
+    for page in [pages / 2, pages / 2 + 1, pages - 2] {
+        for b in &mut bytes[page * 4096..(page + 1) * 4096] {
+            *b = 0xA5;
+        }
+    }
+    std::fs::write(&cfg.db, &bytes).expect("write");
+    let clock = Arc::new(prom::clock::FixedClock(NOW.parse().expect("time")));
+    let err = prom::startup::start(&cfg, clock).err().expect("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("is damaged"), "{msg}");
+    assert!(msg.contains("restore the newest backup"), "{msg}");
+}
+
+#[tokio::test]
+async fn the_wal_stays_bounded_under_sustained_load() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(dir.path());
+    let limit = 1024 * 1024;
+    cfg.writer.wal_limit = limit;
+    let app = Arc::new(spawn_in(cfg, dir).await);
+    for p in 0..16 {
+        app.patient(&app.key_a, &format!("P{p}")).await;
+    }
+    let wal = app.db.with_extension("db-wal");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for p in 0..16 {
+        let (app, stop) = (app.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"questionnaire": "phq9", "patient": format!("P{p}"), "answers": phq9([1; 9])});
+                let (s, _) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+                assert_eq!(s, StatusCode::CREATED);
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut largest = 0u64;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut stored = 0;
+    for t in tasks {
+        stored += t.await.expect("task");
+    }
+    let db_size = std::fs::metadata(&app.db).map(|m| m.len()).unwrap_or(0);
+    // Without the bound the WAL holds every page written since the last
+    // complete checkpoint; with it, at most the limit and one batch.
+    assert!(
+        db_size > 3 * limit,
+        "the load wrote enough to matter: {stored} responses, {db_size} bytes"
+    );
+    assert!(
+        largest <= limit + 4 * 1024 * 1024,
+        "the WAL reached {largest} bytes with a limit of {limit} ({stored} responses)"
+    );
+}
