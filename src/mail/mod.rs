@@ -67,7 +67,13 @@ impl Mailer {
                     .build(),
             )),
             None => {
-                std::fs::create_dir_all(&config.dir).with_context(|| {
+                // The folder and its messages are the owner's only.
+                std::os::unix::fs::DirBuilderExt::mode(
+                    std::fs::DirBuilder::new().recursive(true),
+                    0o700,
+                )
+                .create(&config.dir)
+                .with_context(|| {
                     format!("cannot create the mail folder {}", config.dir.display())
                 })?;
                 Transport_::Files(config.dir.clone())
@@ -162,7 +168,17 @@ fn send(
         Transport_::Files(dir) => {
             // Write, then rename, so a reader never sees half a message.
             let tmp = dir.join(format!(".{id}.eml.tmp"));
-            std::fs::write(&tmp, message.formatted())?;
+            {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
+                f.write_all(&message.formatted())?;
+            }
             std::fs::rename(&tmp, dir.join(format!("{id}.eml")))?;
         }
     }

@@ -14,3 +14,4 @@ mod mail;
 mod properties;
 mod service;
 mod shipped;
+mod slow_clients;

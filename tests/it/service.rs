@@ -338,3 +338,31 @@ fn a_read_only_command_refuses_a_missing_database_and_creates_nothing() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_database_its_wal_and_the_mail_folder_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn().await;
+    app.patient(&app.key_a, "P1").await;
+    // A red answer puts a message in the mail folder.
+    let body = json!({"questionnaire": "phq9", "patient": "P1", "answers": phq9([0, 0, 0, 0, 0, 0, 0, 0, 2])});
+    app.post(&app.key_a, "/api/v1/responses", &body).await;
+    let mut mail = None;
+    for _ in 0..50 {
+        mail = std::fs::read_dir(&app.mail_dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path());
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&app.db), 0o600);
+    assert_eq!(mode(&app.db.with_extension("db-wal")), 0o600);
+    assert_eq!(mode(&app.mail_dir), 0o700);
+    assert_eq!(mode(&mail.expect("a message was written")), 0o600);
+}
