@@ -648,70 +648,71 @@ fn export(e: Export) -> Result<(), Fail> {
         .get(&e.questionnaire)
         .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
     let mut conn = open_existing(&e.db)?;
-    let rows = in_tx(&mut conn, |tx| {
-        let rows = crate::storage::export::export_rows(tx, &e.questionnaire)?;
-        let subject = format!("{} rows of {}", rows.len(), e.questionnaire);
-        audit_cli(tx, "export.csv", None, None, Some(&subject))?;
-        Ok(rows)
+    // The export is recorded first; the rows are then read in one read
+    // transaction (a snapshot), which does not hold up the server's writes.
+    in_tx(&mut conn, |tx| {
+        let subject = format!("responses to {}", e.questionnaire);
+        audit_cli(tx, "export.csv", None, None, Some(&subject))
     })?;
-    let mut out: Vec<u8> = Vec::new();
-    {
-        let mut w = csv::Writer::from_writer(&mut out);
-        let items: Vec<&str> = q
-            .items
-            .iter()
-            .filter(|i| i.kind.answerable())
-            .map(|i| i.id.as_str())
-            .collect();
-        let scores: Vec<&str> = q.scores.iter().map(|s| s.id.as_str()).collect();
-        let mut header = vec![
-            "response_id",
-            "clinic",
-            "patient_ref",
-            "questionnaire",
-            "version",
-            "submitted_at",
-            "response_date",
-            "mode",
-            "level",
-            "superseded",
+    let items: Vec<&str> = q
+        .items
+        .iter()
+        .filter(|i| i.kind.answerable())
+        .map(|i| i.id.as_str())
+        .collect();
+    let scores: Vec<&str> = q.scores.iter().map(|s| s.id.as_str()).collect();
+    let mut header = vec![
+        "response_id",
+        "clinic",
+        "patient_ref",
+        "questionnaire",
+        "version",
+        "submitted_at",
+        "response_date",
+        "mode",
+        "level",
+        "superseded",
+    ];
+    header.extend(items.iter());
+    header.extend(scores.iter());
+    // Rows go straight to the file (beside it, renamed at the end: no
+    // half-written file stays behind) or to standard output.
+    let tmp = e.out.as_ref().map(|p| p.with_extension("partial"));
+    let sink: Box<dyn Write> = match &tmp {
+        Some(t) => Box::new(
+            std::fs::File::create(t)
+                .map_err(|x| Fail(format!("cannot write {}: {x}", t.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
+    let csv_err = |x: csv::Error| Fail(x.to_string());
+    w.write_record(&header).map_err(csv_err)?;
+    let tx = conn.transaction()?;
+    crate::storage::export::for_each_row(&tx, &e.questionnaire, |r| {
+        let mut rec = vec![
+            r.response_id,
+            r.clinic_id,
+            r.patient_ref,
+            e.questionnaire.clone(),
+            r.version.to_string(),
+            r.submitted_at,
+            r.response_date,
+            r.mode,
+            r.level,
+            r.superseded.to_string(),
         ];
-        header.extend(items.iter());
-        header.extend(scores.iter());
-        w.write_record(&header).map_err(|x| Fail(x.to_string()))?;
-        for r in rows {
-            let mut rec = vec![
-                r.response_id,
-                r.clinic_id,
-                r.patient_ref,
-                e.questionnaire.clone(),
-                r.version.to_string(),
-                r.submitted_at,
-                r.response_date,
-                r.mode,
-                r.level,
-                r.superseded.to_string(),
-            ];
-            rec.extend(items.iter().map(|i| cell(r.answers.get(*i))));
-            rec.extend(scores.iter().map(|s| cell(r.scores.get(*s))));
-            w.write_record(&rec).map_err(|x| Fail(x.to_string()))?;
-        }
-        w.flush().map_err(|x| Fail(x.to_string()))?;
-    }
-    match e.out {
-        Some(path) => {
-            // Write beside, then rename: no half-written file stays behind.
-            let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, &out)
-                .map_err(|x| Fail(format!("cannot write {}: {x}", tmp.display())))?;
-            std::fs::rename(&tmp, &path)
-                .map_err(|x| Fail(format!("cannot write {}: {x}", path.display())))?;
-        }
-        None => {
-            std::io::stdout()
-                .write_all(&out)
-                .map_err(|x| Fail(x.to_string()))?;
-        }
+        rec.extend(items.iter().map(|i| cell(r.answers.get(*i))));
+        rec.extend(scores.iter().map(|s| cell(r.scores.get(*s))));
+        w.write_record(&rec)
+            .map_err(|x| StorageError::Invalid(x.to_string()))
+    })?;
+    drop(tx);
+    w.flush().map_err(|x| Fail(x.to_string()))?;
+    drop(w);
+    if let (Some(tmp), Some(path)) = (tmp, &e.out) {
+        std::fs::rename(&tmp, path)
+            .map_err(|x| Fail(format!("cannot write {}: {x}", path.display())))?;
     }
     Ok(())
 }
