@@ -10,9 +10,15 @@
 //! CLI would) and patients (over the API), then posts PHQ-9 responses from
 //! `--concurrency` clients for `--seconds`, and prints durable throughput,
 //! p50/p99 latency and, with `--pid`, the server's peak memory. Before the
-//! HTTP run it measures the raw SQLite baseline on the same disk: one
-//! durable commit per insert, and 100 inserts per commit with time-ordered
-//! keys.
+//! HTTP run it measures the raw SQLite baselines on the same disk: one
+//! durable commit per insert, 100 inserts per commit with time-ordered
+//! keys, and the storage work of a submission done directly (the history
+//! read and the same rows, 100 submissions per commit).
+//!
+//! For the scale benchmark (docs/PERFORMANCE.md, "How cost grows"):
+//! `--seed-responses N --seed-patients M` fills `--db` directly (no server
+//! running) and exits; `--queries N` measures, after the load, N reads of
+//! one patient's history page and of the open-flags queue.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +36,9 @@ struct Args {
     patients: usize,
     pid: Option<u32>,
     baseline: bool,
+    seed_responses: u64,
+    seed_patients: u64,
+    queries: usize,
 }
 
 fn args() -> Args {
@@ -41,6 +50,9 @@ fn args() -> Args {
         patients: 1000,
         pid: None,
         baseline: true,
+        seed_responses: 0,
+        seed_patients: 200_000,
+        queries: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +65,9 @@ fn args() -> Args {
             "--patients" => a.patients = val().parse().expect("a number"),
             "--pid" => a.pid = Some(val().parse().expect("a process id")),
             "--no-baseline" => a.baseline = false,
+            "--seed-responses" => a.seed_responses = val().parse().expect("a number"),
+            "--seed-patients" => a.seed_patients = val().parse().expect("a number"),
+            "--queries" => a.queries = val().parse().expect("a number"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -95,6 +110,196 @@ fn baseline(dir: &std::path::Path, per_commit: usize, seconds: f64) -> f64 {
     rate
 }
 
+/// The storage work of one submission, done directly: the history page
+/// read (as the writer reads it), then the response, its two scores, its
+/// audit row; 100 submissions per commit, on a fresh database with prom's
+/// schema.
+fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
+    let path = dir.join("baseline-submissions.db");
+    for ext in ["", "-wal", "-shm", ".audit-key", ".audit-head"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
+    let conn = storage::open(&path, &Options::default()).expect("baseline db");
+    let now = prom::clock::Clock::now(&prom::clock::SystemClock);
+    conn.execute_batch(
+        "INSERT INTO clinics (id, name, created_at) VALUES ('c', 'C', '2026-01-01T00:00:00.000Z');
+         INSERT INTO questionnaire_versions VALUES ('phq9', 1, 'h', '{}', '2026-01-01T00:00:00.000Z');",
+    )
+    .expect("clinic");
+    for p in 0..1000 {
+        conn.execute(
+            "INSERT INTO patients (id, clinic_id, ref, created_at) VALUES (?1, 'c', ?1, '2026-01-01')",
+            [format!("P{p}")],
+        )
+        .expect("patient");
+    }
+    let answers = answers(1).to_string();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        for _ in 0..100 {
+            let patient = format!("P{}", n % 1000);
+            let id = uuid::Uuid::now_v7().to_string();
+            let ts = prom::storage::ids::ts(now);
+            let history: Vec<String> = conn
+                .prepare_cached(
+                    "SELECT r.answers FROM responses r WHERE r.patient_id = ?1 AND r.questionnaire_id = 'phq9'
+                     AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
+                     ORDER BY r.submitted_at DESC, r.id DESC LIMIT 9",
+                )
+                .expect("history")
+                .query_map([&patient], |r| r.get(0))
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            std::hint::black_box(history);
+            conn.prepare_cached(
+                "INSERT INTO responses (id, clinic_id, patient_id, questionnaire_id, version, hash, mode,
+                    submitted_at, response_date, answers, score_values, fired, level, actor)
+                 VALUES (?1, 'c', ?2, 'phq9', 1, 'h', 'app', ?3, '2026-01-01', ?4, '{\"total\":7,\"phq2\":2}', '[]', 'green', 'api:c')",
+            )
+            .expect("insert")
+            .execute(rusqlite::params![id, patient, ts, answers])
+            .expect("response");
+            for (s, v) in [("total", "7"), ("phq2", "2")] {
+                conn.prepare_cached(
+                    "INSERT INTO response_scores (response_id, score_id, value, imputed, band) VALUES (?1, ?2, ?3, 0, 'mild')",
+                )
+                .expect("insert")
+                .execute(rusqlite::params![id, s, v])
+                .expect("score");
+            }
+            prom::storage::audit::record(
+                &conn,
+                "api:c",
+                "response.submit",
+                "c",
+                Some(&patient),
+                Some(&id),
+                now,
+            )
+            .expect("audit");
+            n += 1;
+        }
+        conn.execute_batch("COMMIT").expect("commit");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(conn);
+    for ext in ["", "-wal", "-shm", ".audit-key", ".audit-head"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
+    rate
+}
+
+/// Fills the database directly: a clinic `scale`, `patients` patients and
+/// `responses` responses through the same use case the API calls (four in
+/// five PHQ-9, one in five GAD-7), in transactions of 20,000, dated over the
+/// last five years.
+fn seed(a: &Args) {
+    let catalog = prom::catalog::Catalog::load(std::path::Path::new("questionnaires"))
+        .unwrap_or_else(|e| panic!("questionnaires: {e}"));
+    let phq9 = catalog.get("phq9").expect("phq9").clone();
+    let gad7 = catalog.get("gad7").expect("gad7").clone();
+    let mut conn = storage::open(&a.db, &Options::default()).expect("database");
+    let now = prom::clock::Clock::now(&prom::clock::SystemClock);
+    let started = Instant::now();
+    {
+        let tx = conn.transaction().expect("tx");
+        prom::storage::versions::record_version(&tx, &phq9, now).expect("version");
+        prom::storage::versions::record_version(&tx, &gad7, now).expect("version");
+        prom::storage::clinics::insert_clinic(
+            &tx,
+            &prom::storage::clinics::Clinic {
+                id: "scale".into(),
+                name: "Scale".into(),
+                alert_emails: vec![],
+                time_zone: "Europe/Copenhagen".into(),
+            },
+            now,
+        )
+        .expect("clinic");
+        for p in 0..a.seed_patients {
+            prom::storage::patients::insert_patient(
+                &tx,
+                &prom::storage::patients::NewPatient {
+                    clinic_id: "scale".into(),
+                    reference: format!("S{p}"),
+                    language: "da".into(),
+                    ..Default::default()
+                },
+                now,
+            )
+            .expect("patient");
+        }
+        tx.commit().expect("commit");
+    }
+    let span = chrono::Duration::days(5 * 365);
+    let step = span / (a.seed_responses.max(1) as i32);
+    let mut done = 0u64;
+    while done < a.seed_responses {
+        let tx = conn.transaction().expect("tx");
+        let end = (done + 20_000).min(a.seed_responses);
+        for i in done..end {
+            let gad = i % 5 == 4;
+            let q = if gad { gad7.clone() } else { phq9.clone() };
+            let mut answers = serde_json::Map::new();
+            for (k, it) in q.items.iter().enumerate() {
+                if it.kind.answerable() && it.show_if.is_none() {
+                    answers.insert(
+                        it.id.clone(),
+                        json!(
+                            ((i as usize + k * 7) % 4 * usize::from(k != 8 || i % 50 == 0)) as u64
+                        ),
+                    );
+                }
+            }
+            let when = now - span + step * (i as i32);
+            let date = prom::clock::local_date(when, "Europe/Copenhagen");
+            let ev =
+                prom::core::engine::validate(&q, &answers, prom::core::engine::Mode::App, date)
+                    .expect("valid answers");
+            prom::usecase::submit_response(
+                &tx,
+                &prom::usecase::Submission {
+                    clinic_id: "scale".into(),
+                    patient_ref: format!("S{}", i % a.seed_patients),
+                    questionnaire: q,
+                    evaluation: ev,
+                    mode: prom::core::engine::Mode::App,
+                    actor: "seed".into(),
+                    now: when,
+                    idempotency: None,
+                    supersedes: None,
+                    base_url: "http://localhost".into(),
+                },
+            )
+            .expect("submit");
+        }
+        tx.commit().expect("commit");
+        done = end;
+        eprint!(
+            "\rseeded {done} of {} responses ({:.0} s)",
+            a.seed_responses,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let _ = prom::storage::audit::refresh_head(&conn);
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    drop(conn);
+    let bytes = std::fs::metadata(&a.db).map(|m| m.len()).unwrap_or(0);
+    eprintln!();
+    println!(
+        "seeded {} responses for {} patients in {:.0} s; database {:.2} GB, {:.0} bytes per response",
+        a.seed_responses,
+        a.seed_patients,
+        started.elapsed().as_secs_f64(),
+        bytes as f64 / 1e9,
+        bytes as f64 / a.seed_responses.max(1) as f64
+    );
+}
+
 fn peak_memory_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -122,12 +327,18 @@ fn main() {
         a.db.parent()
             .map(PathBuf::from)
             .unwrap_or_else(|| ".".into());
+    if a.seed_responses > 0 {
+        seed(&a);
+        return;
+    }
     if a.baseline {
         let one = baseline(&dir, 1, 3.0);
         let hundred = baseline(&dir, 100, 3.0);
+        let subs = baseline_submissions(&dir, 5.0);
         println!("raw SQLite baseline (same disk, WAL, synchronous=FULL):");
         println!("  one commit per insert:      {one:>9.0} inserts/s");
         println!("  100 inserts per commit:     {hundred:>9.0} inserts/s");
+        println!("  a submission's storage work, 100 per commit: {subs:>9.0} submissions/s");
     }
 
     // A clinic and key of our own, written the way the CLI writes.
@@ -220,6 +431,29 @@ fn main() {
         println!("end to end over HTTP ({} clients, {:.1} s, PHQ-9 responses):", a.concurrency, secs);
         println!("  durable submissions:        {:>9.0} /s ({} in all, {} errors)", all.len() as f64 / secs, all.len(), errors.load(Ordering::Relaxed));
         println!("  latency p50 / p99:          {:>9.2} ms / {:.2} ms", pct(0.50), pct(0.99));
+        if a.queries > 0 {
+            let mut history = Vec::with_capacity(a.queries);
+            let mut flags = Vec::with_capacity(a.queries);
+            for i in 0..a.queries {
+                // Patients of the seeded clinic when there is one, else ours.
+                let p = (i as u64).wrapping_mul(2_654_435_761) % (a.patients as u64);
+                let t = Instant::now();
+                let r = client.get(format!("{url}/api/v1/patients/L{p}/responses?limit=100")).bearer_auth(&key).send().await.expect("history");
+                assert_eq!(r.status().as_u16(), 200);
+                let _ = r.bytes().await;
+                history.push(t.elapsed().as_micros() as u32);
+                let t = Instant::now();
+                let r = client.get(format!("{url}/api/v1/flags?status=open&limit=100")).bearer_auth(&key).send().await.expect("flags");
+                assert_eq!(r.status().as_u16(), 200);
+                let _ = r.bytes().await;
+                flags.push(t.elapsed().as_micros() as u32);
+            }
+            for (name, mut v) in [("one patient's history page (100)", history), ("open flags, first page (100)", flags)] {
+                v.sort_unstable();
+                let q = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1000.0;
+                println!("  {name}: p50 {:.2} ms, p99 {:.2} ms", q(0.5), q(0.99));
+            }
+        }
         if let Some(pid) = a.pid {
             match peak_memory_kib(pid) {
                 Some(k) => println!("  server peak memory (VmHWM): {:>9.1} MiB", k as f64 / 1024.0),

@@ -231,12 +231,15 @@ fn keyed_hash(key: &AuditKey, prev: &str, seq: i64, e: &Entry) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
+pub const LAST_SQL: &str =
+    "SELECT seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)";
+
 /// Appends a row. Call it inside a write transaction, so that the chain's
 /// last link cannot change under it.
 pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
     let key = key_for(conn)?;
     let last: Option<(i64, String)> = conn
-        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached(LAST_SQL)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev) = match last {

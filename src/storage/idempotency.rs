@@ -18,11 +18,11 @@ pub struct Seen {
     pub response_id: String,
 }
 
+pub const LOOKUP_SQL: &str = "SELECT scope, request_hash, response_id FROM idempotency_keys WHERE clinic_id = ?1 AND key = ?2";
+
 pub fn lookup(conn: &Connection, clinic_id: &str, key: &str) -> Result<Option<Seen>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT scope, request_hash, response_id FROM idempotency_keys WHERE clinic_id = ?1 AND key = ?2",
-        )?
+        .prepare_cached(LOOKUP_SQL)?
         .query_row(params![clinic_id, key], |r| {
             Ok(Seen {
                 scope: r.get(0)?,

@@ -33,14 +33,14 @@ pub fn insert_api_key(
     Ok(id)
 }
 
+pub const CLINIC_SQL: &str = "SELECT c.id, c.name, c.alert_emails, c.time_zone FROM api_keys k
+     JOIN clinics c ON c.id = k.clinic_id
+     WHERE k.key_hash = ?1 AND k.revoked_at IS NULL";
+
 /// The clinic an API key belongs to, if the key is known and not revoked.
 pub fn clinic_for_key(conn: &Connection, key_hash: &str) -> Result<Option<Clinic>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT c.id, c.name, c.alert_emails, c.time_zone FROM api_keys k
-             JOIN clinics c ON c.id = k.clinic_id
-             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
-        )?
+        .prepare_cached(CLINIC_SQL)?
         .query_row([key_hash], clinic_row)
         .optional()?)
 }

@@ -193,6 +193,30 @@ pub fn open(path: &Path, opts: &Options) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The queries that serve one request of the API (and, later, the pages),
+/// by name: a test checks that none reads more than one patient's rows or
+/// one page, whatever the size of the database.
+pub fn request_queries() -> Vec<(&'static str, String)> {
+    vec![
+        ("patient by reference", patients::ID_SQL.into()),
+        ("api key", keys::CLINIC_SQL.into()),
+        ("idempotency key", idempotency::LOOKUP_SQL.into()),
+        ("history page", responses::history_sql(Some(9))),
+        (
+            "patient's responses, first page",
+            responses::page_sql(false),
+        ),
+        ("patient's responses, next page", responses::page_sql(true)),
+        ("response by id", responses::by_id_sql()),
+        ("response owner", responses::OWNER_SQL.into()),
+        ("scores of a response", responses::SCORES_SQL.into()),
+        ("flags of a response", responses::FLAGS_SQL.into()),
+        ("review queue, first page", review::queue_sql(false)),
+        ("review queue, next page", review::queue_sql(true)),
+        ("audit tail", audit::LAST_SQL.into()),
+    ]
+}
+
 /// What a bounded check of the database found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Health {

@@ -42,10 +42,12 @@ pub fn insert_patient(conn: &Connection, p: &NewPatient, now: DateTime<Utc>) -> 
     Ok(id)
 }
 
+pub const ID_SQL: &str = "SELECT id FROM patients WHERE clinic_id = ?1 AND ref = ?2";
+
 /// The patient's id for a clinic's own reference.
 pub fn patient_id(conn: &Connection, clinic_id: &str, reference: &str) -> Result<String> {
     Ok(conn
-        .prepare_cached("SELECT id FROM patients WHERE clinic_id = ?1 AND ref = ?2")?
+        .prepare_cached(ID_SQL)?
         .query_row([clinic_id, reference], |r| r.get(0))?)
 }
 

@@ -42,6 +42,20 @@ pub struct ResponseRecord {
     pub correction_reason: Option<String>,
 }
 
+/// The query of a patient's earlier, not superseded, responses to one
+/// questionnaire, newest first (a literal limit: a bound one here made this
+/// SQLite build prepare the statement anew at every run).
+pub fn history_sql(limit: Option<u32>) -> String {
+    format!(
+        "SELECT r.response_date, r.answers, r.score_values, r.fired, r.id FROM responses r
+         WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2
+           AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
+         ORDER BY r.submitted_at DESC, r.id DESC
+         LIMIT {}",
+        limit.map(i64::from).unwrap_or(-1)
+    )
+}
+
 /// The patient's earlier, not superseded, responses to a questionnaire id
 /// (any version), newest first, read through the history index.
 pub fn load_history(
@@ -54,14 +68,7 @@ pub fn load_history(
     if !q.uses_history {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT r.response_date, r.answers, r.score_values, r.fired, r.id FROM responses r
-         WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2
-           AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
-         ORDER BY r.submitted_at DESC, r.id DESC
-         LIMIT {}",
-        limit.map(i64::from).unwrap_or(-1)
-    );
+    let sql = history_sql(limit);
     let needs_answers = q.history_names.iter().any(|n| q.item_index.contains_key(n));
     let needs_scores = q
         .history_names
@@ -124,9 +131,7 @@ fn response_row(conn: &Connection, r: &rusqlite::Row) -> Result<ResponseRecord> 
         correction_reason: r.get(11)?,
         superseded_by: r.get(12)?,
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT score_id, value, imputed, band FROM response_scores WHERE response_id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(SCORES_SQL)?;
     let mut rows = stmt.query([&rec.id])?;
     while let Some(s) = rows.next()? {
         let sid: String = s.get(0)?;
@@ -143,9 +148,7 @@ fn response_row(conn: &Connection, r: &rusqlite::Row) -> Result<ResponseRecord> 
             rec.bands.insert(sid, Json::from(b));
         }
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT rule_id, level, text FROM flags WHERE response_id = ?1 ORDER BY CASE level WHEN 'red' THEN 0 ELSE 1 END, rule_id",
-    )?;
+    let mut stmt = conn.prepare_cached(FLAGS_SQL)?;
     let mut rows = stmt.query([&rec.id])?;
     while let Some(f) = rows.next()? {
         let text: String = f.get(2)?;
@@ -158,13 +161,14 @@ fn response_row(conn: &Connection, r: &rusqlite::Row) -> Result<ResponseRecord> 
     Ok(rec)
 }
 
+pub const SCORES_SQL: &str =
+    "SELECT score_id, value, imputed, band FROM response_scores WHERE response_id = ?1";
+pub const FLAGS_SQL: &str = "SELECT rule_id, level, text FROM flags WHERE response_id = ?1
+     ORDER BY CASE level WHEN 'red' THEN 0 ELSE 1 END, rule_id";
+
 /// One of a clinic's responses (not found for another clinic's).
 pub fn get_response(conn: &Connection, clinic_id: &str, id: &str) -> Result<ResponseRecord> {
-    let sql = format!(
-        "SELECT {RESPONSE_COLUMNS} FROM responses r JOIN patients p ON p.id = r.patient_id
-         WHERE r.id = ?1 AND r.clinic_id = ?2"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&by_id_sql())?;
     let mut rows = stmt.query([id, clinic_id])?;
     match rows.next()? {
         Some(r) => response_row(conn, r),
@@ -181,6 +185,29 @@ pub struct After {
     pub id: String,
 }
 
+/// The query of a page of a patient's responses, newest first: the first
+/// page, or the page after a cursor (a range seek in `responses_patient`).
+pub fn page_sql(after: bool) -> String {
+    let cursor = if after {
+        "AND (r.submitted_at, r.id) < (?3, ?4)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {RESPONSE_COLUMNS} FROM responses r JOIN patients p ON p.id = r.patient_id
+         WHERE r.patient_id = ?1 {cursor}
+         ORDER BY r.submitted_at DESC, r.id DESC LIMIT ?2"
+    )
+}
+
+/// The query of one response by id.
+pub fn by_id_sql() -> String {
+    format!(
+        "SELECT {RESPONSE_COLUMNS} FROM responses r JOIN patients p ON p.id = r.patient_id
+         WHERE r.id = ?1 AND r.clinic_id = ?2"
+    )
+}
+
 /// A page of a patient's responses, newest first: up to `limit`, after
 /// `after`, and whether more remain.
 pub fn patient_responses(
@@ -189,18 +216,15 @@ pub fn patient_responses(
     limit: u32,
     after: Option<&After>,
 ) -> Result<(Vec<ResponseRecord>, bool)> {
-    let sql = format!(
-        "SELECT {RESPONSE_COLUMNS} FROM responses r JOIN patients p ON p.id = r.patient_id
-         WHERE r.patient_id = ?1 AND (?2 IS NULL OR (r.submitted_at, r.id) < (?2, ?3))
-         ORDER BY r.submitted_at DESC, r.id DESC LIMIT ?4"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![
-        patient_id,
-        after.map(|a| a.submitted_at.as_str()),
-        after.map(|a| a.id.as_str()),
-        i64::from(limit) + 1
-    ])?;
+    let mut stmt = match after {
+        None => conn.prepare_cached(&page_sql(false))?,
+        Some(_) => conn.prepare_cached(&page_sql(true))?,
+    };
+    let limit1 = i64::from(limit) + 1;
+    let mut rows = match after {
+        None => stmt.query(params![patient_id, limit1])?,
+        Some(a) => stmt.query(params![patient_id, limit1, a.submitted_at, a.id])?,
+    };
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         out.push(response_row(conn, r)?);
@@ -291,12 +315,13 @@ pub fn insert(conn: &Connection, r: &NewResponse) -> Result<()> {
     Ok(())
 }
 
+pub const OWNER_SQL: &str =
+    "SELECT patient_id, questionnaire_id FROM responses WHERE id = ?1 AND clinic_id = ?2";
+
 /// The patient and questionnaire of one of a clinic's responses.
 pub fn owner(conn: &Connection, clinic_id: &str, id: &str) -> Result<(String, String)> {
     Ok(conn
-        .prepare_cached(
-            "SELECT patient_id, questionnaire_id FROM responses WHERE id = ?1 AND clinic_id = ?2",
-        )?
+        .prepare_cached(OWNER_SQL)?
         .query_row(params![id, clinic_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 

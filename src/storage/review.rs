@@ -32,6 +32,29 @@ pub struct After {
     pub response: String,
 }
 
+/// The query of a page of the queue: the first, or the one after a cursor
+/// (a range seek in the `review_queue` index).
+pub fn queue_sql(after: bool) -> String {
+    let cursor = if after {
+        "AND (ri.level, ri.created_at, ri.response_id) > (?4, ?5, ?6)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT ri.response_id, p.ref, r.questionnaire_id, ri.level, ri.created_at, ri.status,
+            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
+                 ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
+               FROM flags f WHERE f.response_id = r.id),
+            r.patient_id
+         FROM review_items ri
+         JOIN responses r ON r.id = ri.response_id
+         JOIN patients p ON p.id = r.patient_id
+         WHERE ri.clinic_id = ?1 AND ri.status = ?2 {cursor}
+         ORDER BY ri.level, ri.created_at, ri.response_id
+         LIMIT ?3"
+    )
+}
+
 /// A page of the clinic's review queue in one status: red before yellow,
 /// oldest first; up to `limit` after `after`, and whether more remain.
 pub fn review_queue(
@@ -41,43 +64,28 @@ pub fn review_queue(
     limit: u32,
     after: Option<&After>,
 ) -> Result<(Vec<QueueItem>, bool)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT ri.response_id, p.ref, r.questionnaire_id, ri.level, ri.created_at, ri.status,
-            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
-                 ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
-               FROM flags f WHERE f.response_id = r.id),
-            r.patient_id
-         FROM review_items ri
-         JOIN responses r ON r.id = ri.response_id
-         JOIN patients p ON p.id = r.patient_id
-         WHERE ri.clinic_id = ?1 AND ri.status = ?2
-           AND (?4 IS NULL OR (ri.level, ri.created_at, ri.response_id) > (?4, ?5, ?6))
-         ORDER BY ri.level, ri.created_at, ri.response_id
-         LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            clinic_id,
-            status,
-            i64::from(limit) + 1,
-            after.map(|a| a.level.as_str()),
-            after.map(|a| a.created_at.as_str()),
-            after.map(|a| a.response.as_str())
-        ],
-        |r| {
-            let flags: String = r.get(6)?;
-            Ok(QueueItem {
-                response: r.get(0)?,
-                patient: r.get(1)?,
-                questionnaire: r.get(2)?,
-                level: r.get(3)?,
-                submitted_at: r.get(4)?,
-                status: r.get(5)?,
-                flags: serde_json::from_str(&flags).unwrap_or_default(),
-                patient_id: r.get(7)?,
-            })
-        },
-    )?;
+    let mut stmt = conn.prepare_cached(&queue_sql(after.is_some()))?;
+    let map = |r: &rusqlite::Row| {
+        let flags: String = r.get(6)?;
+        Ok(QueueItem {
+            response: r.get(0)?,
+            patient: r.get(1)?,
+            questionnaire: r.get(2)?,
+            level: r.get(3)?,
+            submitted_at: r.get(4)?,
+            status: r.get(5)?,
+            flags: serde_json::from_str(&flags).unwrap_or_default(),
+            patient_id: r.get(7)?,
+        })
+    };
+    let limit1 = i64::from(limit) + 1;
+    let rows = match after {
+        None => stmt.query_map(params![clinic_id, status, limit1], map)?,
+        Some(a) => stmt.query_map(
+            params![clinic_id, status, limit1, a.level, a.created_at, a.response],
+            map,
+        )?,
+    };
     let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);

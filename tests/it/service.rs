@@ -366,3 +366,42 @@ async fn the_database_its_wal_and_the_mail_folder_are_the_owners_only() {
     assert_eq!(mode(&app.mail_dir), 0o700);
     assert_eq!(mode(&mail.expect("a message was written")), 0o600);
 }
+
+#[test]
+fn no_query_of_a_request_reads_more_than_one_patients_rows_or_one_page() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conn = prom::storage::open(&dir.path().join("p.db"), &Default::default()).expect("open");
+    // Plans as the database will choose them once it is large.
+    conn.execute_batch("ANALYZE").expect("analyze");
+    for (name, sql) in prom::storage::request_queries() {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let plan: Vec<(i64, i64, String)> = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(3)?))
+            })
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan");
+        let within_one_response = |mut id: i64| {
+            // A sort inside a correlated subquery sorts one response's rows.
+            while let Some((_, parent, detail)) = plan.iter().find(|(i, _, _)| *i == id) {
+                if detail.starts_with("CORRELATED") {
+                    return true;
+                }
+                id = *parent;
+            }
+            false
+        };
+        for (id, _, step) in &plan {
+            let sorts = step.contains("TEMP B-TREE");
+            let sorts_one_response = name == "flags of a response" || within_one_response(*id);
+            assert!(
+                !(step.starts_with("SCAN") || (sorts && !sorts_one_response)),
+                "{name} reads more than it needs: {plan:#?}"
+            );
+        }
+    }
+}

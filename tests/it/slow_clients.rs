@@ -107,7 +107,10 @@ async fn four_hundred_slow_clients_leave_healthz_and_other_clinics_working() {
         .json(&json!({"ref": "B1"}))
         .send()
         .await
-        .expect("patient while under attack");
+        .unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+            panic!("patient while under attack: {e}\nserver log:\n{log}")
+        });
     for round in 0..3 {
         let r = client
             .get(format!("{base}/healthz"))
