@@ -3,8 +3,9 @@
 //! Safe to run again: existing demo data is kept, the staff password and
 //! API key are renewed and printed.
 
+use crate::storage::Connection;
 use chrono::Duration;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 use serde_json::{Map, Value as Json, json};
 
 use crate::catalog::Catalog;
@@ -52,11 +53,7 @@ pub fn seed(
 ) -> anyhow::Result<Seeded> {
     let now = clock.now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let exists = tx
-        .query_row("SELECT 1 FROM clinics WHERE id = ?1", [CLINIC], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !exists {
+    if !crate::storage::clinics::exists(&tx, CLINIC)? {
         crate::storage::clinics::insert_clinic(
             &tx,
             &Clinic {
@@ -70,11 +67,7 @@ pub fn seed(
     }
     let password = security::new_password();
     let hash = security::hash_password(&password)?;
-    let updated = tx.execute(
-        "UPDATE staff_users SET password_hash = ?1 WHERE email = ?2",
-        [&hash, STAFF_EMAIL],
-    )?;
-    if updated == 0 {
+    if !crate::storage::clinics::set_password(&tx, STAFF_EMAIL, &hash)? {
         crate::storage::clinics::insert_user(
             &tx,
             CLINIC,

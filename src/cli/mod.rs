@@ -193,40 +193,56 @@ fn serve(s: Serve) -> ExitCode {
     }
 }
 
+/// Prints where the server listens and, with `--demo`, what to try. A
+/// closed standard output (a supervisor that read only the first line) must
+/// not stop the server, so write errors are ignored, never a panic.
 fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
-    println!("prom is listening on http://{}", r.addr);
-    println!("  database:       {}", config.db.display());
-    println!("  questionnaires: {}", config.questionnaires.display());
-    match &config.smtp_url {
-        Some(_) => println!("  e-mail:         sent over SMTP"),
-        None => println!(
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "prom is listening on http://{}", r.addr);
+    let _ = writeln!(out, "  database:       {}", config.db.display());
+    let _ = writeln!(out, "  questionnaires: {}", config.questionnaires.display());
+    let _ = match &config.smtp_url {
+        Some(_) => writeln!(out, "  e-mail:         sent over SMTP"),
+        None => writeln!(
+            out,
             "  e-mail:         written as files in {}",
             config.mail_dir.display()
         ),
-    }
+    };
     if let Some(d) = &r.demo {
         let b = &r.base_url;
         let k = &d.api_key;
-        println!();
-        println!("Demo clinic `{}` is ready.", d.clinic);
-        println!(
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Demo clinic `{}` is ready.", d.clinic);
+        let _ = writeln!(
+            out,
             "  staff login:  {} / {}  (printed once; renewed at every --demo start)",
             d.staff_email, d.staff_password
         );
-        println!("  API key:      {k}");
-        println!("  patients:     {}", d.patients.join(", "));
-        println!();
-        println!("Try:");
-        println!("  curl {b}/healthz");
-        println!("  curl -H 'Authorization: Bearer {k}' {b}/api/v1/questionnaires");
-        println!("  curl -H 'Authorization: Bearer {k}' '{b}/api/v1/flags?status=open'");
-        println!("  curl -H 'Authorization: Bearer {k}' {b}/api/v1/patients/D002/responses");
-        println!(
+        let _ = writeln!(out, "  API key:      {k}");
+        let _ = writeln!(out, "  patients:     {}", d.patients.join(", "));
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Try:");
+        let _ = writeln!(out, "  curl {b}/healthz");
+        let _ = writeln!(
+            out,
+            "  curl -H 'Authorization: Bearer {k}' {b}/api/v1/questionnaires"
+        );
+        let _ = writeln!(
+            out,
+            "  curl -H 'Authorization: Bearer {k}' '{b}/api/v1/flags?status=open'"
+        );
+        let _ = writeln!(
+            out,
+            "  curl -H 'Authorization: Bearer {k}' {b}/api/v1/patients/D002/responses"
+        );
+        let _ = writeln!(
+            out,
             "  curl -H 'Authorization: Bearer {k}' -H 'Content-Type: application/json' -d '{{\"questionnaire\": \"pain_nrs\", \"patient\": \"D003\", \"answers\": {{\"pain_now\": 9, \"pain_worst\": 9}}}}' {b}/api/v1/responses"
         );
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
 }
 
 fn load(path: &std::path::Path) -> Result<Vec<catalog::Entry>, ExitCode> {

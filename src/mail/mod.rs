@@ -87,7 +87,7 @@ impl Mailer {
                 // One connection, kept open: opening one every half second
                 // costs a file handle each time, and fails exactly when the
                 // process runs short of them.
-                let mut conn: Option<rusqlite::Connection> = None;
+                let mut conn: Option<storage::Connection> = None;
                 while !flag.load(Ordering::Relaxed) {
                     if let Err(e) = poll(&mut conn, &config, &from, &transport, clock.as_ref()) {
                         conn = None;
@@ -105,7 +105,7 @@ impl Mailer {
 
 /// Sends every due message once.
 fn poll(
-    slot: &mut Option<rusqlite::Connection>,
+    slot: &mut Option<storage::Connection>,
     config: &MailConfig,
     from: &Mailbox,
     transport: &Transport_,
@@ -125,19 +125,19 @@ fn poll(
     for m in due {
         let result = send(from, transport, &m.id, &m.recipient, &m.subject, &m.body);
         let now = clock.now();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         match result {
             Ok(()) => {
-                outbox::mark_sent(&tx, &m.id, now)?;
-                tx.commit()?;
+                storage::immediate(conn, |tx| outbox::mark_sent(tx, &m.id, now))?;
                 tracing::info!(message = %m.id, "e-mail sent");
             }
             Err(e) => {
                 let tries = m.attempts + 1;
                 let wait = Duration::seconds(30 * (1 << tries.min(7)));
                 let dead = tries >= MAX_ATTEMPTS;
-                outbox::mark_failed(&tx, &m.id, tries, &e.to_string(), now, wait, dead)?;
-                tx.commit()?;
+                let error = e.to_string();
+                storage::immediate(conn, |tx| {
+                    outbox::mark_failed(tx, &m.id, tries, &error, now, wait, dead)
+                })?;
                 tracing::warn!(message = %m.id, attempt = tries, error = %e, "e-mail not sent; will retry");
             }
         }

@@ -66,3 +66,20 @@ pub fn insert_user(
     })?;
     Ok(id)
 }
+
+/// Whether a clinic exists.
+pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM clinics WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))?)
+}
+
+/// Sets a staff account's password hash; `false` when there is no such
+/// account.
+pub fn set_password(conn: &Connection, email: &str, password_hash: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE staff_users SET password_hash = ?1 WHERE email = ?2",
+        params![password_hash, email],
+    )?;
+    Ok(n > 0)
+}

@@ -20,7 +20,8 @@ pub mod review;
 pub mod versions;
 pub mod writer;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+pub use rusqlite::Connection;
+use rusqlite::{ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -142,6 +143,15 @@ pub fn wait_for_writer(conn: &mut Connection) -> Result<()> {
     }
     conn.busy_handler(Some(poll))?;
     Ok(())
+}
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits; for writers
+/// outside the writer thread (the mailer, command-line tools).
+pub fn immediate<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
 }
 
 /// Applies the migrations that have not run yet, each in its own

@@ -10,7 +10,6 @@
 //!    and the idempotency key.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
@@ -22,7 +21,9 @@ use crate::core::value::decimal_to_json;
 use crate::storage::audit::{self, Entry};
 use crate::storage::ids::{new_id, ts};
 use crate::storage::responses::{self, FlagRecord, NewResponse, ResponseRecord, StoredScore};
-use crate::storage::{Result, StorageError, clinics, idempotency, outbox, patients, review};
+use crate::storage::{
+    Connection, Result, StorageError, clinics, idempotency, outbox, patients, review,
+};
 
 /// How many earlier responses are read first for the rules; everything is
 /// read only when a rule needs more.

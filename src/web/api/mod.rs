@@ -73,12 +73,12 @@ async fn not_yet_fhir() -> Result<HttpResponse, ApiError> {
     ))
 }
 
-/// Runs a read on a blocking thread (rusqlite blocks); `missing` is the
+/// Runs a read on a blocking thread (SQLite blocks); `missing` is the
 /// error when the thing is not found.
 async fn read<T: Send + 'static>(
     state: &State,
     missing: fn() -> ApiError,
-    f: impl FnOnce(&rusqlite::Connection) -> crate::storage::Result<T> + Send + 'static,
+    f: impl FnOnce(&crate::storage::Connection) -> crate::storage::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let readers = state.readers.clone();
     web::block(move || readers.with(f))
