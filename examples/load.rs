@@ -419,7 +419,14 @@ fn main() {
                 lat
             }));
         }
-        tokio::time::sleep(Duration::from_secs(a.seconds)).await;
+        // The WAL's size while the load runs, sampled every 100 ms.
+        let wal = PathBuf::from(format!("{}-wal", a.db.display()));
+        let mut wal_max = 0u64;
+        let until = Instant::now() + Duration::from_secs(a.seconds);
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            wal_max = wal_max.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
         stop.store(true, Ordering::Relaxed);
         let mut all: Vec<u32> = Vec::new();
         for t in tasks {
@@ -431,6 +438,7 @@ fn main() {
         println!("end to end over HTTP ({} clients, {:.1} s, PHQ-9 responses):", a.concurrency, secs);
         println!("  durable submissions:        {:>9.0} /s ({} in all, {} errors)", all.len() as f64 / secs, all.len(), errors.load(Ordering::Relaxed));
         println!("  latency p50 / p99:          {:>9.2} ms / {:.2} ms", pct(0.50), pct(0.99));
+        println!("  largest WAL during the run: {:>9.1} MiB", wal_max as f64 / 1048576.0);
         if a.queries > 0 {
             let mut history = Vec::with_capacity(a.queries);
             let mut flags = Vec::with_capacity(a.queries);
