@@ -117,6 +117,9 @@ pub struct Serve {
     /// Open connections per worker (lowered to fit the open-file limit).
     #[arg(long, env = "PROM_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// The WAL is checkpointed and truncated when it grows past this many MiB.
+    #[arg(long, env = "PROM_WAL_LIMIT_MIB", default_value_t = 64)]
+    wal_limit_mib: u64,
     /// Testing only: limit the database to this many pages (simulates a full disk).
     #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
     test_max_db_pages: Option<u64>,
@@ -167,7 +170,7 @@ fn serve(s: Serve) -> ExitCode {
         },
         writer: crate::storage::writer::WriterOptions {
             ack_before_commit: s.test_ack_before_commit,
-            ..Default::default()
+            wal_limit: s.wal_limit_mib.max(1) * 1024 * 1024,
         },
         limits: crate::web::Limits {
             headers: std::time::Duration::from_secs(s.header_timeout.max(1)),

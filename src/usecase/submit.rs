@@ -213,12 +213,11 @@ fn record(
         supersedes,
         correction_reason: reason,
     };
-    responses::insert(conn, &row)?;
+    let content = responses::insert(conn, &row)?;
     if level != Level::Green {
         review::open_item(conn, &id, &s.clinic_id, level.name(), &now)?;
     }
     // The audit row covers the response's content as stored.
-    let content = responses::content_hash(conn, &id)?.unwrap_or_default();
     audit::append(
         conn,
         &Entry {

@@ -25,6 +25,3 @@ CREATE UNIQUE INDEX api_keys_prefix ON api_keys(prefix) WHERE prefix IS NOT NULL
 -- oldest first, the response id last so that every row has its place.
 DROP INDEX review_queue;
 CREATE INDEX review_queue ON review_items(clinic_id, status, level, created_at, response_id);
-
--- A patient's responses in pages, newest first, across questionnaires.
-CREATE INDEX responses_patient ON responses(patient_id, submitted_at, id);
