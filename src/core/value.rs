@@ -92,6 +92,10 @@ pub fn round_half_away(d: Decimal, digits: u32) -> Decimal {
 /// cannot hold exactly (`1e-30`, thirty significant digits) is `None`, never
 /// rounded.
 pub fn decimal_from_json(n: &serde_json::Number) -> Option<Decimal> {
+    // Whole numbers, the common answer, without going through text.
+    if let Some(i) = n.as_i64() {
+        return Some(Decimal::from(i));
+    }
     exact_decimal(&n.to_string())
 }
 
