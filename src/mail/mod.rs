@@ -166,20 +166,7 @@ fn send(
             smtp.send(&message)?;
         }
         Transport_::Files(dir) => {
-            // Write, then rename, so a reader never sees half a message.
-            let tmp = dir.join(format!(".{id}.eml.tmp"));
-            {
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&tmp)?;
-                f.write_all(&message.formatted())?;
-            }
-            std::fs::rename(&tmp, dir.join(format!("{id}.eml")))?;
+            storage::write_private(&dir.join(format!("{id}.eml")), &message.formatted())?;
         }
     }
     Ok(())

@@ -68,31 +68,6 @@ pub fn head_path(db: &Path) -> PathBuf {
 /// Keys by database file, as SQLite names it (`Connection::path`).
 static KEYS: LazyLock<RwLock<HashMap<String, AuditKey>>> = LazyLock::new(Default::default);
 
-/// Writes a file readable by its owner only, atomically (beside, then
-/// renamed).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    // A name of this process's own, so two processes writing the head at
-    // once cannot interleave their bytes.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 /// The key for the database at `db`: from the environment, or its key
 /// file. `None` when there is none.
 pub fn load_key(db: &Path) -> Result<Option<AuditKey>> {
@@ -136,8 +111,11 @@ pub fn ensure_key(conn: &Connection, db: &Path) -> Result<()> {
             }
             let mut bytes = [0u8; 32];
             rand::fill(&mut bytes);
-            write_private(&key_path(db), &format!("{}\n", hex::encode(bytes)))
-                .map_err(|e| StorageError::Invalid(format!("cannot write the audit key: {e}")))?;
+            super::write_private(
+                &key_path(db),
+                format!("{}\n", hex::encode(bytes)).as_bytes(),
+            )
+            .map_err(|e| StorageError::Invalid(format!("cannot write the audit key: {e}")))?;
             AuditKey(bytes)
         }
     };
@@ -313,7 +291,7 @@ pub fn write_head(conn: &Connection, db: &Path) -> Result<bool> {
     };
     let key = key_for(conn)?;
     let text = format!("{seq} {hash} {}\n", head_mac(&key, seq, &hash));
-    write_private(&head_path(db), &text)
+    super::write_private(&head_path(db), text.as_bytes())
         .map_err(|e| StorageError::Invalid(format!("cannot write the audit head: {e}")))?;
     Ok(true)
 }

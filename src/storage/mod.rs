@@ -227,6 +227,32 @@ pub fn request_queries() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Writes a file readable by its owner only, atomically (beside, then
+/// renamed, so a reader never sees half of it). For the audit key and head,
+/// and e-mails written as files.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // A hidden name of this process's own, so two processes writing the
+    // head at once cannot interleave their bytes, and a folder's reader
+    // sees no half-written file.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// What a bounded check of the database found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Health {

@@ -349,11 +349,11 @@ async fn the_database_its_wal_and_the_mail_folder_are_the_owners_only() {
     app.post(&app.key_a, "/api/v1/responses", &body).await;
     let mut mail = None;
     for _ in 0..50 {
-        mail = std::fs::read_dir(&app.mail_dir)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path());
+        mail = std::fs::read_dir(&app.mail_dir).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        });
         if mail.is_some() {
             break;
         }

@@ -37,20 +37,11 @@ pub async fn queue(
         cursor: query.cursor.clone(),
     };
     let limit = page.limit()?;
-    let after = match page.after()?.as_deref() {
-        None => None,
-        Some([level, created_at, response]) => Some(After {
-            level: level.clone(),
-            created_at: created_at.clone(),
-            response: response.clone(),
-        }),
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "bad_query",
-                "`cursor` is not one this server gave out".into(),
-            ));
-        }
-    };
+    let after = page.after()?.map(|[level, created_at, response]| After {
+        level,
+        created_at,
+        response,
+    });
     let (cid, st) = (c.id.clone(), status.clone());
     let (items, more) = read(&state, no_response, move |conn| {
         review::review_queue(conn, &cid, &st, limit, after.as_ref())

@@ -29,8 +29,8 @@ impl PageQuery {
         }
     }
 
-    /// The cursor's parts, as [`cursor`] wrote them.
-    pub fn after(&self) -> Result<Option<Vec<String>>, ApiError> {
+    /// The cursor's `N` parts, as [`cursor`] wrote them.
+    pub fn after<const N: usize>(&self) -> Result<Option<[String; N]>, ApiError> {
         let Some(c) = &self.cursor else {
             return Ok(None);
         };
@@ -38,6 +38,7 @@ impl PageQuery {
             .decode(c)
             .ok()
             .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+            .and_then(|parts| <[String; N]>::try_from(parts).ok())
             .map(Some)
             .ok_or_else(|| {
                 ApiError::BadRequest(

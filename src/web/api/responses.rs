@@ -242,19 +242,9 @@ pub async fn of_patient(
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let after = match page.after()?.as_deref() {
-        None => None,
-        Some([submitted_at, id]) => Some(After {
-            submitted_at: submitted_at.clone(),
-            id: id.clone(),
-        }),
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "bad_query",
-                "`cursor` is not one this server gave out".into(),
-            ));
-        }
-    };
+    let after = page
+        .after()?
+        .map(|[submitted_at, id]| After { submitted_at, id });
     let reference = PatientRef::parse(&reference).map_err(|_| no_patient())?;
     let cid = c.id.clone();
     let (pid, list, more) = read(&state, no_patient, move |conn| {
