@@ -12,6 +12,7 @@ pub mod compile;
 pub mod diag;
 pub mod engine;
 pub mod expr;
+pub mod form;
 pub mod model;
 pub mod testing;
 pub mod value;
