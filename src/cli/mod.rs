@@ -185,6 +185,10 @@ fn serve(s: Serve) -> ExitCode {
         print_start(&running, &config);
         running.server.await?;
         drop(running.mailer);
+        // A clean shutdown leaves the WAL empty: the writer and reader
+        // threads may not close their connections before the process ends,
+        // and only the last connection to close would checkpoint it.
+        crate::storage::close_wal(&config.db, &config.storage)?;
         Ok(())
     });
     match result {

@@ -253,6 +253,14 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Copies the whole WAL into the database and truncates it to nothing; a
+/// clean shutdown ends with it.
+pub fn close_wal(path: &Path, opts: &Options) -> Result<()> {
+    let conn = connect(path, opts)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 /// What a bounded check of the database found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Health {

@@ -476,3 +476,29 @@ async fn the_wal_stays_bounded_under_sustained_load() {
         "the WAL reached {largest} bytes with a limit of {limit} ({stored} responses)"
     );
 }
+
+#[tokio::test]
+async fn a_clean_shutdown_leaves_the_wal_empty() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, _) = seed_clinics(&dir.path().join("prom.db"));
+    let (mut child, base) = start_child(dir.path(), false);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/v1/patients"))
+        .bearer_auth(&key)
+        .json(&json!({"ref": "P1"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let wal = dir.path().join("prom.db-wal");
+    assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > 0);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exit = child.wait().expect("exits");
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+}
