@@ -272,6 +272,7 @@ fn seed(a: &Args) {
                     idempotency: None,
                     supersedes: None,
                     base_url: "http://localhost".into(),
+                    invitation: None,
                 },
             )
             .expect("submit");

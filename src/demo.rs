@@ -155,6 +155,7 @@ pub fn seed(
                     idempotency: None,
                     supersedes: None,
                     base_url: base_url.to_string(),
+                    invitation: None,
                 },
             )?;
         }

@@ -1,7 +1,7 @@
 //! Invitation links (stored as token hashes) and follow-up plans.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Result;
 use super::ids::{new_id, ts};
@@ -45,4 +45,112 @@ pub fn insert_plan(
         ],
     )?;
     Ok(id)
+}
+
+/// An invitation as its link finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invitation {
+    pub id: String,
+    pub patient_id: String,
+    pub clinic_id: String,
+    pub patient_ref: String,
+    pub language: String,
+    pub questionnaire_id: String,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    pub response_id: Option<String>,
+}
+
+const INVITATION_COLUMNS: &str =
+    "i.id, i.patient_id, p.clinic_id, p.ref, p.language, i.questionnaire_id,
+    i.expires_at, i.used_at, i.response_id";
+
+fn invitation_row(r: &rusqlite::Row) -> rusqlite::Result<Invitation> {
+    Ok(Invitation {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        clinic_id: r.get(2)?,
+        patient_ref: r.get(3)?,
+        language: r.get(4)?,
+        questionnaire_id: r.get(5)?,
+        expires_at: r.get(6)?,
+        used_at: r.get(7)?,
+        response_id: r.get(8)?,
+    })
+}
+
+/// The invitation whose link token hashes to `token_hash`.
+pub fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<Invitation>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
+             WHERE i.token_hash = ?1"
+        ))?
+        .query_row([token_hash], invitation_row)
+        .optional()?)
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Invitation> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
+             WHERE i.id = ?1"
+        ))?
+        .query_row([id], invitation_row)?)
+}
+
+/// Marks an invitation used by the response it produced; `false` when it
+/// was used already (a double tap: the first response stands).
+pub fn mark_used(
+    conn: &Connection,
+    id: &str,
+    response_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE invitations SET used_at = ?2, response_id = ?3 WHERE id = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![id, ts(now), response_id])?;
+    Ok(n == 1)
+}
+
+/// Saves the answers so far and the page the patient is on.
+pub fn save_draft(
+    conn: &Connection,
+    invitation_id: &str,
+    answers: &serde_json::Map<String, serde_json::Value>,
+    page: u32,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO drafts (invitation_id, answers, page, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (invitation_id) DO UPDATE SET answers = ?2, page = ?3, updated_at = ?4",
+    )?
+    .execute(params![
+        invitation_id,
+        serde_json::Value::Object(answers.clone()).to_string(),
+        page,
+        ts(now)
+    ])?;
+    Ok(())
+}
+
+/// The draft of an invitation: the answers so far and the page.
+pub fn draft(
+    conn: &Connection,
+    invitation_id: &str,
+) -> Result<Option<(serde_json::Map<String, serde_json::Value>, u32)>> {
+    let row: Option<(String, u32)> = conn
+        .prepare_cached("SELECT answers, page FROM drafts WHERE invitation_id = ?1")?
+        .query_row([invitation_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(a, p)| (serde_json::from_str(&a).unwrap_or_default(), p)))
+}
+
+/// Forgets a draft once its response is stored.
+pub fn drop_draft(conn: &Connection, invitation_id: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM drafts WHERE invitation_id = ?1")?
+        .execute([invitation_id])?;
+    Ok(())
 }

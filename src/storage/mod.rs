@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod patients;
 pub mod responses;
 pub mod review;
+pub mod sessions;
 pub mod versions;
 pub mod writer;
 
@@ -31,6 +32,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_clinical_record.sql"),
     include_str!("migrations/0002_second_pass.sql"),
+    include_str!("migrations/0003_patient_sessions.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

@@ -22,7 +22,7 @@ use crate::storage::audit::{self, Entry};
 use crate::storage::ids::{new_id, ts};
 use crate::storage::responses::{self, FlagRecord, NewResponse, ResponseRecord, StoredScore};
 use crate::storage::{
-    Connection, Result, StorageError, clinics, idempotency, outbox, patients, review,
+    Connection, Result, StorageError, clinics, idempotency, invitations, outbox, patients, review,
 };
 
 /// How many earlier responses are read first for the rules; everything is
@@ -54,6 +54,10 @@ pub struct Submission {
     pub supersedes: Option<(String, String)>,
     /// The base of links in alert e-mails.
     pub base_url: String,
+    /// The invitation answered, for a response from the patient's pages:
+    /// it is used once, and a second submit (a double tap, a retry after a
+    /// timeout) answers with the first response.
+    pub invitation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +100,21 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
     }
     let q = &s.questionnaire;
     let patient_id = patients::patient_id(conn, &s.clinic_id, &s.patient_ref)?;
+    if let Some(inv) = &s.invitation {
+        let inv = invitations::by_id(conn, inv)?;
+        if inv.patient_id != patient_id || inv.questionnaire_id != q.id {
+            return Err(StorageError::Invalid(
+                "the invitation is for another patient or questionnaire".into(),
+            ));
+        }
+        if let Some(first) = inv.response_id {
+            return Ok(Submitted::Replayed(responses::get_response(
+                conn,
+                &s.clinic_id,
+                &first,
+            )?));
+        }
+    }
     if let Some((old, _)) = &s.supersedes {
         let (old_patient, old_q) = responses::owner(conn, &s.clinic_id, old)?;
         if old_patient != patient_id || old_q != q.id {
@@ -128,6 +147,10 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
 
     // 3. Record.
     let rec = record(conn, s, &patient_id, &fired, level)?;
+    if let Some(inv) = &s.invitation {
+        invitations::mark_used(conn, inv, &rec.id, s.now)?;
+        invitations::drop_draft(conn, inv)?;
+    }
     if let Some(idem) = &s.idempotency {
         idempotency::record(
             conn,

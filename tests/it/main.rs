@@ -11,6 +11,7 @@ mod helpers;
 mod hostile_files;
 mod language;
 mod mail;
+mod patient_flow;
 mod properties;
 mod service;
 mod shipped;

@@ -121,6 +121,7 @@ async fn store(
         idempotency,
         supersedes,
         base_url: state.base_url.clone(),
+        invitation: None,
     };
     let stored = state
         .writer

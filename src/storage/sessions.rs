@@ -1,0 +1,89 @@
+//! Server-side sessions: a row per session, found by the hash of the
+//! cookie's token; ended on the server (logout, expiry), never trusted from
+//! the browser.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Result;
+use super::ids::ts;
+
+/// A session as a request finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub kind: String,
+    pub patient_id: Option<String>,
+    pub invitation_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub csrf: String,
+    pub language: String,
+    pub expires_at: String,
+}
+
+/// A new session to store.
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub kind: &'a str,
+    pub patient_id: Option<&'a str>,
+    pub invitation_id: Option<&'a str>,
+    pub staff_id: Option<&'a str>,
+    pub csrf: &'a str,
+    pub language: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, kind, patient_id, invitation_id, staff_id, csrf, language, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        s.token_hash,
+        s.kind,
+        s.patient_id,
+        s.invitation_id,
+        s.staff_id,
+        s.csrf,
+        s.language,
+        ts(now),
+        ts(s.expires_at)
+    ])?;
+    Ok(())
+}
+
+/// The live session (not ended, not expired at `now`) with this token hash.
+pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at FROM sessions
+             WHERE token_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
+        )?
+        .query_row(params![token_hash, ts(now)], |r| {
+            Ok(Session {
+                kind: r.get(0)?,
+                patient_id: r.get(1)?,
+                invitation_id: r.get(2)?,
+                staff_id: r.get(3)?,
+                csrf: r.get(4)?,
+                language: r.get(5)?,
+                expires_at: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The language the patient chose, remembered for the session.
+pub fn set_language(conn: &Connection, token_hash: &str, language: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET language = ?2 WHERE token_hash = ?1")?
+        .execute(params![token_hash, language])?;
+    Ok(())
+}
+
+/// Ends a session on the server.
+pub fn end(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE sessions SET ended_at = ?2 WHERE token_hash = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![token_hash, ts(now)])?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! A patient's invitation link: exchanged at once for a server-side
+//! session (so the link's token leaves the address bar), and answered
+//! once. The pages call these; they hold no SQL and decide nothing
+//! clinical.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::security::{new_token, token_hash};
+use crate::storage::invitations::{self, Invitation};
+use crate::storage::sessions::{self, NewSession};
+use crate::storage::{Connection, Result, audit};
+
+/// How long a patient's session lasts at most (never past the link's own
+/// expiry).
+pub const PATIENT_SESSION: Duration = Duration::hours(2);
+
+/// Why a link cannot be used; each gets a friendly page saying what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkProblem {
+    Unknown,
+    Expired,
+    Used,
+}
+
+/// A link exchanged for a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    /// The session cookie's token (only its hash is stored).
+    pub session_token: String,
+    pub csrf: String,
+    pub invitation: Invitation,
+}
+
+/// Exchanges an invitation link's token for a new patient session.
+pub fn open_link(
+    conn: &Connection,
+    link_token: &str,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Opened, LinkProblem>> {
+    let Some(inv) = invitations::by_token_hash(conn, &token_hash(link_token))? else {
+        return Ok(Err(LinkProblem::Unknown));
+    };
+    if inv.used_at.is_some() {
+        return Ok(Err(LinkProblem::Used));
+    }
+    let expires = DateTime::parse_from_rfc3339(&inv.expires_at)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now);
+    if expires <= now {
+        return Ok(Err(LinkProblem::Expired));
+    }
+    let session_token = new_token("prom_ses_");
+    let csrf = new_token("");
+    sessions::insert(
+        conn,
+        &NewSession {
+            token_hash: &token_hash(&session_token),
+            kind: "patient",
+            patient_id: Some(&inv.patient_id),
+            invitation_id: Some(&inv.id),
+            staff_id: None,
+            csrf: &csrf,
+            language: &inv.language,
+            expires_at: expires.min(now + PATIENT_SESSION),
+        },
+        now,
+    )?;
+    audit::record(
+        conn,
+        "patient",
+        "invitation.open",
+        &inv.clinic_id,
+        Some(&inv.patient_id),
+        Some(&inv.id),
+        now,
+    )?;
+    Ok(Ok(Opened {
+        session_token,
+        csrf,
+        invitation: inv,
+    }))
+}
