@@ -27,6 +27,9 @@ pub struct Seeded {
     pub staff_password: String,
     pub api_key: String,
     pub patients: Vec<String>,
+    /// A fresh invitation link for a demo patient (pain, 0-10), to open in
+    /// a browser.
+    pub patient_link: String,
 }
 
 fn answers(pairs: &[(&str, Json)]) -> Map<String, Json> {
@@ -160,12 +163,25 @@ pub fn seed(
             )?;
         }
     }
+    // A new link at every start: the last one may have been answered.
+    let link_token = security::new_token("prom_inv_");
+    let pid = crate::storage::patients::patient_id(&tx, CLINIC, "D003")?;
+    crate::storage::invitations::insert_invitation(
+        &tx,
+        &pid,
+        "pain_nrs",
+        &security::token_hash(&link_token),
+        now + Duration::days(14),
+        now,
+    )?;
     tx.commit()?;
+    crate::storage::audit::refresh_head(conn);
     Ok(Seeded {
         clinic: CLINIC.into(),
         staff_email: STAFF_EMAIL.into(),
         staff_password: password,
         api_key,
         patients: people.iter().map(|p| p.0.to_string()).collect(),
+        patient_link: format!("{}/a/{link_token}", base_url.trim_end_matches('/')),
     })
 }

@@ -182,6 +182,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             .limits
             .fit_to_files(open_file_limit(), config.workers.max(1)),
         stats: Default::default(),
+        pages: web::pages::Pages::load()?,
     });
     summaries(Arc::downgrade(&state));
     let server = web::server(state, listener, config.workers.max(1))?;

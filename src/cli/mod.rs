@@ -229,6 +229,11 @@ fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
         );
         let _ = writeln!(out, "  API key:      {k}");
         let _ = writeln!(out, "  patients:     {}", d.patients.join(", "));
+        let _ = writeln!(
+            out,
+            "  patient link: {}  (open it in a browser: the pain questionnaire as D003 sees it)",
+            d.patient_link
+        );
         let _ = writeln!(out);
         let _ = writeln!(out, "Try:");
         let _ = writeln!(out, "  curl {b}/healthz");

@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod error;
+pub mod pages;
+pub mod patient;
 
 use actix_web::{App, HttpServer, middleware, web};
 use std::collections::HashMap;
@@ -89,6 +91,8 @@ pub struct AppState {
     pub keys: RwLock<HashMap<String, api::auth::CachedKey>>,
     pub limits: Limits,
     pub stats: Stats,
+    /// The page templates and text catalogues.
+    pub pages: pages::Pages,
 }
 
 /// Builds the HTTP server on an already bound listener.
@@ -104,6 +108,7 @@ pub fn server(
             .app_data(data.clone())
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .configure(api::routes)
+            .configure(patient::routes)
             .default_service(web::to(api::not_found))
     })
     .workers(workers)

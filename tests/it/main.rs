@@ -12,6 +12,7 @@ mod hostile_files;
 mod language;
 mod mail;
 mod patient_flow;
+mod patient_pages;
 mod properties;
 mod service;
 mod shipped;

@@ -1,0 +1,396 @@
+//! The patients' pages: an invitation link (`/a/{token}`) exchanged at
+//! once for a session and a redirect to `/a`; the form page by page
+//! (`show_if` decided by the server, a draft saved at every page change,
+//! refusals beside their fields, CSRF on every form); the receipt. Every
+//! page works without JavaScript.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value as Json};
+use tera::Context;
+
+use super::AppState;
+use super::pages::{same_secret, session_cookie, session_token};
+use crate::clock::local_date;
+use crate::core::engine::{AnswerError, Mode, validate};
+use crate::core::form::{answers_from_form, page_view, pages};
+use crate::security::token_hash;
+use crate::storage::{invitations, responses, sessions};
+use crate::usecase::invitation::{LinkProblem, open_link};
+use crate::usecase::{Submission, submit_response};
+
+type State = web::Data<AppState>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/a/{token}", web::get().to(open))
+        .route("/a", web::get().to(show))
+        .route("/a", web::post().to(answer))
+        .route("/done", web::get().to(done))
+        .route("/static/app.css", web::get().to(super::pages::stylesheet));
+}
+
+fn problem(state: &State, lang: &str, status: StatusCode, key: &str) -> HttpResponse {
+    let mut c = Context::new();
+    c.insert(
+        "heading",
+        &state.pages.text(lang, &format!("{key}_heading")),
+    );
+    c.insert("message", &state.pages.text(lang, key));
+    state.pages.render(status, "patient/problem.html", lang, c)
+}
+
+fn failed(state: &State, e: crate::storage::StorageError) -> HttpResponse {
+    let id = crate::storage::ids::new_id();
+    tracing::error!(error_id = %id, error = %e, "a patient page failed");
+    let mut c = Context::new();
+    c.insert("heading", "Der skete en fejl / Something went wrong");
+    c.insert("message", &format!("Fejl-id / error id: {id}"));
+    state.pages.render(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "patient/problem.html",
+        "da",
+        c,
+    )
+}
+
+/// `GET /a/{token}`: the link, exchanged for a session at once.
+async fn open(state: State, token: web::Path<String>) -> HttpResponse {
+    let now = state.clock.now();
+    let token = token.into_inner();
+    match state
+        .writer
+        .write(move |conn| open_link(conn, &token, now))
+        .await
+    {
+        Ok(Ok(opened)) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/a"))
+            .insert_header((
+                header::SET_COOKIE,
+                session_cookie(&state.base_url, &opened.session_token),
+            ))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            .finish(),
+        Ok(Err(p)) => {
+            let (status, key) = match p {
+                LinkProblem::Unknown => (StatusCode::NOT_FOUND, "link_unknown"),
+                LinkProblem::Expired => (StatusCode::GONE, "link_expired"),
+                LinkProblem::Used => (StatusCode::GONE, "link_used"),
+            };
+            problem(&state, "da", status, key)
+        }
+        Err(e) => failed(&state, e),
+    }
+}
+
+/// The request's patient session and its invitation.
+struct Visit {
+    token_hash: String,
+    session: sessions::Session,
+    invitation: invitations::Invitation,
+}
+
+async fn visit(req: &HttpRequest, state: &State) -> Result<Visit, HttpResponse> {
+    let gone = || problem(state, "da", StatusCode::UNAUTHORIZED, "session_gone");
+    let token = session_token(req, &state.base_url).ok_or_else(gone)?;
+    let hash = token_hash(&token);
+    let now = state.clock.now();
+    let readers = state.readers.clone();
+    let h = hash.clone();
+    let found = web::block(move || {
+        readers.with(|conn| {
+            let Some(s) = sessions::live(conn, &h, now)? else {
+                return Ok(None);
+            };
+            let Some(inv) = s.invitation_id.as_deref() else {
+                return Ok(None);
+            };
+            let inv = invitations::by_id(conn, inv)?;
+            Ok(Some((s, inv)))
+        })
+    })
+    .await;
+    match found {
+        Ok(Ok(Some((session, invitation)))) if session.kind == "patient" => Ok(Visit {
+            token_hash: hash,
+            session,
+            invitation,
+        }),
+        Ok(Ok(_)) => Err(gone()),
+        Ok(Err(e)) => Err(failed(state, e)),
+        Err(_) => Err(failed(
+            state,
+            crate::storage::StorageError::Sqlite("a blocking task failed".into()),
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ShowQuery {
+    lang: Option<String>,
+}
+
+/// `GET /a`: the page the patient is on, in the session's language;
+/// `?lang=en` switches it and is remembered.
+async fn show(req: HttpRequest, state: State, q: web::Query<ShowQuery>) -> HttpResponse {
+    let v = match visit(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if let Some(lang) = q.lang.clone()
+        && crate::vocab::Language::parse(&lang).is_ok()
+    {
+        let h = v.token_hash.clone();
+        let _ = state
+            .writer
+            .write(move |conn| sessions::set_language(conn, &h, &lang))
+            .await;
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/a"))
+            .finish();
+    }
+    if v.invitation.response_id.is_some() {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/done"))
+            .finish();
+    }
+    let inv = v.invitation.id.clone();
+    let readers = state.readers.clone();
+    let draft = web::block(move || readers.with(|conn| invitations::draft(conn, &inv))).await;
+    let (answers, page) = match draft {
+        Ok(Ok(Some(d))) => d,
+        Ok(Ok(None)) => (Map::new(), 0),
+        Ok(Err(e)) => return failed(&state, e),
+        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+    };
+    form(&state, &v, &answers, page as usize, &[], StatusCode::OK)
+}
+
+fn form(
+    state: &State,
+    v: &Visit,
+    answers: &Map<String, Json>,
+    page: usize,
+    errors: &[AnswerError],
+    status: StatusCode,
+) -> HttpResponse {
+    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id) else {
+        return problem(state, &v.session.language, StatusCode::GONE, "link_unknown");
+    };
+    let date = local_date(state.clock.now(), "Europe/Copenhagen");
+    let view = page_view(q, &v.session.language, answers, page, errors, date);
+    let shown: Vec<Json> = view
+        .items
+        .iter()
+        .filter_map(|i| {
+            i.error
+                .as_ref()
+                .map(|m| serde_json::json!({"id": i.id, "message": m}))
+        })
+        .collect();
+    let mut c = Context::new();
+    c.insert("page", &view);
+    c.insert("errors", &shown);
+    c.insert("csrf", &v.session.csrf);
+    state
+        .pages
+        .render(status, "patient/form.html", &view.language, c)
+}
+
+/// `POST /a`: this page's answers; back, next or send.
+async fn answer(
+    req: HttpRequest,
+    state: State,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let v = match visit(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if !field("csrf").is_some_and(|t| same_secret(t, &v.session.csrf)) {
+        return problem(
+            &state,
+            &v.session.language,
+            StatusCode::FORBIDDEN,
+            "session_gone",
+        );
+    }
+    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
+        return problem(
+            &state,
+            &v.session.language,
+            StatusCode::GONE,
+            "link_unknown",
+        );
+    };
+    let all = pages(&q);
+    let page = field("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, all.len().max(1))
+        - 1;
+    // This page's answers replace what the draft held for its items.
+    let inv = v.invitation.id.clone();
+    let readers = state.readers.clone();
+    let mut answers = match web::block(move || readers.with(|c| invitations::draft(c, &inv))).await
+    {
+        Ok(Ok(d)) => d.map(|d| d.0).unwrap_or_default(),
+        Ok(Err(e)) => return failed(&state, e),
+        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+    };
+    let on_page: Vec<&str> = all
+        .get(page)
+        .map(|r| q.items[r.clone()].iter().map(|i| i.id.as_str()).collect())
+        .unwrap_or_default();
+    for id in &on_page {
+        answers.remove(*id);
+    }
+    answers.extend(answers_from_form(&q, &fields));
+    let now = state.clock.now();
+    let date = local_date(now, "Europe/Copenhagen");
+    let lang = v.session.language.clone();
+    let go = field("go").unwrap_or("next");
+    let checked = validate(&q, &answers, Mode::Web, date);
+    let errors_here: Vec<AnswerError> = match &checked {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs
+            .iter()
+            .filter(|e| on_page.contains(&e.item.as_str()))
+            .cloned()
+            .collect(),
+    };
+    let next_page = match go {
+        "back" => page.saturating_sub(1),
+        _ if !errors_here.is_empty() => page,
+        "submit" => page,
+        _ => (page + 1).min(all.len().saturating_sub(1)),
+    };
+    let (inv, a2) = (v.invitation.id.clone(), answers.clone());
+    if let Err(e) = state
+        .writer
+        .write(move |conn| invitations::save_draft(conn, &inv, &a2, next_page as u32, now))
+        .await
+    {
+        return failed(&state, e);
+    }
+    if go != "back" && !errors_here.is_empty() {
+        return form(
+            &state,
+            &v,
+            &answers,
+            page,
+            &errors_here,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+    }
+    if go != "submit" {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/a"))
+            .finish();
+    }
+    let evaluation = match checked {
+        Ok(ev) => ev,
+        Err(errs) => {
+            // Show the first page with a refusal.
+            let first = all
+                .iter()
+                .position(|r| {
+                    q.items[r.clone()]
+                        .iter()
+                        .any(|it| errs.iter().any(|e| e.item == it.id))
+                })
+                .unwrap_or(page);
+            return form(
+                &state,
+                &v,
+                &answers,
+                first,
+                &errs,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let sub = Submission {
+        clinic_id: v.invitation.clinic_id.clone(),
+        patient_ref: v.invitation.patient_ref.clone(),
+        questionnaire: q,
+        evaluation,
+        mode: Mode::Web,
+        actor: "patient".into(),
+        now,
+        idempotency: None,
+        supersedes: None,
+        base_url: state.base_url.clone(),
+        invitation: Some(v.invitation.id.clone()),
+    };
+    match state
+        .writer
+        .write(move |conn| submit_response(conn, &sub))
+        .await
+    {
+        Ok(_) => {
+            state.stats.stored(false);
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/done"))
+                .finish()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "a patient's response was not stored");
+            problem(
+                &state,
+                &lang,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_gone",
+            )
+        }
+    }
+}
+
+/// `GET /done`: the receipt, with the advice of every rule that fired,
+/// safety advice first.
+async fn done(req: HttpRequest, state: State) -> HttpResponse {
+    let v = match visit(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let Some(rid) = v.invitation.response_id.clone() else {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/a"))
+            .finish();
+    };
+    let (cid, readers) = (v.invitation.clinic_id.clone(), state.readers.clone());
+    let rec =
+        match web::block(move || readers.with(|c| responses::get_response(c, &cid, &rid))).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return failed(&state, e),
+            Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+        };
+    let lang = v.session.language.clone();
+    let mut advice: Vec<String> = Vec::new();
+    if let Some(q) = state.catalog.get(&rec.questionnaire) {
+        // Red rules' advice first.
+        let mut fired: Vec<&crate::core::model::Rule> = rec
+            .flags
+            .iter()
+            .filter_map(|f| q.rules.iter().find(|r| r.id == f.rule))
+            .collect();
+        fired.sort_by_key(|r| std::cmp::Reverse(r.level));
+        for r in fired {
+            if let Some(t) = &r.patient_text {
+                advice.push(t.get(&lang).to_string());
+            }
+        }
+    }
+    let mut c = Context::new();
+    c.insert("advice", &advice);
+    state
+        .pages
+        .render(StatusCode::OK, "patient/receipt.html", &lang, c)
+}

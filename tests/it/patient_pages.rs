@@ -1,0 +1,269 @@
+//! The patient's pages over HTTP, as a browser without JavaScript uses
+//! them: the link, the pages, refusals, the draft, the receipt; links that
+//! expired or were used; one session cannot reach another patient.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+use crate::helpers::{NOW, TestApp, spawn};
+
+/// A browser without JavaScript: follows nothing by itself, keeps the one
+/// session cookie.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Browser {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookie: None,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+        let mut r = self.http.get(format!("{}{path}", self.app.base));
+        if let Some(c) = &self.cookie {
+            r = r.header(COOKIE, c);
+        }
+        self.answer(r).await
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .form(form);
+        if let Some(c) = &self.cookie {
+            r = r.header(COOKIE, c);
+        }
+        self.answer(r).await
+    }
+
+    async fn answer(&mut self, r: reqwest::RequestBuilder) -> (StatusCode, String, Option<String>) {
+        let r = r.send().await.expect("request");
+        if let Some(c) = r.headers().get(SET_COOKIE) {
+            let c = c.to_str().expect("cookie");
+            assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax"), "{c}");
+            self.cookie = c.split(';').next().map(String::from);
+        }
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(String::from);
+        (status, r.text().await.unwrap_or_default(), location)
+    }
+}
+
+/// The CSRF token of the page's form.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().expect("value").to_string()
+}
+
+/// An invitation link to pain_nrs for a new patient, expiring in `days`.
+fn invite(app: &TestApp, reference: &str, days: i64) -> String {
+    let conn = app.conn();
+    let now = NOW.parse().expect("time");
+    let pid = prom::storage::patients::insert_patient(
+        &conn,
+        &prom::storage::patients::NewPatient {
+            clinic_id: "a".into(),
+            reference: reference.into(),
+            language: "da".into(),
+            ..Default::default()
+        },
+        now,
+    )
+    .expect("patient");
+    let token = prom::security::new_token("prom_inv_");
+    prom::storage::invitations::insert_invitation(
+        &conn,
+        &pid,
+        "pain_nrs",
+        &prom::security::token_hash(&token),
+        now + Duration::days(days),
+        now,
+    )
+    .expect("invitation");
+    format!("/a/{token}")
+}
+
+#[tokio::test]
+async fn a_patient_answers_in_danish_sees_refusals_resumes_a_draft_and_gets_a_receipt() {
+    let app = spawn().await;
+    let link = invite(&app, "P1", 14);
+    let mut b = Browser::new(&app);
+    // The link is exchanged for a session and left behind.
+    let (s, _, to) = b.get(&link).await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/a")));
+    assert!(b.cookie.is_some());
+    let (s, html, _) = b.get("/a").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<html lang=\"da\">"), "Danish first");
+    assert!(html.contains("Hvor stærke er dine smerter lige nu?"));
+    assert!(html.contains("Side 1 af 1"));
+    assert!(
+        !html.contains("Har smerterne forstyrret din søvn?"),
+        "hidden until worst pain >= 4"
+    );
+    let token = csrf(&html);
+    // Without the CSRF token nothing is taken.
+    let (s, _, _) = b.post("/a", &[("pain_now", "3"), ("go", "submit")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A refusal is shown beside its field, the other answer kept.
+    let (s, html, _) = b
+        .post(
+            "/a",
+            &[
+                ("csrf", &token),
+                ("page", "1"),
+                ("pain_now", "11"),
+                ("pain_worst", "4"),
+                ("go", "submit"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("class=\"error-summary\""));
+    assert!(html.contains("href=\"#pain_now\""));
+    assert!(html.contains("højst være 10"), "{html}");
+    assert!(
+        html.contains("value=\"4\""),
+        "the worst pain answer is kept"
+    );
+    // The draft is kept: a new visit shows the answers so far.
+    let (_, html, _) = b.get("/a").await;
+    assert!(html.contains("value=\"11\""));
+    // English by the switch, remembered.
+    let (s, _, to) = b.get("/a?lang=en").await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/a")));
+    let (_, html, _) = b.get("/a").await;
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("How bad is your pain right now?"));
+    // Sent: red, so the advice shows on the receipt.
+    let (s, _, to) = b
+        .post(
+            "/a",
+            &[
+                ("csrf", &token),
+                ("page", "1"),
+                ("pain_now", "9"),
+                ("pain_worst", "9"),
+                ("sleep", "true"),
+                ("go", "submit"),
+            ],
+        )
+        .await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/done")));
+    let (s, html, _) = b.get("/done").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Thank you for your answers"));
+    assert!(html.contains("Your pain is severe."), "{html}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM responses WHERE mode = 'web'"),
+        1
+    );
+    // A second send (a double tap) stores nothing new.
+    b.post(
+        "/a",
+        &[
+            ("csrf", &token),
+            ("page", "1"),
+            ("pain_now", "9"),
+            ("pain_worst", "9"),
+            ("go", "submit"),
+        ],
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM responses"), 1);
+    // And the link cannot be used again.
+    let mut other = Browser::new(&app);
+    let (s, html, _) = other.get(&link).await;
+    assert_eq!(s, StatusCode::GONE);
+    assert!(html.contains("allerede besvaret"));
+}
+
+#[tokio::test]
+async fn expired_and_unknown_links_get_a_friendly_page_and_pages_carry_security_headers() {
+    let app = spawn().await;
+    let link = invite(&app, "P2", 0);
+    let mut b = Browser::new(&app);
+    let (s, html, _) = b.get(&link).await;
+    assert_eq!(s, StatusCode::GONE);
+    assert!(html.contains("Linket er udløbet"));
+    assert!(html.contains("Kontakt din afdeling"));
+    let (s, html, _) = b.get("/a/prom_inv_nonsense").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(html.contains("Linket virker ikke"));
+    let (s, html, _) = b.get("/a").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "no session");
+    assert!(!html.contains("panicked") && !html.contains("Error:"));
+    let r = reqwest::get(format!("{}/a/prom_inv_nonsense", app.base))
+        .await
+        .expect("get");
+    let h = r.headers();
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("frame-ancestors 'none'")
+    );
+    assert!(
+        !h["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("unsafe-inline")
+    );
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn one_patients_session_cannot_reach_another_patients_answers() {
+    let app = spawn().await;
+    let (l1, l2) = (invite(&app, "P1", 14), invite(&app, "P2", 14));
+    let mut p1 = Browser::new(&app);
+    let mut p2 = Browser::new(&app);
+    p1.get(&l1).await;
+    p2.get(&l2).await;
+    let (_, html, _) = p1.get("/a").await;
+    let t1 = csrf(&html);
+    p1.post(
+        "/a",
+        &[
+            ("csrf", &t1),
+            ("page", "1"),
+            ("pain_now", "7"),
+            ("pain_worst", "8"),
+            ("go", "submit"),
+        ],
+    )
+    .await;
+    // P2's session sees its own empty form, and P1's token is refused in it.
+    let (_, html, _) = p2.get("/a").await;
+    assert!(!html.contains("value=\"7\""));
+    let (s, _, _) = p2
+        .post("/a", &[("csrf", &t1), ("pain_now", "1"), ("go", "submit")])
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, to) = p2.get("/done").await;
+    assert_eq!(
+        (s, to.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/a")),
+        "no receipt of P1's"
+    );
+}
