@@ -261,9 +261,15 @@ pub struct AnswerError {
 }
 
 impl AnswerError {
-    /// The message in `lang` (`da` or, for anything else, English).
+    /// The message in `lang` (`da` or, for anything else, English), naming
+    /// the item by its id (for the API and authors).
     pub fn message(&self, lang: &str) -> String {
-        let it = &self.item;
+        self.message_about(lang, &self.item)
+    }
+
+    /// The message in `lang`, naming the item as `it` (a patient's page
+    /// names it by its question).
+    pub fn message_about(&self, lang: &str, it: &str) -> String {
         let da = lang == "da";
         let n = |d: &Decimal| fmt_num(*d);
         match (&self.problem, da) {

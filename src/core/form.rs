@@ -169,10 +169,10 @@ pub fn page_view(
             max_text: text(&it.max_text, &lang),
             max_length: it.max_length,
             value,
-            error: errors
-                .iter()
-                .find(|e| e.item == it.id)
-                .map(|e| e.message(&lang)),
+            error: errors.iter().find(|e| e.item == it.id).map(|e| {
+                let question = format!("«{}»", it.text.get(&lang));
+                e.message_about(&lang, &question)
+            }),
         });
     }
     PageView {

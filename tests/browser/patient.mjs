@@ -1,0 +1,161 @@
+// Browser and accessibility tests of the patient's pages, in Debian's
+// Chromium driven by playwright-core, with axe-core at WCAG 2.2 AA.
+//
+//   PROM_BIN=target/debug/prom node tests/browser/patient.mjs
+//
+// It starts `prom serve --demo` on a fresh database in a temporary folder,
+// opens the demo patient's link, answers the pain questionnaire at 320 px
+// (with JavaScript off, and then the receipt), checks that no page scrolls
+// sideways at 320 px, runs axe-core on every page, and saves screenshots at
+// 320 and 1280 px in docs/screenshots/. It ends with "N passed, N failed".
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const bin = process.env.PROM_BIN || join(root, "target", "debug", "prom");
+const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const axeSource = readFileSync(join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
+const shots = join(root, "docs", "screenshots");
+mkdirSync(shots, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = "") {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name}${detail ? `\n       ${detail}` : ""}`);
+  }
+}
+
+// Starts the demo server and waits for its patient link.
+async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), "prom-browser-"));
+  const server = spawn(
+    bin,
+    ["serve", "--demo", "--listen", "127.0.0.1:0", "--db", join(dir, "prom.db"),
+      "--mail-dir", join(dir, "mail"), "--questionnaires", join(root, "questionnaires")],
+    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, PROM_LOG: "warn" } },
+  );
+  let out = "";
+  const link = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no patient link in:\n${out}`)), 60000);
+    server.stdout.on("data", (d) => {
+      out += d.toString();
+      const m = out.match(/patient link: (\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    server.on("exit", (code) => reject(new Error(`prom serve exited (${code}):\n${out}`)));
+  });
+  return { server, link };
+}
+
+async function axe(page, name) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+    }),
+  );
+  const v = result.violations;
+  check(
+    `axe-core finds no WCAG 2.2 AA violation on ${name}`,
+    v.length === 0,
+    v.map((x) => `${x.id}: ${x.help} (${x.nodes.length} places)`).join("\n       "),
+  );
+}
+
+async function noSidewaysScroll(page, name) {
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+  check(`${name} does not scroll sideways at 320 px`, !wide);
+}
+
+const { server, link } = await startServer();
+const browser = await chromium.launch({
+  executablePath: browserPath,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  // The patient, with JavaScript off, on a small phone.
+  const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 320, height: 640 } });
+  const p = await noJs.newPage();
+  await p.goto(link);
+  check("the link leads to the form without the token in the address", p.url().endsWith("/a"), p.url());
+  check("the form is in Danish", (await p.getAttribute("html", "lang")) === "da");
+  await p.fill("#pain_now", "12");
+  await p.fill("#pain_worst", "9");
+  await p.click("button[name=go]");
+  check("a refusal is shown with a summary", (await p.locator(".error-summary").count()) === 1);
+  check("the other answer is kept", (await p.inputValue("#pain_worst")) === "9");
+  await p.fill("#pain_now", "8");
+  await p.click("button[name=go]");
+  check("sending leads to the receipt", p.url().endsWith("/done"), p.url());
+  const receipt = await p.textContent("main");
+  check("the receipt thanks and gives the safety advice", receipt.includes("Tak for dine svar") && receipt.includes("Kontakt din afdeling i dag"), receipt);
+  await noJs.close();
+
+  // Each page, checked at 320 px and 1280 px, with axe-core (which needs
+  // JavaScript; the pages have none of their own).
+  for (const width of [320, 1280]) {
+    const ctx = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
+    const page = await ctx.newPage();
+    // A new link: the demo's was answered above. The problem page first.
+    await page.goto(link);
+    await axe(page, `the used-link page (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "the used-link page");
+    await page.screenshot({ path: join(shots, `link-used-${width}.png`), fullPage: true });
+    await ctx.close();
+  }
+} finally {
+  await browser.close();
+  server.kill();
+}
+
+// The form and receipt at both widths, with a fresh demo link each.
+for (const width of [320, 1280]) {
+  const { server: s2, link: l2 } = await startServer();
+  const b2 = await chromium.launch({
+    executablePath: browserPath,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const ctx = await b2.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
+    const page = await ctx.newPage();
+    await page.goto(l2);
+    await axe(page, `the form (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "the form");
+    await page.screenshot({ path: join(shots, `form-${width}.png`), fullPage: true });
+    await page.fill("#pain_now", "11");
+    await page.click("button[name=go]");
+    await axe(page, `the form with a refusal (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "the form with a refusal");
+    await page.screenshot({ path: join(shots, `form-refusal-${width}.png`), fullPage: true });
+    await page.fill("#pain_now", "8");
+    await page.fill("#pain_worst", "9");
+    await page.click("button[name=go]");
+    await axe(page, `the receipt (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "the receipt");
+    await page.screenshot({ path: join(shots, `receipt-${width}.png`), fullPage: true });
+    await ctx.close();
+  } finally {
+    await b2.close();
+    s2.kill();
+  }
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
