@@ -1,6 +1,6 @@
 //! The review queue: a review item per flagged response.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::Result;
@@ -106,4 +106,58 @@ pub fn open_item(
     )?
     .execute(params![new_id(), response_id, clinic_id, level, now])?;
     Ok(())
+}
+
+/// The review item of a response: its id, level and status.
+pub fn item_for_response(
+    conn: &Connection,
+    response_id: &str,
+) -> Result<Option<(String, String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT id, level, status FROM review_items WHERE response_id = ?1")?
+        .query_row([response_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+/// Opens a review item at `level` for a response that had none, and
+/// returns its id.
+pub fn open_item_with_id(
+    conn: &Connection,
+    response_id: &str,
+    clinic_id: &str,
+    level: &str,
+    now: &str,
+) -> Result<String> {
+    let id = new_id();
+    conn.prepare_cached(
+        "INSERT INTO review_items (id, response_id, clinic_id, level, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+    )?
+    .execute(params![id, response_id, clinic_id, level, now])?;
+    Ok(id)
+}
+
+/// Adds an event to a review item's history.
+pub fn add_event(
+    conn: &Connection,
+    item_id: &str,
+    status: &str,
+    actor: &str,
+    note: Option<&str>,
+    at: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO review_events (review_item_id, status, actor, note, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![item_id, status, actor, note, at])?;
+    Ok(())
+}
+
+/// Whether an item's history holds an event with this note.
+pub fn has_event(conn: &Connection, item_id: &str, note: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM review_events WHERE review_item_id = ?1 AND note = ?2)",
+        )?
+        .query_row(params![item_id, note], |r| r.get(0))?)
 }

@@ -267,3 +267,48 @@ async fn one_patients_session_cannot_reach_another_patients_answers() {
         "no receipt of P1's"
     );
 }
+
+#[tokio::test]
+async fn the_contact_button_puts_one_yellow_item_in_the_queue() {
+    let app = spawn().await;
+    let link = invite(&app, "P3", 14);
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (_, html, _) = b.get("/a").await;
+    let token = csrf(&html);
+    b.post(
+        "/a",
+        &[
+            ("csrf", &token),
+            ("page", "1"),
+            ("pain_now", "1"),
+            ("pain_worst", "2"),
+            ("go", "submit"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items"),
+        0,
+        "a green answer"
+    );
+    let (_, html, _) = b.get("/done").await;
+    assert!(html.contains("Jeg vil gerne kontaktes af afdelingen"));
+    for _ in 0..2 {
+        let (s, _, to) = b.post("/done/contact", &[("csrf", &token)]).await;
+        assert_eq!(
+            (s, to.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/done?asked=1"))
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE level = 'yellow' AND status = 'open'"),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM review_events"), 1, "once");
+    let (_, html, _) = b.get("/done?asked=1").await;
+    assert!(html.contains("Afdelingen har fået besked"));
+    // Without the form's token, nothing.
+    let (s, _, _) = b.post("/done/contact", &[("csrf", "forged")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

@@ -27,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/a", web::get().to(show))
         .route("/a", web::post().to(answer))
         .route("/done", web::get().to(done))
+        .route("/done/contact", web::post().to(contact))
         .route("/static/app.css", web::get().to(super::pages::stylesheet));
 }
 
@@ -388,9 +389,55 @@ async fn done(req: HttpRequest, state: State) -> HttpResponse {
             }
         }
     }
+    let asked = q_asked(&req);
     let mut c = Context::new();
     c.insert("advice", &advice);
+    c.insert("csrf", &v.session.csrf);
+    c.insert("asked", &asked);
     state
         .pages
         .render(StatusCode::OK, "patient/receipt.html", &lang, c)
+}
+
+/// Whether the receipt is shown after a contact request (`?asked=1`).
+fn q_asked(req: &HttpRequest) -> bool {
+    req.query_string().split('&').any(|p| p == "asked=1")
+}
+
+/// `POST /done/contact`: "I want the clinic to contact me".
+async fn contact(
+    req: HttpRequest,
+    state: State,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let v = match visit(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let token_ok = fields
+        .iter()
+        .any(|(k, t)| k == "csrf" && same_secret(t, &v.session.csrf));
+    let Some(rid) = v.invitation.response_id.clone().filter(|_| token_ok) else {
+        return problem(
+            &state,
+            &v.session.language,
+            StatusCode::FORBIDDEN,
+            "session_gone",
+        );
+    };
+    let now = state.clock.now();
+    let (cid, pid) = (
+        v.invitation.clinic_id.clone(),
+        v.invitation.patient_id.clone(),
+    );
+    match state
+        .writer
+        .write(move |conn| crate::usecase::contact::request_contact(conn, &cid, &pid, &rid, now))
+        .await
+    {
+        Ok(()) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/done?asked=1"))
+            .finish(),
+        Err(e) => failed(&state, e),
+    }
 }

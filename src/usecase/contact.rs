@@ -1,0 +1,38 @@
+//! "I want the clinic to contact me", from the receipt: the response gets a
+//! yellow item in the review queue (or, when it has one already, the wish
+//! is added to its history), once however often the button is pressed.
+
+use chrono::{DateTime, Utc};
+
+use crate::storage::ids::ts;
+use crate::storage::{Connection, Result, audit, review};
+
+/// The note a contact request leaves in a review item's history.
+pub const CONTACT_NOTE: &str = "patient asks to be contacted";
+
+pub fn request_contact(
+    conn: &Connection,
+    clinic_id: &str,
+    patient_id: &str,
+    response_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let at = ts(now);
+    let item = match review::item_for_response(conn, response_id)? {
+        Some((id, _, _)) => id,
+        None => review::open_item_with_id(conn, response_id, clinic_id, "yellow", &at)?,
+    };
+    if !review::has_event(conn, &item, CONTACT_NOTE)? {
+        review::add_event(conn, &item, "open", "patient", Some(CONTACT_NOTE), &at)?;
+        audit::record(
+            conn,
+            "patient",
+            "contact.request",
+            clinic_id,
+            Some(patient_id),
+            Some(response_id),
+            now,
+        )?;
+    }
+    Ok(())
+}
