@@ -31,6 +31,7 @@ const CATALOGUES: &[(&str, &str)] = &[
 ];
 
 pub const STYLESHEET: &str = include_str!("../../templates/static/app.css");
+pub const SCRIPT: &str = include_str!("../../templates/static/app.js");
 
 /// The templates and catalogues, read once at start-up.
 pub struct Pages {
@@ -116,6 +117,13 @@ pub fn page(status: StatusCode) -> HttpResponseBuilder {
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Frame-Options", "DENY"));
     b
+}
+
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(SCRIPT)
 }
 
 pub async fn stylesheet() -> HttpResponse {

@@ -133,6 +133,27 @@ for (const width of [320, 1280]) {
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   try {
+    if (width === 320) {
+      // With JavaScript (and the page's CSP enforced), a question appears
+      // as soon as the answer that shows it is given.
+      const jsCtx = await b2.newContext({ viewport: { width, height: 900 } });
+      const jp = await jsCtx.newPage();
+      const blocked = [];
+      jp.on("console", (m) => { if (m.type() === "error") blocked.push(m.text()); });
+      await jp.goto(l2);
+      check("with JavaScript a hidden question starts hidden", await jp.isHidden("[data-item=sleep]"));
+      await jp.fill("#pain_worst", "6");
+      await jp.locator("#pain_worst").blur();
+      let shown = true;
+      try {
+        await jp.waitForSelector("[data-item=sleep]:not([hidden])", { timeout: 5000 });
+      } catch {
+        shown = false;
+      }
+      check("with JavaScript it appears when the server says so", shown);
+      check("the page's script runs under its CSP", blocked.length === 0, blocked.join("; "));
+      await jsCtx.close();
+    }
     const ctx = await b2.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
     const page = await ctx.newPage();
     await page.goto(l2);

@@ -117,7 +117,7 @@ async fn a_patient_answers_in_danish_sees_refusals_resumes_a_draft_and_gets_a_re
     assert!(html.contains("Hvor stærke er dine smerter lige nu?"));
     assert!(html.contains("Side 1 af 1"));
     assert!(
-        !html.contains("Har smerterne forstyrret din søvn?"),
+        html.contains("data-item=\"sleep\" hidden"),
         "hidden until worst pain >= 4"
     );
     let token = csrf(&html);
@@ -311,4 +311,62 @@ async fn the_contact_button_puts_one_yellow_item_in_the_queue() {
     // Without the form's token, nothing.
     let (s, _, _) = b.post("/done/contact", &[("csrf", "forged")]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn without_javascript_a_question_the_page_just_showed_is_asked_before_moving_on() {
+    let app = spawn().await;
+    let link = invite(&app, "P4", 14);
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (_, html, _) = b.get("/a").await;
+    let token = csrf(&html);
+    // Worst pain 6 shows the sleep question on this same page.
+    let (s, html, _) = b
+        .post(
+            "/a",
+            &[
+                ("csrf", &token),
+                ("page", "1"),
+                ("pain_now", "3"),
+                ("pain_worst", "6"),
+                ("go", "submit"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "the same page again, not the receipt");
+    assert!(html.contains("flere spørgsmål"), "{html}");
+    assert!(html.contains("data-item=\"sleep\">"), "now shown");
+    assert_eq!(app.count("SELECT count(*) FROM responses"), 0);
+    // With JavaScript the page asks the server instead.
+    let r = reqwest::Client::new()
+        .post(format!("{}/a/visible", app.base))
+        .header(COOKIE, b.cookie.clone().expect("cookie"))
+        .form(&[("csrf", token.as_str()), ("page", "1"), ("pain_worst", "2")])
+        .send()
+        .await
+        .expect("post");
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        !v["visible"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .any(|x| x == "sleep"),
+        "{v}"
+    );
+    let (s, _, to) = b
+        .post(
+            "/a",
+            &[
+                ("csrf", &token),
+                ("page", "1"),
+                ("pain_now", "3"),
+                ("pain_worst", "6"),
+                ("sleep", "true"),
+                ("go", "submit"),
+            ],
+        )
+        .await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/done")));
 }

@@ -28,7 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/a", web::post().to(answer))
         .route("/done", web::get().to(done))
         .route("/done/contact", web::post().to(contact))
-        .route("/static/app.css", web::get().to(super::pages::stylesheet));
+        .route("/a/visible", web::post().to(visible))
+        .route("/static/app.css", web::get().to(super::pages::stylesheet))
+        .route("/static/app.js", web::get().to(super::pages::script));
 }
 
 fn problem(state: &State, lang: &str, status: StatusCode, key: &str) -> HttpResponse {
@@ -176,6 +178,20 @@ fn form(
     errors: &[AnswerError],
     status: StatusCode,
 ) -> HttpResponse {
+    form_with(state, v, answers, page, errors, status, false)
+}
+
+/// The form page; `more` says that the answers just sent brought new
+/// questions on this page.
+fn form_with(
+    state: &State,
+    v: &Visit,
+    answers: &Map<String, Json>,
+    page: usize,
+    errors: &[AnswerError],
+    status: StatusCode,
+    more: bool,
+) -> HttpResponse {
     let Some(q) = state.catalog.get(&v.invitation.questionnaire_id) else {
         return problem(state, &v.session.language, StatusCode::GONE, "link_unknown");
     };
@@ -194,6 +210,7 @@ fn form(
     c.insert("page", &view);
     c.insert("errors", &shown);
     c.insert("csrf", &v.session.csrf);
+    c.insert("more", &more);
     state
         .pages
         .render(status, "patient/form.html", &view.language, c)
@@ -250,6 +267,7 @@ async fn answer(
         .get(page)
         .map(|r| q.items[r.clone()].iter().map(|i| i.id.as_str()).collect())
         .unwrap_or_default();
+    let before = answers.clone();
     for id in &on_page {
         answers.remove(*id);
     }
@@ -290,6 +308,28 @@ async fn answer(
             &errors_here,
             StatusCode::UNPROCESSABLE_ENTITY,
         );
+    }
+    // Without JavaScript a question that the answers on this page just
+    // showed has not been seen: the same page again, with it.
+    if go != "back" {
+        let was = page_view(&q, &lang, &before, page, &[], date);
+        let now_shown = page_view(&q, &lang, &answers, page, &[], date);
+        let newly = now_shown
+            .items
+            .iter()
+            .zip(&was.items)
+            .any(|(n, w)| n.visible && !w.visible && !fields.iter().any(|(k, _)| *k == n.id));
+        if newly {
+            let (inv, a2) = (v.invitation.id.clone(), answers.clone());
+            if let Err(e) = state
+                .writer
+                .write(move |conn| invitations::save_draft(conn, &inv, &a2, page as u32, now))
+                .await
+            {
+                return failed(&state, e);
+            }
+            return form_with(&state, &v, &answers, page, &[], StatusCode::OK, true);
+        }
     }
     if go != "submit" {
         return HttpResponse::SeeOther()
@@ -352,6 +392,60 @@ async fn answer(
             )
         }
     }
+}
+
+/// `POST /a/visible`: which questions of the page show for the answers so
+/// far and those in the form (the page's script asks; nothing is saved).
+async fn visible(
+    req: HttpRequest,
+    state: State,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let v = match visit(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if !fields
+        .iter()
+        .any(|(k, t)| k == "csrf" && same_secret(t, &v.session.csrf))
+    {
+        return HttpResponse::Forbidden().finish();
+    }
+    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let inv = v.invitation.id.clone();
+    let readers = state.readers.clone();
+    let mut answers = match web::block(move || readers.with(|c| invitations::draft(c, &inv))).await
+    {
+        Ok(Ok(d)) => d.map(|d| d.0).unwrap_or_default(),
+        _ => Map::new(),
+    };
+    let all = pages(&q);
+    let page = fields
+        .iter()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, p)| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, all.len().max(1))
+        - 1;
+    if let Some(r) = all.get(page) {
+        for it in &q.items[r.clone()] {
+            answers.remove(&it.id);
+        }
+    }
+    answers.extend(answers_from_form(&q, &fields));
+    let date = local_date(state.clock.now(), "Europe/Copenhagen");
+    let view = page_view(&q, &v.session.language, &answers, page, &[], date);
+    let shown: Vec<&str> = view
+        .items
+        .iter()
+        .filter(|i| i.visible)
+        .map(|i| i.id.as_str())
+        .collect();
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "visible": shown }))
 }
 
 /// `GET /done`: the receipt, with the advice of every rule that fired,
