@@ -347,3 +347,92 @@ items:
         assert_eq!(p.items[0].value, "2.5", "the patient's answer is kept");
     }
 }
+
+/// One question of the paper form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrintItem {
+    pub kind: &'static str,
+    /// The question's number on paper (sections and texts have none).
+    pub number: usize,
+    pub text: String,
+    pub help: Option<String>,
+    /// Asked only when earlier answers call for it (`show_if`).
+    pub conditional: bool,
+    pub options: Vec<String>,
+    /// The numbers to tick, for a slider or integer of at most 11 steps.
+    pub scale: Option<Vec<String>>,
+    pub min: Option<String>,
+    pub max: Option<String>,
+    pub min_text: Option<String>,
+    pub max_text: Option<String>,
+    pub unit: Option<String>,
+}
+
+/// The paper form: every question in order, boxes to tick where there are
+/// options or a short scale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrintView {
+    pub language: String,
+    pub title: String,
+    pub instructions: Option<String>,
+    pub items: Vec<PrintItem>,
+    pub source: Option<String>,
+    pub license: Option<String>,
+    pub copyright: Option<String>,
+}
+
+pub fn print_view(q: &Questionnaire, lang: &str) -> PrintView {
+    let lang = q.language(lang).to_string();
+    let mut number = 0;
+    let items = q
+        .items
+        .iter()
+        .map(|it| {
+            if it.kind.answerable() {
+                number += 1;
+            }
+            let scale = match (it.kind, it.min, it.max, it.step) {
+                (ItemType::Slider | ItemType::Integer, Some(lo), Some(hi), Some(step))
+                    if step > rust_decimal::Decimal::ZERO
+                        && (hi - lo) / step <= rust_decimal::Decimal::from(10) =>
+                {
+                    let mut out = Vec::new();
+                    let mut v = lo;
+                    while v <= hi {
+                        out.push(fmt_num(v));
+                        v += step;
+                    }
+                    Some(out)
+                }
+                _ => None,
+            };
+            PrintItem {
+                kind: it.kind.name(),
+                number: if it.kind.answerable() { number } else { 0 },
+                text: it.text.get(&lang).to_string(),
+                help: text(&it.help, &lang),
+                conditional: it.show_if.is_some(),
+                options: it
+                    .options
+                    .iter()
+                    .map(|o| o.text.get(&lang).to_string())
+                    .collect(),
+                scale,
+                min: it.min.map(fmt_num),
+                max: it.max.map(fmt_num),
+                min_text: text(&it.min_text, &lang),
+                max_text: text(&it.max_text, &lang),
+                unit: text(&it.unit, &lang),
+            }
+        })
+        .collect();
+    PrintView {
+        title: q.title.get(&lang).to_string(),
+        instructions: text(&q.instructions, &lang),
+        items,
+        source: q.source.clone(),
+        license: q.license.clone(),
+        copyright: q.copyright.clone(),
+        language: lang,
+    }
+}

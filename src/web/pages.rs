@@ -22,6 +22,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "patient/problem.html",
         include_str!("../../templates/patient/problem.html"),
     ),
+    (
+        "print/form.html",
+        include_str!("../../templates/print/form.html"),
+    ),
 ];
 
 /// The pages' own texts, one catalogue per language; Danish first.
@@ -32,6 +36,7 @@ const CATALOGUES: &[(&str, &str)] = &[
 
 pub const STYLESHEET: &str = include_str!("../../templates/static/app.css");
 pub const SCRIPT: &str = include_str!("../../templates/static/app.js");
+pub const PRINT_STYLESHEET: &str = include_str!("../../templates/static/print.css");
 
 /// The templates and catalogues, read once at start-up.
 pub struct Pages {
@@ -124,6 +129,13 @@ pub async fn script() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(SCRIPT)
+}
+
+pub async fn print_stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(PRINT_STYLESHEET)
 }
 
 pub async fn stylesheet() -> HttpResponse {

@@ -171,6 +171,10 @@ for (const width of [320, 1280]) {
     await axe(page, `the receipt (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "the receipt");
     await page.screenshot({ path: join(shots, `receipt-${width}.png`), fullPage: true });
+    await page.goto(l2.replace(/\/a\/.*$/, "/print/pain_nrs"));
+    await axe(page, `the paper form (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "the paper form");
+    await page.screenshot({ path: join(shots, `paper-${width}.png`), fullPage: true });
     await ctx.close();
   } finally {
     await b2.close();

@@ -370,3 +370,42 @@ async fn without_javascript_a_question_the_page_just_showed_is_asked_before_movi
         .await;
     assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/done")));
 }
+
+#[tokio::test]
+async fn every_questionnaire_has_a_paper_form_with_boxes_the_reference_and_a_code() {
+    let app = spawn().await;
+    for id in [
+        "phq9",
+        "gad7",
+        "pain_nrs",
+        "ovarian_followup",
+        "chronic_followup",
+    ] {
+        let r = reqwest::get(format!("{}/print/{id}", app.base))
+            .await
+            .expect("get");
+        assert_eq!(r.status(), StatusCode::OK, "{id}");
+        let html = r.text().await.expect("html");
+        assert!(html.contains("class=\"box\""), "{id}: boxes to tick");
+        assert!(
+            html.contains("<span class=\"n\">1.</span>"),
+            "{id}: numbered"
+        );
+        assert!(
+            !html.contains("class=\"code\""),
+            "{id}: a blank form has no code"
+        );
+    }
+    let link = invite(&app, "P5-0101", 14);
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (s, html, _) = b.get("/a/print").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("P5-0101"));
+    let code = html.split("class=\"code\">").nth(1).expect("a code");
+    assert_eq!(code.split('<').next().expect("code").len(), 9, "XXXX-XXXX");
+    assert!(
+        html.contains("<span class=\"box\" aria-hidden=\"true\"></span> 10"),
+        "the 0-10 scale as boxes"
+    );
+}

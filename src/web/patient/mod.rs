@@ -23,14 +23,21 @@ use crate::usecase::{Submission, submit_response};
 type State = web::Data<AppState>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/a/{token}", web::get().to(open))
-        .route("/a", web::get().to(show))
+    // Fixed paths before `/a/{token}`, which would take them as tokens.
+    cfg.route("/a", web::get().to(show))
         .route("/a", web::post().to(answer))
         .route("/done", web::get().to(done))
         .route("/done/contact", web::post().to(contact))
         .route("/a/visible", web::post().to(visible))
+        .route("/a/print", web::get().to(print_own))
+        .route("/print/{questionnaire}", web::get().to(print_blank))
+        .route(
+            "/static/print.css",
+            web::get().to(super::pages::print_stylesheet),
+        )
         .route("/static/app.css", web::get().to(super::pages::stylesheet))
-        .route("/static/app.js", web::get().to(super::pages::script));
+        .route("/static/app.js", web::get().to(super::pages::script))
+        .route("/a/{token}", web::get().to(open));
 }
 
 fn problem(state: &State, lang: &str, status: StatusCode, key: &str) -> HttpResponse {
@@ -446,6 +453,86 @@ async fn visible(
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "visible": shown }))
+}
+
+#[derive(serde::Deserialize)]
+struct PrintQuery {
+    lang: Option<String>,
+}
+
+fn print(
+    state: &State,
+    q: &crate::core::Questionnaire,
+    lang: &str,
+    reference: Option<&str>,
+    code: Option<&str>,
+) -> HttpResponse {
+    let view = crate::core::form::print_view(q, lang);
+    let mut c = Context::new();
+    c.insert("title", &view.title);
+    c.insert("instructions", &view.instructions);
+    c.insert("items", &view.items);
+    c.insert("source", &view.source);
+    c.insert("license", &view.license);
+    c.insert("copyright", &view.copyright);
+    c.insert("reference", &reference);
+    c.insert("code", &code);
+    state
+        .pages
+        .render(StatusCode::OK, "print/form.html", &view.language, c)
+}
+
+/// The code printed on a paper form, which staff type in when they enter
+/// it: the end of the invitation's id, in two groups.
+pub fn paper_code(invitation_id: &str) -> String {
+    let hex: String = invitation_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect::<String>()
+        .to_uppercase();
+    let tail = &hex[hex.len().saturating_sub(8)..];
+    format!(
+        "{}-{}",
+        &tail[..tail.len().min(4)],
+        &tail[tail.len().min(4)..]
+    )
+}
+
+/// `GET /print/{questionnaire}`: the blank paper form (no patient data).
+async fn print_blank(
+    state: State,
+    id: web::Path<String>,
+    q: web::Query<PrintQuery>,
+) -> HttpResponse {
+    let lang = q.lang.clone().unwrap_or_else(|| "da".into());
+    match state.catalog.get(&id).cloned() {
+        Some(qn) => print(&state, &qn, &lang, None, None),
+        None => problem(&state, &lang, StatusCode::NOT_FOUND, "link_unknown"),
+    }
+}
+
+/// `GET /a/print`: the patient's own questionnaire on paper, with their
+/// reference and the code for the clinic.
+async fn print_own(req: HttpRequest, state: State) -> HttpResponse {
+    let v = match visit(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    match state.catalog.get(&v.invitation.questionnaire_id).cloned() {
+        Some(qn) => print(
+            &state,
+            &qn,
+            &v.session.language,
+            Some(&v.invitation.patient_ref),
+            Some(&paper_code(&v.invitation.id)),
+        ),
+        None => problem(
+            &state,
+            &v.session.language,
+            StatusCode::GONE,
+            "link_unknown",
+        ),
+    }
 }
 
 /// `GET /done`: the receipt, with the advice of every rule that fired,
