@@ -8,6 +8,7 @@
 //! come in as text, and history comes in as a list the caller loaded. A test
 //! (`tests/it/architecture.rs`) fails if a file here names an I/O crate.
 
+pub mod chart;
 pub mod compile;
 pub mod diag;
 pub mod engine;

@@ -540,3 +540,31 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// One read of a patient's data, for the patient's own access log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Read {
+    pub at: String,
+    pub actor: String,
+    pub clinic_id: Option<String>,
+    pub action: String,
+}
+
+/// The newest reads of a patient's data (through the index of reads).
+pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Result<Vec<Read>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT at, actor, clinic_id, action FROM audit_log
+             WHERE patient_id = ?1 AND action GLOB '*.read' ORDER BY seq DESC LIMIT ?2",
+        )?
+        .query_map(params![patient_id, limit], |r| {
+            Ok(Read {
+                at: r.get(0)?,
+                actor: r.get(1)?,
+                clinic_id: r.get(2)?,
+                action: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

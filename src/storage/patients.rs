@@ -60,3 +60,10 @@ pub fn patients_with_ref(conn: &Connection, reference: &str) -> Result<Vec<(Stri
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// The clinic a patient belongs to.
+pub fn clinic_of(conn: &Connection, patient_id: &str) -> Result<String> {
+    Ok(conn
+        .prepare_cached("SELECT clinic_id FROM patients WHERE id = ?1")?
+        .query_row([patient_id], |r| r.get(0))?)
+}

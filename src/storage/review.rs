@@ -161,3 +161,21 @@ pub fn has_event(conn: &Connection, item_id: &str, note: &str) -> Result<bool> {
         )?
         .query_row(params![item_id, note], |r| r.get(0))?)
 }
+
+/// What the clinic did with a response's review item: its status and the
+/// events of its history (status, when), oldest first.
+pub fn history_of_response(
+    conn: &Connection,
+    response_id: &str,
+) -> Result<Option<(String, Vec<(String, String, Option<String>)>)>> {
+    let Some((id, _, status)) = item_for_response(conn, response_id)? else {
+        return Ok(None);
+    };
+    let events = conn
+        .prepare_cached(
+            "SELECT status, at, note FROM review_events WHERE review_item_id = ?1 ORDER BY id",
+        )?
+        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some((status, events)))
+}

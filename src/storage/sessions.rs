@@ -87,3 +87,33 @@ pub fn end(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<()
     .execute(params![token_hash, ts(now)])?;
     Ok(())
 }
+
+/// Stores a personal "my data" link's token hash.
+pub fn insert_personal_link(
+    conn: &Connection,
+    token_hash: &str,
+    patient_id: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO personal_links (token_hash, patient_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash, patient_id, ts(now), ts(expires_at)],
+    )?;
+    Ok(())
+}
+
+/// The patient of a live personal link.
+pub fn personal_link_patient(
+    conn: &Connection,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT patient_id FROM personal_links
+             WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        )?
+        .query_row(params![token_hash, ts(now)], |r| r.get(0))
+        .optional()?)
+}

@@ -80,3 +80,65 @@ pub fn open_link(
         invitation: inv,
     }))
 }
+
+/// How long a personal "my data" link works, by default.
+pub const PERSONAL_LINK_DAYS: i64 = 365;
+
+/// Makes a personal "my data" link for a patient; returns its token (only
+/// the hash is stored; revocable).
+pub fn new_personal_link(
+    conn: &Connection,
+    patient_id: &str,
+    clinic_id: &str,
+    days: i64,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = new_token("prom_me_");
+    sessions::insert_personal_link(
+        conn,
+        &token_hash(&token),
+        patient_id,
+        now + Duration::days(days),
+        now,
+    )?;
+    audit::record(
+        conn,
+        "cli",
+        "personal_link.create",
+        clinic_id,
+        Some(patient_id),
+        None,
+        now,
+    )?;
+    Ok(token)
+}
+
+/// Exchanges a personal link for a session that shows the patient's own
+/// data; `None` for an unknown, expired or revoked link.
+pub fn open_personal_link(
+    conn: &Connection,
+    link_token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, String)>> {
+    let Some(patient_id) = sessions::personal_link_patient(conn, &token_hash(link_token), now)?
+    else {
+        return Ok(None);
+    };
+    let session_token = new_token("prom_ses_");
+    let csrf = new_token("");
+    sessions::insert(
+        conn,
+        &NewSession {
+            token_hash: &token_hash(&session_token),
+            kind: "patient",
+            patient_id: Some(&patient_id),
+            invitation_id: None,
+            staff_id: None,
+            csrf: &csrf,
+            language: "da",
+            expires_at: now + PATIENT_SESSION,
+        },
+        now,
+    )?;
+    Ok(Some((session_token, csrf)))
+}

@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/patient/problem.html"),
     ),
     (
+        "patient/mydata.html",
+        include_str!("../../templates/patient/mydata.html"),
+    ),
+    (
         "print/form.html",
         include_str!("../../templates/print/form.html"),
     ),

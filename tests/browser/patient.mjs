@@ -82,6 +82,19 @@ async function noSidewaysScroll(page, name) {
   check(`${name} does not scroll sideways at 320 px`, !wide);
 }
 
+process.on("uncaughtException", (e) => {
+  failed += 1;
+  console.log(`FAIL the browser test stopped: ${e.message}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(1);
+});
+process.on("unhandledRejection", (e) => {
+  failed += 1;
+  console.log(`FAIL the browser test stopped: ${e && e.message ? e.message : e}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(1);
+});
+
 const { server, link } = await startServer();
 const browser = await chromium.launch({
   executablePath: browserPath,
@@ -100,6 +113,8 @@ try {
   await p.click("button[name=go]");
   check("a refusal is shown with a summary", (await p.locator(".error-summary").count()) === 1);
   check("the other answer is kept", (await p.inputValue("#pain_worst")) === "9");
+  check("the question the worst pain showed is there now", await p.isVisible("[data-item=sleep]"));
+  await p.check("input[name=sleep][value=true]");
   await p.fill("#pain_now", "8");
   await p.click("button[name=go]");
   check("sending leads to the receipt", p.url().endsWith("/done"), p.url());
@@ -168,9 +183,21 @@ for (const width of [320, 1280]) {
     await page.fill("#pain_now", "8");
     await page.fill("#pain_worst", "9");
     await page.click("button[name=go]");
+    if (await page.locator("p.notice").count()) {
+      // The worst pain showed the sleep question on this page: answer it.
+      await page.check("input[name=sleep][value=true]");
+      await page.click("button[name=go]");
+    }
+    check(`sending leads to the receipt (${width} px)`, page.url().endsWith("/done"), page.url());
     await axe(page, `the receipt (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "the receipt");
     await page.screenshot({ path: join(shots, `receipt-${width}.png`), fullPage: true });
+    await page.click("a[href='/me']");
+    check(`the receipt leads to my data (${width} px)`, page.url().endsWith("/me"), page.url());
+    check(`my data shows a chart (${width} px)`, (await page.locator("svg.chart").count()) > 0);
+    await axe(page, `my data (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "my data");
+    await page.screenshot({ path: join(shots, `mydata-${width}.png`), fullPage: true });
     await page.goto(l2.replace(/\/a\/.*$/, "/print/pain_nrs"));
     await axe(page, `the paper form (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "the paper form");

@@ -409,3 +409,75 @@ async fn every_questionnaire_has_a_paper_form_with_boxes_the_reference_and_a_cod
         "the 0-10 scale as boxes"
     );
 }
+
+#[tokio::test]
+async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
+    let app = spawn().await;
+    let link = invite(&app, "P6", 14);
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (_, html, _) = b.get("/a").await;
+    let token = csrf(&html);
+    b.post(
+        "/a",
+        &[
+            ("csrf", &token),
+            ("page", "1"),
+            ("pain_now", "7"),
+            ("pain_worst", "7"),
+            ("sleep", "true"),
+            ("go", "submit"),
+        ],
+    )
+    .await;
+    // The clinic's system reads the patient's responses.
+    app.get(&app.key_a, "/api/v1/patients/P6/responses").await;
+    let (s, html, _) = b.get("/me").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Mine data"));
+    assert!(html.contains("<svg"), "a chart");
+    assert!(html.contains(">Svære<"), "the bands are named in the chart");
+    assert!(html.contains("<td>7</td>"), "a table beside it");
+    assert!(
+        html.contains("Hvor stærke er dine smerter lige nu?"),
+        "the question as answered"
+    );
+    assert!(
+        html.contains("Smerter i det svære område"),
+        "what was flagged"
+    );
+    assert!(
+        html.contains("Venter på at blive set"),
+        "what the clinic did"
+    );
+    assert!(
+        html.contains("Afdelingens system (API) (a)"),
+        "who opened the answers: {html}"
+    );
+    assert!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action = 'mydata.read' AND patient_id IS NOT NULL"
+        ) >= 1
+    );
+    // A personal link, made for the patient, opens the same.
+    let token = {
+        let conn = app.conn();
+        let pid = prom::storage::patients::patient_id(&conn, "a", "P6").expect("patient");
+        prom::usecase::invitation::new_personal_link(
+            &conn,
+            &pid,
+            "a",
+            365,
+            NOW.parse().expect("time"),
+        )
+        .expect("link")
+    };
+    let mut other = Browser::new(&app);
+    let (s, _, to) = other.get(&format!("/me/{token}")).await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/me")));
+    let (s, html, _) = other.get("/me").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<svg"));
+    let (s, _, _) = Browser::new(&app).get("/me/prom_me_nothing").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

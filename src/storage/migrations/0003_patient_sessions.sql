@@ -24,3 +24,13 @@ CREATE TABLE drafts (
     page INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- A patient's personal link to "my data": long-lived, revocable, stored as
+-- the hash of its token.
+CREATE TABLE personal_links (
+    token_hash TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    revoked_at TEXT
+) STRICT, WITHOUT ROWID;

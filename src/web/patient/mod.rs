@@ -20,11 +20,15 @@ use crate::storage::{invitations, responses, sessions};
 use crate::usecase::invitation::{LinkProblem, open_link};
 use crate::usecase::{Submission, submit_response};
 
+mod mydata;
+
 type State = web::Data<AppState>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Fixed paths before `/a/{token}`, which would take them as tokens.
-    cfg.route("/a", web::get().to(show))
+    cfg.route("/me", web::get().to(mydata::show))
+        .route("/me/{token}", web::get().to(mydata::open))
+        .route("/a", web::get().to(show))
         .route("/a", web::post().to(answer))
         .route("/done", web::get().to(done))
         .route("/done/contact", web::post().to(contact))
