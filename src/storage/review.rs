@@ -162,12 +162,23 @@ pub fn has_event(conn: &Connection, item_id: &str, note: &str) -> Result<bool> {
         .query_row(params![item_id, note], |r| r.get(0))?)
 }
 
-/// What the clinic did with a response's review item: its status and the
-/// events of its history (status, when), oldest first.
-pub fn history_of_response(
-    conn: &Connection,
-    response_id: &str,
-) -> Result<Option<(String, Vec<(String, String, Option<String>)>)>> {
+/// An event of a review item's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewEvent {
+    pub status: String,
+    pub at: String,
+    pub note: Option<String>,
+}
+
+/// What the clinic did with a response's review item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewHistory {
+    pub status: String,
+    /// Oldest first.
+    pub events: Vec<ReviewEvent>,
+}
+
+pub fn history_of_response(conn: &Connection, response_id: &str) -> Result<Option<ReviewHistory>> {
     let Some((id, _, status)) = item_for_response(conn, response_id)? else {
         return Ok(None);
     };
@@ -175,7 +186,13 @@ pub fn history_of_response(
         .prepare_cached(
             "SELECT status, at, note FROM review_events WHERE review_item_id = ?1 ORDER BY id",
         )?
-        .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([&id], |r| {
+            Ok(ReviewEvent {
+                status: r.get(0)?,
+                at: r.get(1)?,
+                note: r.get(2)?,
+            })
+        })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(Some((status, events)))
+    Ok(Some(ReviewHistory { status, events }))
 }

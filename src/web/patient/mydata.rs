@@ -111,7 +111,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
         Vec<ResponseRecord>,
         HashMap<(String, u32), Questionnaire>,
         Vec<audit::Read>,
-        HashMap<String, Option<(String, Vec<(String, String, Option<String>)>)>>,
+        HashMap<String, Option<review::ReviewHistory>>,
     );
     let loaded: Result<Option<Loaded>, crate::storage::StorageError> = match web::block(move || {
         readers.with(|c| {
