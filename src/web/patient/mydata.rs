@@ -186,17 +186,13 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
                 _ => f.rule.clone(),
             })
             .collect();
-        let clinic = history
-            .get(&r.id)
-            .cloned()
-            .flatten()
-            .map(|(status, events)| {
-                let what = t(&format!("review_{status}"));
-                match events.last() {
-                    Some((_, at, _)) => format!("{what} ({})", &at[..10.min(at.len())]),
-                    None => what,
-                }
-            });
+        let clinic = history.get(&r.id).cloned().flatten().map(|h| {
+            let what = t(&format!("review_{}", h.status));
+            match h.events.last() {
+                Some(e) => format!("{what} ({})", &e.at[..10.min(e.at.len())]),
+                None => what,
+            }
+        });
         views.push(ResponseView {
             date: r.response_date.clone(),
             questionnaire: q.title.get(&lang).to_string(),
