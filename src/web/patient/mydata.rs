@@ -126,8 +126,8 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
             let mut history = HashMap::new();
             for r in &list {
                 let k = (r.questionnaire.clone(), r.version);
-                if !qs.contains_key(&k) {
-                    qs.insert(k, versions::load_version(c, &r.questionnaire, r.version)?);
+                if let std::collections::hash_map::Entry::Vacant(e) = qs.entry(k) {
+                    e.insert(versions::load_version(c, &r.questionnaire, r.version)?);
                 }
                 history.insert(r.id.clone(), review::history_of_response(c, &r.id)?);
             }
