@@ -72,6 +72,29 @@ pub enum PatientCmd {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Print a personal "my data" link for a patient (long-lived; only its
+    /// hash is stored).
+    Link {
+        /// The patient's reference.
+        reference: String,
+        #[arg(long)]
+        clinic: Option<String>,
+        /// How many days the link works.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long, env = "PROM_BASE_URL", default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke every personal link of a patient.
+    Unlink {
+        reference: String,
+        #[arg(long)]
+        clinic: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -404,6 +427,43 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             if generated {
                 println!("password (shown once): {password}");
             }
+        }
+        Cmd::Patient(PatientCmd::Link {
+            reference,
+            clinic,
+            days,
+            base_url,
+            db,
+        }) => {
+            if days == 0 || days > 3650 {
+                return Err(Fail("--days must be from 1 to 3650".into()));
+            }
+            let mut conn = open_existing(&db)?;
+            let token = in_tx(&mut conn, |tx| {
+                let (pid, clinic) = find_patient(tx, &reference, clinic.as_deref())?;
+                Ok(crate::usecase::invitation::new_personal_link(
+                    tx,
+                    &pid,
+                    &clinic,
+                    i64::from(days),
+                    now,
+                )?)
+            })?;
+            println!("{}/me/{token}", base_url.trim_end_matches('/'));
+        }
+        Cmd::Patient(PatientCmd::Unlink {
+            reference,
+            clinic,
+            db,
+        }) => {
+            let mut conn = open_existing(&db)?;
+            let n = in_tx(&mut conn, |tx| {
+                let (pid, clinic) = find_patient(tx, &reference, clinic.as_deref())?;
+                let n = crate::storage::sessions::revoke_personal_links(tx, &pid, now)?;
+                audit_cli(tx, "personal_link.revoke", Some(&clinic), Some(&pid), None)?;
+                Ok(n)
+            })?;
+            println!("revoked {n} personal link(s) of {reference}");
         }
         Cmd::Patient(PatientCmd::Add {
             clinic,

@@ -117,3 +117,15 @@ pub fn personal_link_patient(
         .query_row(params![token_hash, ts(now)], |r| r.get(0))
         .optional()?)
 }
+
+/// Revokes every live personal link of a patient; returns how many.
+pub fn revoke_personal_links(
+    conn: &Connection,
+    patient_id: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE personal_links SET revoked_at = ?2 WHERE patient_id = ?1 AND revoked_at IS NULL",
+        params![patient_id, ts(now)],
+    )?)
+}

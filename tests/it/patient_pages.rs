@@ -481,3 +481,34 @@ async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
     let (s, _, _) = Browser::new(&app).get("/me/prom_me_nothing").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn staff_print_a_personal_link_and_can_revoke_it() {
+    let app = spawn().await;
+    app.patient(&app.key_a, "P7").await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+            .args(args)
+            .arg("--db")
+            .arg(&app.db)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    let (code, link) = run(&["patient", "link", "P7", "--base-url", "http://x"]);
+    assert_eq!(code, Some(0));
+    let path = link.strip_prefix("http://x").expect("the base");
+    assert!(path.starts_with("/me/prom_me_"));
+    let (s, _, _) = Browser::new(&app).get(path).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (code, out) = run(&["patient", "unlink", "P7"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(0), "revoked 1 personal link(s) of P7")
+    );
+    let (s, _, _) = Browser::new(&app).get(path).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a revoked link opens nothing");
+}
