@@ -69,6 +69,16 @@ enum Command {
     Audit(admin::AuditCmd),
     /// A consistent copy of the database, also while `serve` runs.
     Backup(admin::Backup),
+    /// Serve questionnaires as patients see them, recompiled at every
+    /// reload, with what the answers would give beside the form.
+    Preview {
+        /// A questionnaire file or a folder searched for *.yaml.
+        #[arg(default_value = "questionnaires")]
+        path: PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
 }
 
 /// The database every command but check and test works on.
@@ -143,6 +153,7 @@ pub fn main() -> ExitCode {
         Command::Export(c) => admin::run(admin::Cmd::Export(c)),
         Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
         Command::Backup(c) => admin::run(admin::Cmd::Backup(c)),
+        Command::Preview { path, listen } => preview(path, &listen),
     }
 }
 
@@ -203,6 +214,41 @@ fn serve(s: Serve) -> ExitCode {
 /// Prints where the server listens and, with `--demo`, what to try. A
 /// closed standard output (a supervisor that read only the first line) must
 /// not stop the server, so write errors are ignored, never a panic.
+fn preview(path: PathBuf, listen: &str) -> ExitCode {
+    if !path.exists() {
+        eprintln!("error: {} does not exist", path.display());
+        return ExitCode::from(2);
+    }
+    let listener = match std::net::TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let system = actix_web::rt::System::new();
+    let result: anyhow::Result<()> = system.block_on(async move {
+        let server = crate::web::preview::server(path.clone(), listener)?;
+        println!(
+            "previewing {} at http://{addr}/ (edit, save, reload)",
+            path.display()
+        );
+        server.await?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

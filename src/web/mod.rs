@@ -7,6 +7,7 @@ pub mod api;
 pub mod error;
 pub mod pages;
 pub mod patient;
+pub mod preview;
 
 use actix_web::{App, HttpServer, middleware, web};
 use std::collections::HashMap;

@@ -30,6 +30,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "print/form.html",
         include_str!("../../templates/print/form.html"),
     ),
+    (
+        "patient/form_body.html",
+        include_str!("../../templates/patient/form_body.html"),
+    ),
+    (
+        "preview/page.html",
+        include_str!("../../templates/preview/page.html"),
+    ),
+    (
+        "preview/index.html",
+        include_str!("../../templates/preview/index.html"),
+    ),
 ];
 
 /// The pages' own texts, one catalogue per language; Danish first.

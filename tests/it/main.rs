@@ -13,6 +13,7 @@ mod language;
 mod mail;
 mod patient_flow;
 mod patient_pages;
+mod preview;
 mod properties;
 mod service;
 mod shipped;
