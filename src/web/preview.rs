@@ -23,11 +23,14 @@ use crate::core::diag::render_all;
 use crate::core::engine::{Mode, evaluate, fire_rules, lenient_values, level_of, validate};
 use crate::core::form::{answers_from_form, page_view, pages, print_view};
 
+/// An author's answers so far to one questionnaire: the answers, the page
+/// and the language.
+type Progress = (Map<String, Json>, usize, String);
+
 struct Preview {
     path: PathBuf,
     pages: Pages,
-    /// Per questionnaire: the answers so far, the page and the language.
-    answers: Mutex<HashMap<String, (Map<String, Json>, usize, String)>>,
+    answers: Mutex<HashMap<String, Progress>>,
 }
 
 type State = web::Data<Preview>;
