@@ -148,5 +148,31 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(core, benches);
+/// The patient's form page: its view from the compiled questionnaire and
+/// the template rendered (what `GET /a` does after its database reads).
+fn pages(c: &mut Criterion) {
+    let pages = prom::web::pages::Pages::load().expect("templates");
+    let src = read("phq9.yaml");
+    let q = compile_yaml(&src).questionnaire.expect("compiles");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+    let answers = serde_json::Map::new();
+    c.bench_function("render the PHQ-9 form page (view + template)", |b| {
+        b.iter(|| {
+            let view = prom::core::form::page_view(&q, "da", &answers, 0, &[], date);
+            let mut ctx = tera::Context::new();
+            ctx.insert("page", &view);
+            ctx.insert("errors", &Vec::<serde_json::Value>::new());
+            ctx.insert("csrf", "x");
+            ctx.insert("more", &false);
+            pages.render(
+                actix_web::http::StatusCode::OK,
+                "patient/form.html",
+                "da",
+                ctx,
+            )
+        })
+    });
+}
+
+criterion_group!(core, benches, pages);
 criterion_main!(core);

@@ -39,6 +39,7 @@ struct Args {
     seed_responses: u64,
     seed_patients: u64,
     queries: usize,
+    pages: u64,
 }
 
 fn args() -> Args {
@@ -53,6 +54,7 @@ fn args() -> Args {
         seed_responses: 0,
         seed_patients: 200_000,
         queries: 0,
+        pages: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,6 +70,7 @@ fn args() -> Args {
             "--seed-responses" => a.seed_responses = val().parse().expect("a number"),
             "--seed-patients" => a.seed_patients = val().parse().expect("a number"),
             "--queries" => a.queries = val().parse().expect("a number"),
+            "--pages" => a.pages = val().parse().expect("seconds"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -301,6 +304,50 @@ fn seed(a: &Args) {
     );
 }
 
+/// GETs `path` from `concurrency` clients for `seconds`: requests per second
+/// and p99 in ms.
+async fn hammer_get(
+    client: &reqwest::Client,
+    url: String,
+    auth: (&'static str, String),
+    concurrency: usize,
+    seconds: u64,
+) -> (f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for _ in 0..concurrency {
+        let (client, url, auth, stop) = (client.clone(), url.clone(), auth.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = client.get(&url).header(auth.0, &auth.1).send().await;
+                if let Ok(r) = r
+                    && r.status().as_u16() == 200
+                {
+                    let _ = r.bytes().await;
+                    lat.push(t.elapsed().as_micros() as u32);
+                }
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_unstable();
+    let p99 = all
+        .get((all.len() as f64 * 0.99) as usize)
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0;
+    (all.len() as f64 / start.elapsed().as_secs_f64(), p99)
+}
+
 fn peak_memory_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -440,6 +487,28 @@ fn main() {
         println!("  durable submissions:        {:>9.0} /s ({} in all, {} errors)", all.len() as f64 / secs, all.len(), errors.load(Ordering::Relaxed));
         println!("  latency p50 / p99:          {:>9.2} ms / {:.2} ms", pct(0.50), pct(0.99));
         println!("  largest WAL during the run: {:>9.1} MiB", wal_max as f64 / 1048576.0);
+        if a.pages > 0 {
+            // A patient's form page against the API's questionnaire read,
+            // the same clients and seconds each, one after the other.
+            let token = prom::security::new_token("prom_inv_");
+            {
+                let conn = storage::open(&a.db, &Options::default()).expect("db");
+                let pid = prom::storage::patients::patient_id(&conn, &clinic, "L0").expect("patient");
+                let now = prom::clock::Clock::now(&prom::clock::SystemClock);
+                prom::storage::invitations::insert_invitation(
+                    &conn, &pid, "phq9", &prom::security::token_hash(&token),
+                    now + chrono::Duration::days(1), now,
+                ).expect("invitation");
+            }
+            let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+            let r = no_redirect.get(format!("{url}/a/{token}")).send().await.expect("link");
+            let cookie = r.headers().get("set-cookie").and_then(|c| c.to_str().ok()).and_then(|c| c.split(';').next()).expect("a session cookie").to_string();
+            let (page_rate, page_p99) = hammer_get(&client, format!("{url}/a"), ("cookie", cookie), a.concurrency, a.pages).await;
+            let (api_rate, api_p99) = hammer_get(&client, format!("{url}/api/v1/questionnaires/phq9"), ("authorization", format!("Bearer {key}")), a.concurrency, a.pages).await;
+            println!("  form page GET /a:           {page_rate:>9.0} /s, p99 {page_p99:.2} ms");
+            println!("  API GET questionnaire:      {api_rate:>9.0} /s, p99 {api_p99:.2} ms");
+            println!("  pages / API:                {:>9.2}", page_rate / api_rate.max(1.0));
+        }
         if a.queries > 0 {
             let mut history = Vec::with_capacity(a.queries);
             let mut flags = Vec::with_capacity(a.queries);

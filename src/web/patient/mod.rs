@@ -103,6 +103,9 @@ struct Visit {
     token_hash: String,
     session: sessions::Session,
     invitation: invitations::Invitation,
+    /// The answers so far and the page, read with the session (one trip to
+    /// the database per page).
+    draft: Option<(Map<String, Json>, u32)>,
 }
 
 async fn visit(req: &HttpRequest, state: &State) -> Result<Visit, HttpResponse> {
@@ -121,15 +124,17 @@ async fn visit(req: &HttpRequest, state: &State) -> Result<Visit, HttpResponse> 
                 return Ok(None);
             };
             let inv = invitations::by_id(conn, inv)?;
-            Ok(Some((s, inv)))
+            let draft = invitations::draft(conn, &inv.id)?;
+            Ok(Some((s, inv, draft)))
         })
     })
     .await;
     match found {
-        Ok(Ok(Some((session, invitation)))) if session.kind == "patient" => Ok(Visit {
+        Ok(Ok(Some((session, invitation, draft)))) if session.kind == "patient" => Ok(Visit {
             token_hash: hash,
             session,
             invitation,
+            draft,
         }),
         Ok(Ok(_)) => Err(gone()),
         Ok(Err(e)) => Err(failed(state, e)),
@@ -169,15 +174,7 @@ async fn show(req: HttpRequest, state: State, q: web::Query<ShowQuery>) -> HttpR
             .insert_header((header::LOCATION, "/done"))
             .finish();
     }
-    let inv = v.invitation.id.clone();
-    let readers = state.readers.clone();
-    let draft = web::block(move || readers.with(|conn| invitations::draft(conn, &inv))).await;
-    let (answers, page) = match draft {
-        Ok(Ok(Some(d))) => d,
-        Ok(Ok(None)) => (Map::new(), 0),
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
-    };
+    let (answers, page) = v.draft.clone().unwrap_or_default();
     form(&state, &v, &answers, page as usize, &[], StatusCode::OK)
 }
 
@@ -266,14 +263,7 @@ async fn answer(
         .clamp(1, all.len().max(1))
         - 1;
     // This page's answers replace what the draft held for its items.
-    let inv = v.invitation.id.clone();
-    let readers = state.readers.clone();
-    let mut answers = match web::block(move || readers.with(|c| invitations::draft(c, &inv))).await
-    {
-        Ok(Ok(d)) => d.map(|d| d.0).unwrap_or_default(),
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
-    };
+    let mut answers = v.draft.clone().map(|d| d.0).unwrap_or_default();
     let on_page: Vec<&str> = all
         .get(page)
         .map(|r| q.items[r.clone()].iter().map(|i| i.id.as_str()).collect())
@@ -425,13 +415,7 @@ async fn visible(
     let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
         return HttpResponse::NotFound().finish();
     };
-    let inv = v.invitation.id.clone();
-    let readers = state.readers.clone();
-    let mut answers = match web::block(move || readers.with(|c| invitations::draft(c, &inv))).await
-    {
-        Ok(Ok(d)) => d.map(|d| d.0).unwrap_or_default(),
-        _ => Map::new(),
-    };
+    let mut answers = v.draft.clone().map(|d| d.0).unwrap_or_default();
     let all = pages(&q);
     let page = fields
         .iter()
