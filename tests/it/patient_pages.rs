@@ -116,6 +116,12 @@ async fn a_patient_answers_in_danish_sees_refusals_resumes_a_draft_and_gets_a_re
     assert!(html.contains("<html lang=\"da\">"), "Danish first");
     assert!(html.contains("Hvor stærke er dine smerter lige nu?"));
     assert!(html.contains("Side 1 af 1"));
+    // The form posts back to the page (a double-escaped action once sent
+    // browsers elsewhere).
+    assert!(
+        html.contains("<form method=\"post\" action=\"/a\""),
+        "{html}"
+    );
     assert!(
         html.contains("data-item=\"sleep\" hidden"),
         "hidden until worst pain >= 4"
