@@ -76,6 +76,10 @@ fn csrf(html: &str) -> String {
 
 /// An invitation link to pain_nrs for a new patient, expiring in `days`.
 fn invite(app: &TestApp, reference: &str, days: i64) -> String {
+    invite_to(app, reference, days, "pain_nrs")
+}
+
+fn invite_to(app: &TestApp, reference: &str, days: i64, questionnaire: &str) -> String {
     let conn = app.conn();
     let now = NOW.parse().expect("time");
     let pid = prom::storage::patients::insert_patient(
@@ -93,7 +97,7 @@ fn invite(app: &TestApp, reference: &str, days: i64) -> String {
     prom::storage::invitations::insert_invitation(
         &conn,
         &pid,
-        "pain_nrs",
+        questionnaire,
         &prom::security::token_hash(&token),
         now + Duration::days(days),
         now,
@@ -517,4 +521,96 @@ async fn staff_print_a_personal_link_and_can_revoke_it() {
     );
     let (s, _, _) = Browser::new(&app).get(path).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "a revoked link opens nothing");
+}
+
+#[tokio::test]
+async fn a_questionnaire_with_sections_goes_page_by_page_and_resumes_on_the_page_left() {
+    let app = spawn().await;
+    let link = invite_to(&app, "P8", 14, "chronic_followup");
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (_, html, _) = b.get("/a").await;
+    assert!(html.contains("Side 1 af 3"), "three sections, three pages");
+    assert!(html.contains("<h2>Dit helbred</h2>"));
+    let token = csrf(&html);
+    // Next without answers: the page's required questions are refused there.
+    let (s, html, _) = b
+        .post("/a", &[("csrf", &token), ("page", "1"), ("go", "next")])
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Side 1 af 3"));
+    let page1 = [
+        ("csrf", token.as_str()),
+        ("page", "1"),
+        ("general_health", "1"),
+        ("change", "same"),
+        ("daily_impact", "0"),
+        ("new_symptoms", "false"),
+        ("go", "next"),
+    ];
+    let (s, _, to) = b.post("/a", &page1).await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/a")));
+    let (_, html, _) = b.get("/a").await;
+    assert!(html.contains("Side 2 af 3"), "the next page");
+    // Closing the phone and opening the link again: the same page.
+    let mut again = Browser::new(&app);
+    again.get(&link).await;
+    let (_, html, _) = again.get("/a").await;
+    assert!(html.contains("Side 2 af 3"), "resumed where left");
+    let token2 = csrf(&html);
+    // Back keeps the answers of page 1.
+    let (s, _, _) = again
+        .post("/a", &[("csrf", &token2), ("page", "2"), ("go", "back")])
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, html, _) = again.get("/a").await;
+    assert!(html.contains("Side 1 af 3"));
+    assert!(
+        html.contains("value=\"same\" checked"),
+        "page 1's answer kept"
+    );
+    again
+        .post(
+            "/a",
+            &[
+                ("csrf", token2.as_str()),
+                ("page", "1"),
+                ("general_health", "1"),
+                ("change", "same"),
+                ("daily_impact", "0"),
+                ("new_symptoms", "false"),
+                ("go", "next"),
+            ],
+        )
+        .await;
+    again
+        .post(
+            "/a",
+            &[
+                ("csrf", token2.as_str()),
+                ("page", "2"),
+                ("medicine", "none"),
+                ("admitted", "false"),
+                ("go", "next"),
+            ],
+        )
+        .await;
+    let (_, html, _) = again.get("/a").await;
+    assert!(html.contains("Side 3 af 3"));
+    let (s, _, to) = again
+        .post(
+            "/a",
+            &[
+                ("csrf", &token2),
+                ("page", "3"),
+                ("contact", "false"),
+                ("go", "submit"),
+            ],
+        )
+        .await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/done")));
+    assert_eq!(
+        app.count("SELECT count(*) FROM responses WHERE level = 'green'"),
+        1
+    );
 }
