@@ -193,6 +193,31 @@ pub fn page_view(
     }
 }
 
+/// A page sent from the form: which page it was (the `page` field, 1-based;
+/// clamped to the pages there are) as a 0-based index, and the answers so
+/// far with that page's answers replaced by the fields sent.
+pub fn merge_page(
+    q: &Questionnaire,
+    mut answers: Map<String, Json>,
+    fields: &[(String, String)],
+) -> (usize, Map<String, Json>) {
+    let all = pages(q);
+    let page = fields
+        .iter()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, p)| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, all.len().max(1))
+        - 1;
+    if let Some(r) = all.get(page) {
+        for it in &q.items[r.clone()] {
+            answers.remove(&it.id);
+        }
+    }
+    answers.extend(answers_from_form(q, fields));
+    (page, answers)
+}
+
 /// Reads a web form's fields (name, value; a multi item's name repeated)
 /// into answers as the API takes them: numbers for numeric items and
 /// numeric options, `true`/`false` for booleans, lists for multi items, and

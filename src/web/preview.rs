@@ -21,7 +21,7 @@ use super::pages::Pages;
 use crate::catalog::{self, Entry};
 use crate::core::diag::render_all;
 use crate::core::engine::{Mode, evaluate, fire_rules, lenient_values, level_of, validate};
-use crate::core::form::{answers_from_form, page_view, pages, print_view};
+use crate::core::form::{merge_page, page_view, pages, print_view};
 
 /// An author's answers so far to one questionnaire: the answers, the page
 /// and the language.
@@ -247,19 +247,8 @@ async fn answer(
     let all = pages(q);
     if let Ok(mut m) = state.answers.lock() {
         let (answers, page, _) = m.entry(id.clone()).or_default();
-        let current = fields
-            .iter()
-            .find(|(k, _)| k == "page")
-            .and_then(|(_, p)| p.parse::<usize>().ok())
-            .unwrap_or(1)
-            .clamp(1, all.len().max(1))
-            - 1;
-        if let Some(r) = all.get(current) {
-            for it in &q.items[r.clone()] {
-                answers.remove(&it.id);
-            }
-        }
-        answers.extend(answers_from_form(q, &fields));
+        let (current, merged) = merge_page(q, std::mem::take(answers), &fields);
+        *answers = merged;
         let go = fields
             .iter()
             .find(|(k, _)| k == "go")

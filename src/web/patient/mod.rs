@@ -14,7 +14,7 @@ use super::AppState;
 use super::pages::{same_secret, session_cookie, session_token};
 use crate::clock::local_date;
 use crate::core::engine::{AnswerError, Mode, validate};
-use crate::core::form::{answers_from_form, page_view, pages};
+use crate::core::form::{merge_page, page_view, pages};
 use crate::security::token_hash;
 use crate::storage::{invitations, responses, sessions};
 use crate::usecase::invitation::{LinkProblem, open_link};
@@ -256,23 +256,14 @@ async fn answer(
             "link_unknown",
         );
     };
-    let all = pages(&q);
-    let page = field("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, all.len().max(1))
-        - 1;
     // This page's answers replace what the draft held for its items.
-    let mut answers = v.draft.clone().map(|d| d.0).unwrap_or_default();
+    let before = v.draft.clone().map(|d| d.0).unwrap_or_default();
+    let (page, answers) = merge_page(&q, before.clone(), &fields);
+    let all = pages(&q);
     let on_page: Vec<&str> = all
         .get(page)
         .map(|r| q.items[r.clone()].iter().map(|i| i.id.as_str()).collect())
         .unwrap_or_default();
-    let before = answers.clone();
-    for id in &on_page {
-        answers.remove(*id);
-    }
-    answers.extend(answers_from_form(&q, &fields));
     let now = state.clock.now();
     let date = local_date(now, "Europe/Copenhagen");
     let lang = v.session.language.clone();
@@ -415,21 +406,8 @@ async fn visible(
     let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
         return HttpResponse::NotFound().finish();
     };
-    let mut answers = v.draft.clone().map(|d| d.0).unwrap_or_default();
-    let all = pages(&q);
-    let page = fields
-        .iter()
-        .find(|(k, _)| k == "page")
-        .and_then(|(_, p)| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, all.len().max(1))
-        - 1;
-    if let Some(r) = all.get(page) {
-        for it in &q.items[r.clone()] {
-            answers.remove(&it.id);
-        }
-    }
-    answers.extend(answers_from_form(&q, &fields));
+    let answers = v.draft.clone().map(|d| d.0).unwrap_or_default();
+    let (page, answers) = merge_page(&q, answers, &fields);
     let date = local_date(state.clock.now(), "Europe/Copenhagen");
     let view = page_view(&q, &v.session.language, &answers, page, &[], date);
     let shown: Vec<&str> = view
