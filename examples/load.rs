@@ -1,9 +1,9 @@
 //! End-to-end load generator for `prom serve`.
 //!
 //! ```sh
-//! cargo run --release -- serve --db /tmp/load/prom.db &
+//! cargo run --release -- serve --db target/load/prom.db &
 //! cargo run --release --example load -- --url http://127.0.0.1:8080 \
-//!     --db /tmp/load/prom.db --concurrency 64 --seconds 20 --pid $(pgrep -f 'prom serve')
+//!     --db target/load/prom.db --concurrency 64 --seconds 20 --pid $(pgrep -f 'prom serve')
 //! ```
 //!
 //! It creates its own clinic and API key (in the server's database, as the

@@ -5,13 +5,13 @@
 # in the same run; start-up time, CSV export of 1 million rows (time and
 # peak memory) and bytes per stored response.
 #
-#   bash examples/scale.sh [DIR]      (default /tmp/prom-scale; needs ~15 GB)
+#   bash examples/scale.sh [DIR]      (default target/scale; needs ~15 GB)
 #
 # Seeding takes about 7 minutes on the 2-core build machine; a seeded
 # database in DIR is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${1:-/tmp/prom-scale}
+dir=${1:-target/scale}
 mkdir -p "$dir"
 cargo build --release --locked --bins --examples
 prom=./target/release/prom

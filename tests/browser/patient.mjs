@@ -10,7 +10,7 @@
 // 320 and 1280 px in docs/screenshots/. It ends with "N passed, N failed".
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,16 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
 const bin = process.env.PROM_BIN || join(root, "target", "debug", "prom");
-const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+// Chromium from $CHROMIUM, else the first `chromium` on the PATH.
+function findChromium() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const dir of (process.env.PATH || "").split(":")) {
+    const candidate = join(dir, "chromium");
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  throw new Error("no chromium on the PATH; install Debian's chromium or set CHROMIUM");
+}
+const browserPath = findChromium();
 const axeSource = readFileSync(join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
 const shots = join(root, "docs", "screenshots");
 mkdirSync(shots, { recursive: true });
