@@ -94,6 +94,22 @@ impl Pages {
             .unwrap_or_else(|| key.to_string())
     }
 
+    /// The paper form of `q` in `lang`, with the patient's reference and the
+    /// code for the clinic when there are any.
+    pub fn paper(
+        &self,
+        q: &crate::core::Questionnaire,
+        lang: &str,
+        reference: Option<&str>,
+        code: Option<&str>,
+    ) -> HttpResponse {
+        let view = crate::core::form::print_view(q, lang);
+        let mut c = tera::Context::from_serialize(&view).unwrap_or_default();
+        c.insert("reference", &reference);
+        c.insert("code", &code);
+        self.render(StatusCode::OK, "print/form.html", &view.language, c)
+    }
+
     /// Renders `template` with `context`, the catalogue of `lang` as `t`
     /// and `lang` itself.
     pub fn render(

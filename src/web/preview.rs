@@ -21,7 +21,7 @@ use super::pages::Pages;
 use crate::catalog::{self, Entry};
 use crate::core::diag::render_all;
 use crate::core::engine::{Mode, evaluate, fire_rules, lenient_values, level_of, validate};
-use crate::core::form::{merge_page, page_view, pages, print_view};
+use crate::core::form::{merge_page, page_view, pages};
 
 /// An author's answers so far to one questionnaire: the answers, the page
 /// and the language.
@@ -272,17 +272,5 @@ async fn print(state: State, id: web::Path<String>) -> HttpResponse {
     let Some(q) = e.questionnaire() else {
         return render(&state, &id, StatusCode::OK);
     };
-    let view = print_view(q, q.default_language());
-    let mut c = Context::new();
-    c.insert("title", &view.title);
-    c.insert("instructions", &view.instructions);
-    c.insert("items", &view.items);
-    c.insert("source", &view.source);
-    c.insert("license", &view.license);
-    c.insert("copyright", &view.copyright);
-    c.insert("reference", &None::<String>);
-    c.insert("code", &None::<String>);
-    state
-        .pages
-        .render(StatusCode::OK, "print/form.html", &view.language, c)
+    state.pages.paper(q, q.default_language(), None, None)
 }

@@ -98,6 +98,13 @@ async fn open(state: State, token: web::Path<String>) -> HttpResponse {
     }
 }
 
+/// Whether a form carries its session's CSRF token.
+fn csrf_ok(fields: &[(String, String)], session: &sessions::Session) -> bool {
+    fields
+        .iter()
+        .any(|(k, t)| k == "csrf" && same_secret(t, &session.csrf))
+}
+
 /// The request's patient session and its invitation.
 struct Visit {
     token_hash: String,
@@ -240,7 +247,7 @@ async fn answer(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    if !field("csrf").is_some_and(|t| same_secret(t, &v.session.csrf)) {
+    if !csrf_ok(&fields, &v.session) {
         return problem(
             &state,
             &v.session.language,
@@ -397,10 +404,7 @@ async fn visible(
         Ok(v) => v,
         Err(page) => return page,
     };
-    if !fields
-        .iter()
-        .any(|(k, t)| k == "csrf" && same_secret(t, &v.session.csrf))
-    {
+    if !csrf_ok(&fields, &v.session) {
         return HttpResponse::Forbidden().finish();
     }
     let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
@@ -424,28 +428,6 @@ async fn visible(
 #[derive(serde::Deserialize)]
 struct PrintQuery {
     lang: Option<String>,
-}
-
-fn print(
-    state: &State,
-    q: &crate::core::Questionnaire,
-    lang: &str,
-    reference: Option<&str>,
-    code: Option<&str>,
-) -> HttpResponse {
-    let view = crate::core::form::print_view(q, lang);
-    let mut c = Context::new();
-    c.insert("title", &view.title);
-    c.insert("instructions", &view.instructions);
-    c.insert("items", &view.items);
-    c.insert("source", &view.source);
-    c.insert("license", &view.license);
-    c.insert("copyright", &view.copyright);
-    c.insert("reference", &reference);
-    c.insert("code", &code);
-    state
-        .pages
-        .render(StatusCode::OK, "print/form.html", &view.language, c)
 }
 
 /// The code printed on a paper form, which staff type in when they enter
@@ -472,7 +454,7 @@ async fn print_blank(
 ) -> HttpResponse {
     let lang = q.lang.clone().unwrap_or_else(|| "da".into());
     match state.catalog.get(&id).cloned() {
-        Some(qn) => print(&state, &qn, &lang, None, None),
+        Some(qn) => state.pages.paper(&qn, &lang, None, None),
         None => problem(&state, &lang, StatusCode::NOT_FOUND, "link_unknown"),
     }
 }
@@ -485,8 +467,7 @@ async fn print_own(req: HttpRequest, state: State) -> HttpResponse {
         Err(page) => return page,
     };
     match state.catalog.get(&v.invitation.questionnaire_id).cloned() {
-        Some(qn) => print(
-            &state,
+        Some(qn) => state.pages.paper(
             &qn,
             &v.session.language,
             Some(&v.invitation.patient_ref),
@@ -561,9 +542,7 @@ async fn contact(
         Ok(v) => v,
         Err(page) => return page,
     };
-    let token_ok = fields
-        .iter()
-        .any(|(k, t)| k == "csrf" && same_secret(t, &v.session.csrf));
+    let token_ok = csrf_ok(&fields, &v.session);
     let Some(rid) = v.invitation.response_id.clone().filter(|_| token_ok) else {
         return problem(
             &state,
