@@ -552,6 +552,10 @@ async fn a_questionnaire_with_sections_goes_page_by_page_and_resumes_on_the_page
     assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/a")));
     let (_, html, _) = b.get("/a").await;
     assert!(html.contains("Side 2 af 3"), "the next page");
+    // Enter in a field presses the first button: it must go forward.
+    let next = html.find("value=\"next\"").expect("a next button");
+    let back = html.find("value=\"back\"").expect("a back button");
+    assert!(next < back, "the forward button comes first");
     // Closing the phone and opening the link again: the same page.
     let mut again = Browser::new(&app);
     again.get(&link).await;
