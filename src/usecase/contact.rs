@@ -36,3 +36,42 @@ pub fn request_contact(
     }
     Ok(())
 }
+
+/// The note a correction request leaves, before the patient's reason.
+pub const CORRECTION_NOTE: &str = "patient asks for a correction";
+
+/// "This answer is wrong": a patient asks the clinic to correct one of
+/// their responses, with a reason. The response gets a yellow review item
+/// (or the request is added to its item's history); the clinic corrects it
+/// (a new version, the original kept) or not.
+pub fn request_correction(
+    conn: &Connection,
+    clinic_id: &str,
+    patient_id: &str,
+    response_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let at = ts(now);
+    let item = match review::item_for_response(conn, response_id)? {
+        Some((id, _, _)) => id,
+        None => review::open_item_with_id(conn, response_id, clinic_id, "yellow", &at)?,
+    };
+    review::add_event(
+        conn,
+        &item,
+        "open",
+        "patient",
+        Some(&format!("{CORRECTION_NOTE}: {reason}")),
+        &at,
+    )?;
+    audit::record(
+        conn,
+        "patient",
+        "correction.request",
+        clinic_id,
+        Some(patient_id),
+        Some(response_id),
+        now,
+    )
+}

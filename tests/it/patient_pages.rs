@@ -618,3 +618,80 @@ async fn a_questionnaire_with_sections_goes_page_by_page_and_resumes_on_the_page
         1
     );
 }
+
+#[tokio::test]
+async fn a_patient_asks_for_a_correction_and_sees_the_clinics_new_version_beside_the_original() {
+    let app = spawn().await;
+    let link = invite(&app, "P9", 14);
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (_, html, _) = b.get("/a").await;
+    let token = csrf(&html);
+    b.post(
+        "/a",
+        &[
+            ("csrf", &token),
+            ("page", "1"),
+            ("pain_now", "2"),
+            ("pain_worst", "3"),
+            ("go", "submit"),
+        ],
+    )
+    .await;
+    let rid: String = app
+        .conn()
+        .query_row("SELECT id FROM responses", [], |r| r.get(0))
+        .expect("the response");
+    let (_, html, _) = b.get("/me").await;
+    assert!(html.contains("Bed om en rettelse"));
+    let (s, _, to) = b
+        .post(
+            "/me/correction",
+            &[
+                ("csrf", &token),
+                ("response", &rid),
+                ("reason", "I meant 3 now, not 2"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, to.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/me?asked=1"))
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE level = 'yellow'"),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM review_events WHERE note LIKE 'patient asks for a correction%'"
+        ),
+        1
+    );
+    // Not without the form's token, not for another's response.
+    let (s, _, _) = b
+        .post(
+            "/me/correction",
+            &[("csrf", "x"), ("response", &rid), ("reason", "r")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // The clinic corrects it: the new version stands beside the original.
+    let (s, _) = app
+        .post(
+            &app.key_a,
+            &format!("/api/v1/responses/{rid}/corrections"),
+            &serde_json::json!({"answers": {"pain_now": 3, "pain_worst": 3}, "reason": "the patient's request", "mode": "paper"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, html, _) = b.get("/me").await;
+    assert!(
+        html.contains("Dette svar er rettet"),
+        "the original, marked"
+    );
+    assert!(
+        html.contains("Rettelse af svaret fra"),
+        "the new version, named"
+    );
+}

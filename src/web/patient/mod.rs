@@ -27,6 +27,7 @@ type State = web::Data<AppState>;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Fixed paths before `/a/{token}`, which would take them as tokens.
     cfg.route("/me", web::get().to(mydata::show))
+        .route("/me/correction", web::post().to(mydata::correction))
         .route("/me/{token}", web::get().to(mydata::open))
         .route("/a", web::get().to(show))
         .route("/a", web::post().to(answer))

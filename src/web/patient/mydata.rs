@@ -25,6 +25,7 @@ struct Answer {
 
 #[derive(Serialize)]
 struct ResponseView {
+    id: String,
     date: String,
     questionnaire: String,
     version: u32,
@@ -32,6 +33,8 @@ struct ResponseView {
     flags: Vec<String>,
     clinic: Option<String>,
     corrected: bool,
+    /// The date of the response this one corrects.
+    correction_of: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -194,6 +197,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
             }
         });
         views.push(ResponseView {
+            id: r.id.clone(),
             date: r.response_date.clone(),
             questionnaire: q.title.get(&lang).to_string(),
             version: r.version,
@@ -201,6 +205,11 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
             flags,
             clinic,
             corrected: r.superseded_by.is_some(),
+            correction_of: r.supersedes.as_ref().and_then(|old| {
+                list.iter()
+                    .find(|x| &x.id == old)
+                    .map(|x| x.response_date.clone())
+            }),
         });
     }
     // Charts: each score of each questionnaire, oldest first, from
@@ -293,11 +302,75 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
             },
         })
         .collect();
+    let asked = req.query_string().split('&').any(|p| p == "asked=1");
     let mut c = Context::new();
+    c.insert("asked", &asked);
+    c.insert("csrf", &session.csrf);
     c.insert("responses", &views);
     c.insert("charts", &charts);
     c.insert("reads", &reads);
     state
         .pages
         .render(StatusCode::OK, "patient/mydata.html", &lang, c)
+}
+
+#[derive(serde::Deserialize)]
+pub struct CorrectionForm {
+    csrf: String,
+    response: String,
+    reason: String,
+}
+
+/// `POST /me/correction`: the patient asks for a correction of one of their
+/// responses, with a reason.
+pub async fn correction(
+    req: HttpRequest,
+    state: State,
+    form: web::Form<CorrectionForm>,
+) -> HttpResponse {
+    let gone = || problem(&state, "da", StatusCode::UNAUTHORIZED, "session_gone");
+    let Some(token) = session_token(&req, &state.base_url) else {
+        return gone();
+    };
+    let (hash, now) = (token_hash(&token), state.clock.now());
+    let form = form.into_inner();
+    let reason: String = form.reason.trim().chars().take(1000).collect();
+    let result = state
+        .writer
+        .write(move |c| {
+            let Some(s) = sessions::live(c, &hash, now)? else {
+                return Ok(false);
+            };
+            let Some(pid) = s.patient_id.filter(|_| s.kind == "patient") else {
+                return Ok(false);
+            };
+            if !crate::web::pages::same_secret(&form.csrf, &s.csrf) || reason.is_empty() {
+                return Ok(false);
+            }
+            let clinic = crate::storage::patients::clinic_of(c, &pid)?;
+            // Only the patient's own response.
+            let Ok((owner, _)) = responses::owner(c, &clinic, &form.response) else {
+                return Ok(false);
+            };
+            if owner != pid {
+                return Ok(false);
+            }
+            crate::usecase::contact::request_correction(
+                c,
+                &clinic,
+                &pid,
+                &form.response,
+                &reason,
+                now,
+            )?;
+            Ok(true)
+        })
+        .await;
+    match result {
+        Ok(true) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/me?asked=1"))
+            .finish(),
+        Ok(false) => problem(&state, "da", StatusCode::FORBIDDEN, "session_gone"),
+        Err(e) => failed(&state, e),
+    }
 }
