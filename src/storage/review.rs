@@ -92,22 +92,6 @@ pub fn review_queue(
     Ok((out, more))
 }
 
-/// Opens a review item for a flagged response.
-pub fn open_item(
-    conn: &Connection,
-    response_id: &str,
-    clinic_id: &str,
-    level: &str,
-    now: &str,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO review_items (id, response_id, clinic_id, level, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
-    )?
-    .execute(params![new_id(), response_id, clinic_id, level, now])?;
-    Ok(())
-}
-
 /// The review item of a response: its id, level and status.
 pub fn item_for_response(
     conn: &Connection,
@@ -121,7 +105,7 @@ pub fn item_for_response(
 
 /// Opens a review item at `level` for a response that had none, and
 /// returns its id.
-pub fn open_item_with_id(
+pub fn open_item(
     conn: &Connection,
     response_id: &str,
     clinic_id: &str,

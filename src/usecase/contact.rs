@@ -10,6 +10,19 @@ use crate::storage::{Connection, Result, audit, review};
 /// The note a contact request leaves in a review item's history.
 pub const CONTACT_NOTE: &str = "patient asks to be contacted";
 
+/// The response's review item, opened at yellow when it had none.
+fn item_or_yellow(
+    conn: &Connection,
+    clinic_id: &str,
+    response_id: &str,
+    at: &str,
+) -> Result<String> {
+    match review::item_for_response(conn, response_id)? {
+        Some((id, _, _)) => Ok(id),
+        None => review::open_item(conn, response_id, clinic_id, "yellow", at),
+    }
+}
+
 pub fn request_contact(
     conn: &Connection,
     clinic_id: &str,
@@ -18,10 +31,7 @@ pub fn request_contact(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let at = ts(now);
-    let item = match review::item_for_response(conn, response_id)? {
-        Some((id, _, _)) => id,
-        None => review::open_item_with_id(conn, response_id, clinic_id, "yellow", &at)?,
-    };
+    let item = item_or_yellow(conn, clinic_id, response_id, &at)?;
     if !review::has_event(conn, &item, CONTACT_NOTE)? {
         review::add_event(conn, &item, "open", "patient", Some(CONTACT_NOTE), &at)?;
         audit::record(
@@ -53,10 +63,7 @@ pub fn request_correction(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let at = ts(now);
-    let item = match review::item_for_response(conn, response_id)? {
-        Some((id, _, _)) => id,
-        None => review::open_item_with_id(conn, response_id, clinic_id, "yellow", &at)?,
-    };
+    let item = item_or_yellow(conn, clinic_id, response_id, &at)?;
     review::add_event(
         conn,
         &item,

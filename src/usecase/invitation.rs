@@ -31,6 +31,35 @@ pub struct Opened {
     pub invitation: Invitation,
 }
 
+/// A new patient session: its cookie token and CSRF token (only the
+/// token's hash is stored).
+fn patient_session(
+    conn: &Connection,
+    patient_id: &str,
+    invitation_id: Option<&str>,
+    language: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(String, String)> {
+    let session_token = new_token("prom_ses_");
+    let csrf = new_token("");
+    sessions::insert(
+        conn,
+        &NewSession {
+            token_hash: &token_hash(&session_token),
+            kind: "patient",
+            patient_id: Some(patient_id),
+            invitation_id,
+            staff_id: None,
+            csrf: &csrf,
+            language,
+            expires_at,
+        },
+        now,
+    )?;
+    Ok((session_token, csrf))
+}
+
 /// Exchanges an invitation link's token for a new patient session.
 pub fn open_link(
     conn: &Connection,
@@ -49,20 +78,12 @@ pub fn open_link(
     if expires <= now {
         return Ok(Err(LinkProblem::Expired));
     }
-    let session_token = new_token("prom_ses_");
-    let csrf = new_token("");
-    sessions::insert(
+    let (session_token, csrf) = patient_session(
         conn,
-        &NewSession {
-            token_hash: &token_hash(&session_token),
-            kind: "patient",
-            patient_id: Some(&inv.patient_id),
-            invitation_id: Some(&inv.id),
-            staff_id: None,
-            csrf: &csrf,
-            language: &inv.language,
-            expires_at: expires.min(now + PATIENT_SESSION),
-        },
+        &inv.patient_id,
+        Some(&inv.id),
+        &inv.language,
+        expires.min(now + PATIENT_SESSION),
         now,
     )?;
     audit::record(
@@ -124,21 +145,7 @@ pub fn open_personal_link(
     else {
         return Ok(None);
     };
-    let session_token = new_token("prom_ses_");
-    let csrf = new_token("");
-    sessions::insert(
-        conn,
-        &NewSession {
-            token_hash: &token_hash(&session_token),
-            kind: "patient",
-            patient_id: Some(&patient_id),
-            invitation_id: None,
-            staff_id: None,
-            csrf: &csrf,
-            language: "da",
-            expires_at: now + PATIENT_SESSION,
-        },
-        now,
-    )?;
+    let (session_token, csrf) =
+        patient_session(conn, &patient_id, None, "da", now + PATIENT_SESSION, now)?;
     Ok(Some((session_token, csrf)))
 }
