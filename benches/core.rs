@@ -174,5 +174,37 @@ fn pages(c: &mut Criterion) {
     });
 }
 
-criterion_group!(core, benches, pages);
+/// The same page as the patients' `GET /a` serves it: from the page cache
+/// after the first visitor (the view is built and hashed every time).
+fn cached_pages(c: &mut Criterion) {
+    #[derive(serde::Serialize)]
+    struct FormPage<'a> {
+        page: &'a prom::core::form::PageView,
+        errors: Vec<serde_json::Value>,
+        more: bool,
+    }
+    let pages = prom::web::pages::Pages::load().expect("templates");
+    let src = read("phq9.yaml");
+    let q = compile_yaml(&src).questionnaire.expect("compiles");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+    let answers = serde_json::Map::new();
+    c.bench_function("render the PHQ-9 form page (view + cached page)", |b| {
+        b.iter(|| {
+            let view = prom::core::form::page_view(&q, "da", &answers, 0, &[], date);
+            pages.render_cached(
+                actix_web::http::StatusCode::OK,
+                "patient/form.html",
+                "da",
+                &FormPage {
+                    page: &view,
+                    errors: Vec::new(),
+                    more: false,
+                },
+                "x",
+            )
+        })
+    });
+}
+
+criterion_group!(core, benches, pages, cached_pages);
 criterion_main!(core);

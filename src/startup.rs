@@ -30,6 +30,8 @@ pub struct Config {
     pub writer: WriterOptions,
     /// Deadlines and the connection limit (fitted to the file limit).
     pub limits: web::Limits,
+    /// How many rendered form pages to keep (0: render every time).
+    pub page_cache: usize,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             storage: Options::default(),
             writer: WriterOptions::default(),
             limits: web::Limits::default(),
+            page_cache: web::pages::CACHED_PAGES,
         }
     }
 }
@@ -182,7 +185,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             .limits
             .fit_to_files(open_file_limit(), config.workers.max(1)),
         stats: Default::default(),
-        pages: web::pages::Pages::load()?,
+        pages: web::pages::Pages::load()?.with_cache(config.page_cache),
     });
     summaries(Arc::downgrade(&state));
     let server = web::server(state, listener, config.workers.max(1))?;

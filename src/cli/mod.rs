@@ -130,6 +130,10 @@ pub struct Serve {
     /// The WAL is checkpointed and truncated when it grows past this many MiB.
     #[arg(long, env = "PROM_WAL_LIMIT_MIB", default_value_t = 64)]
     wal_limit_mib: u64,
+    /// Rendered form pages kept in memory for the next patient on the same
+    /// page (about 25 KB each; 0 renders every page afresh).
+    #[arg(long, env = "PROM_PAGE_CACHE", default_value_t = crate::web::pages::CACHED_PAGES)]
+    page_cache: usize,
     /// Testing only: limit the database to this many pages (simulates a full disk).
     #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
     test_max_db_pages: Option<u64>,
@@ -188,6 +192,7 @@ fn serve(s: Serve) -> ExitCode {
             body: std::time::Duration::from_secs(s.body_timeout.max(1)),
             connections_per_worker: s.max_connections.max(1),
         },
+        page_cache: s.page_cache,
     };
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {

@@ -6,6 +6,18 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, http::StatusCode};
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+/// Where the session's CSRF token goes in a cached page. Templates print
+/// `csrf` with `| safe`, and every other value is HTML-escaped, so a raw
+/// `<` followed by this name comes from the template alone, never from an
+/// answer.
+const CSRF_MARK: &str = "<prom-csrf>";
+
+/// How many rendered pages the cache keeps by default (the least recently
+/// used go first); a PHQ-9 page is about 15 KB, its key about 10 KB.
+pub const CACHED_PAGES: usize = 512;
 
 /// The templates, by name.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -58,6 +70,14 @@ pub const PRINT_STYLESHEET: &str = include_str!("../../templates/static/print.cs
 pub struct Pages {
     tera: tera::Tera,
     texts: HashMap<&'static str, HashMap<String, String>>,
+    /// Each catalogue as the value templates see, converted once.
+    texts_value: HashMap<&'static str, tera::Value>,
+    /// Pages rendered with [`CSRF_MARK`] for the token, by the template,
+    /// the language and everything else the page shows, serialised: two
+    /// visitors share an entry only when their pages are byte for byte the
+    /// same (no hash collision can show one patient another's answers).
+    /// `None`: every page is rendered afresh.
+    cache: Option<Mutex<lru::LruCache<Vec<u8>, Arc<str>>>>,
 }
 
 impl Pages {
@@ -80,7 +100,23 @@ impl Pages {
                 anyhow::ensure!(t.contains_key(*k), "templates/i18n/{lang}.json lacks `{k}`");
             }
         }
-        Ok(Pages { tera, texts })
+        let texts_value = texts
+            .iter()
+            .map(|(lang, t)| (*lang, tera::to_value(t).unwrap_or_default()))
+            .collect();
+        Ok(Pages {
+            tera,
+            texts,
+            texts_value,
+            cache: None,
+        }
+        .with_cache(CACHED_PAGES))
+    }
+
+    /// The same pages with a cache of `pages` rendered pages (0: none).
+    pub fn with_cache(mut self, pages: usize) -> Pages {
+        self.cache = NonZeroUsize::new(pages).map(|n| Mutex::new(lru::LruCache::new(n)));
+        self
     }
 
     /// A text of the catalogue in `lang` (Danish when the language is
@@ -117,26 +153,94 @@ impl Pages {
         status: StatusCode,
         template: &str,
         lang: &str,
-        mut context: tera::Context,
+        context: tera::Context,
     ) -> HttpResponse {
-        let lang = if self.texts.contains_key(lang) {
+        match self.render_html(template, lang, context) {
+            Ok(html) => page(status).body(html),
+            Err(e) => broken(e, template),
+        }
+    }
+
+    /// Renders `template` like [`Pages::render`], from a context that is
+    /// the same for every visitor but for the session's `csrf` token, and
+    /// keeps the result: the next visitor with the same page (the first
+    /// page of a questionnaire, say) gets it without the template being
+    /// run.
+    pub fn render_cached<C: serde::Serialize>(
+        &self,
+        status: StatusCode,
+        template: &str,
+        lang: &str,
+        context: &C,
+        csrf: &str,
+    ) -> HttpResponse {
+        let lang = self.language(lang);
+        let mut key = Vec::with_capacity(16 * 1024);
+        key.extend_from_slice(template.as_bytes());
+        key.push(0);
+        key.extend_from_slice(lang.as_bytes());
+        key.push(0);
+        if serde_json::to_writer(&mut key, context).is_err() {
+            return broken("the page's context does not serialise", template);
+        }
+        let found = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.lock().ok())
+            .and_then(|mut c| c.get(&key).cloned());
+        let html = match found {
+            Some(html) => html,
+            None => {
+                let rendered = tera::Context::from_serialize(context)
+                    .map_err(|e| format!("{e:?}"))
+                    .and_then(|mut c| {
+                        c.insert("csrf", CSRF_MARK);
+                        self.render_html(template, lang, c)
+                            .map_err(|e| format!("{e:?}"))
+                    });
+                let html: Arc<str> = match rendered {
+                    Ok(html) => html.into(),
+                    Err(e) => return broken(e, template),
+                };
+                if let Some(mut c) = self.cache.as_ref().and_then(|c| c.lock().ok()) {
+                    c.put(key, html.clone());
+                }
+                html
+            }
+        };
+        page(status).body(html.replace(CSRF_MARK, csrf))
+    }
+
+    fn language<'a>(&self, lang: &'a str) -> &'a str {
+        if self.texts.contains_key(lang) {
             lang
         } else {
             "da"
-        };
-        context.insert("lang", lang);
-        context.insert("t", &self.texts[lang]);
-        match self.tera.render(template, &context) {
-            Ok(html) => page(status).body(html),
-            Err(e) => {
-                let id = crate::storage::ids::new_id();
-                tracing::error!(error_id = %id, error = ?e, template, "a page could not be rendered");
-                page(StatusCode::INTERNAL_SERVER_ERROR).body(format!(
-                    "<!doctype html><title>prom</title><p>Something went wrong. Error id {id}</p>"
-                ))
-            }
         }
     }
+
+    fn render_html(
+        &self,
+        template: &str,
+        lang: &str,
+        mut context: tera::Context,
+    ) -> Result<String, tera::Error> {
+        let lang = self.language(lang);
+        context.insert("lang", lang);
+        if let Some(t) = self.texts_value.get(lang) {
+            context.insert("t", t);
+        }
+        self.tera.render(template, &context)
+    }
+}
+
+/// A page that could not be rendered: logged with an id, shown as that id.
+fn broken(e: impl std::fmt::Debug, template: &str) -> HttpResponse {
+    let id = crate::storage::ids::new_id();
+    tracing::error!(error_id = %id, error = ?e, template, "a page could not be rendered");
+    page(StatusCode::INTERNAL_SERVER_ERROR).body(format!(
+        "<!doctype html><title>prom</title><p>Something went wrong. Error id {id}</p>"
+    ))
 }
 
 /// A page's response with the headers every page carries: no scripts from
@@ -233,6 +337,81 @@ mod tests {
         assert_eq!(p.text("en", "next"), "Next");
         assert_eq!(p.text("da", "next"), "Næste");
         assert_eq!(p.text("xx", "next"), "Næste", "Danish first");
+    }
+
+    async fn body(r: HttpResponse) -> String {
+        let b = actix_web::body::to_bytes(r.into_body())
+            .await
+            .expect("body");
+        String::from_utf8(b.to_vec()).expect("utf-8")
+    }
+
+    #[actix_web::test]
+    async fn a_cached_page_carries_each_visitors_own_token_and_never_a_marker_from_an_answer() {
+        let p = Pages::load().expect("loads");
+        #[derive(serde::Serialize)]
+        struct Ctx {
+            advice: Vec<&'static str>,
+        }
+        // The receipt's template prints `csrf`; any template that does works.
+        let hostile = Ctx {
+            advice: vec!["<prom-csrf>"],
+        };
+        let a = body(p.render_cached(
+            StatusCode::OK,
+            "patient/receipt.html",
+            "da",
+            &hostile,
+            "tokenA",
+        ))
+        .await;
+        let b = body(p.render_cached(
+            StatusCode::OK,
+            "patient/receipt.html",
+            "da",
+            &hostile,
+            "tokenB",
+        ))
+        .await;
+        assert!(a.contains(r#"value="tokenA""#), "{a}");
+        assert!(
+            b.contains(r#"value="tokenB""#),
+            "the second render came from the cache"
+        );
+        assert!(!a.contains("tokenB") && !b.contains("tokenA"));
+        assert!(!a.contains(CSRF_MARK) && !b.contains(CSRF_MARK));
+        assert!(
+            a.contains("&lt;prom-csrf&gt;"),
+            "the answer is shown, escaped"
+        );
+        let cached = p
+            .cache
+            .as_ref()
+            .expect("a cache")
+            .lock()
+            .expect("lock")
+            .len();
+        assert_eq!(cached, 1, "one page, one entry");
+        let en = body(p.render_cached(StatusCode::OK, "patient/receipt.html", "en", &hostile, "t"))
+            .await;
+        assert!(
+            en.contains(r#"lang="en""#),
+            "the language is part of the key"
+        );
+        let none = Pages::load().expect("loads").with_cache(0);
+        let c = body(none.render_cached(
+            StatusCode::OK,
+            "patient/receipt.html",
+            "da",
+            &hostile,
+            "tokenC",
+        ))
+        .await;
+        assert_eq!(
+            c.replace("tokenC", "tokenA"),
+            a,
+            "without a cache, the same page"
+        );
     }
 
     #[test]

@@ -222,14 +222,25 @@ fn form_with(
                 .map(|m| serde_json::json!({"id": i.id, "message": m}))
         })
         .collect();
-    let mut c = Context::new();
-    c.insert("page", &view);
-    c.insert("errors", &shown);
-    c.insert("csrf", &v.session.csrf);
-    c.insert("more", &more);
-    state
-        .pages
-        .render(status, "patient/form.html", &view.language, c)
+    state.pages.render_cached(
+        status,
+        "patient/form.html",
+        &view.language,
+        &FormPage {
+            page: &view,
+            errors: shown,
+            more,
+        },
+        &v.session.csrf,
+    )
+}
+
+/// What the form page shows besides the session's CSRF token.
+#[derive(serde::Serialize)]
+struct FormPage<'a> {
+    page: &'a crate::core::form::PageView,
+    errors: Vec<Json>,
+    more: bool,
 }
 
 /// `POST /a`: this page's answers; back, next or send.
