@@ -2,7 +2,34 @@
 // the server (the one evaluator of `show_if`): each change posts the
 // page's fields to /a/visible, which answers with the ids of the questions
 // to show. Without this script the server does the same when the page is
-// sent. No other script runs on the pages.
+// sent. It also shows each slider's range control and keeps it in step
+// with the slider's field, which is what the form sends. No other script
+// runs on the pages.
+(function () {
+  "use strict";
+  var sliders = document.querySelectorAll("[data-slider]");
+  for (var i = 0; i < sliders.length; i++) {
+    (function (box) {
+      var field = document.getElementById(box.getAttribute("data-slider"));
+      var range = box.querySelector("input[type=range]");
+      if (!field || !range) return;
+      box.hidden = false;
+      range.addEventListener("input", function () {
+        range.classList.remove("unset");
+        field.value = range.value;
+      });
+      // The handle shows only for an answer the slider can show.
+      function follow() {
+        var n = Number(field.value.replace(",", "."));
+        var ok = field.value.trim() !== "" && !isNaN(n) && n >= Number(range.min) && n <= Number(range.max);
+        if (ok) range.value = String(n);
+        range.classList.toggle("unset", !ok);
+      }
+      field.addEventListener("input", follow);
+      follow();
+    })(sliders[i]);
+  }
+})();
 (function () {
   "use strict";
   var form = document.getElementById("answers");

@@ -176,6 +176,19 @@ for (const width of [320, 1280]) {
         shown = false;
       }
       check("with JavaScript it appears when the server says so", shown);
+      // The slider's range control, by keyboard: it starts without a
+      // handle, and the field it fills is what is sent.
+      check("with JavaScript each slider has a range control", await jp.isVisible("#pain_now-slider"));
+      check("an untouched slider leaves its field empty", (await jp.inputValue("#pain_now")) === "");
+      await jp.focus("#pain_now-slider");
+      await jp.keyboard.press("End");
+      check("End on the range control gives the slider's top", (await jp.inputValue("#pain_now")) === "10", await jp.inputValue("#pain_now"));
+      await jp.keyboard.press("ArrowLeft");
+      await jp.keyboard.press("ArrowLeft");
+      check("arrow keys step it", (await jp.inputValue("#pain_now")) === "8", await jp.inputValue("#pain_now"));
+      await jp.fill("#pain_now", "3");
+      check("typing in the field moves the range control", (await jp.inputValue("#pain_now-slider")) === "3");
+      check("the range control is named by the question", (await jp.getAttribute("#pain_now-slider", "aria-labelledby")) === "pain_now-label");
       check("the page's script runs under its CSP", blocked.length === 0, blocked.join("; "));
       await jsCtx.close();
     }
@@ -187,6 +200,8 @@ for (const width of [320, 1280]) {
     await page.screenshot({ path: join(shots, `form-${width}.png`), fullPage: true });
     await page.fill("#pain_now", "11");
     await page.click("button[name=go]");
+    check(`a refused slider answer shows no handle (${width} px)`,
+      (await page.getAttribute("#pain_now-slider", "class")) === "unset");
     await axe(page, `the form with a refusal (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "the form with a refusal");
     await page.screenshot({ path: join(shots, `form-refusal-${width}.png`), fullPage: true });
@@ -220,7 +235,7 @@ for (const width of [320, 1280]) {
 }
 
 // Every shipped questionnaire filled in page by page to the receipt with
-// JavaScript off (the first option of each question, the lowest number),
+// JavaScript off and on (the first option of each question, the lowest number),
 // going forward as the Enter key would (the first button), and each first
 // page checked with axe-core.
 {
@@ -232,16 +247,23 @@ for (const width of [320, 1280]) {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+  // A new invitation link for `patient` to `q` (or the CLI's complaint).
+  const invite = (q, patient) => {
+    const r = spawnSync(bin, ["invite", patient, "--questionnaire", q, "--base-url", base,
+      "--db", join(keep.dir, "prom.db"), "--questionnaires", join(root, "questionnaires")], { encoding: "utf8" });
+    return (r.stdout || "").trim() || r.stderr;
+  };
   try {
     for (const q of ["phq9", "gad7", "pain_nrs", "ovarian_followup", "chronic_followup"]) {
-      const invite = spawnSync(bin, ["invite", "D001", "--questionnaire", q, "--base-url", base,
-        "--db", join(keep.dir, "prom.db"), "--questionnaires", join(root, "questionnaires")], { encoding: "utf8" });
-      const link = (invite.stdout || "").trim();
-      if (!link.startsWith(base)) {
-        check(`an invitation to ${q}`, false, invite.stderr);
+      const first = invite(q, "D001");
+      if (!first.startsWith(base)) {
+        check(`an invitation to ${q}`, false, first);
         continue;
       }
-      const ctx = await b3.newContext({ javaScriptEnabled: false, viewport: { width: 320, height: 800 } });
+      for (const js of [false, true]) {
+      const how = js ? "JavaScript on" : "JavaScript off";
+      const link = js ? invite(q, "D003") : first;
+      const ctx = await b3.newContext({ javaScriptEnabled: js, viewport: { width: 320, height: 800 } });
       const page = await ctx.newPage();
       await page.goto(link);
       let pagesSeen = 0;
@@ -269,15 +291,14 @@ for (const width of [320, 1280]) {
         await page.locator("button[name=go]").first().click();
         await page.waitForLoadState("load");
       }
-      check(`${q}: answered to the receipt (${pagesSeen} pages, JavaScript off)`, page.url().endsWith("/done"), page.url());
-      check(`${q}: no page scrolls sideways at 320 px`, clean);
+      check(`${q}: answered to the receipt (${pagesSeen} pages, ${how})`, page.url().endsWith("/done"), page.url());
+      check(`${q}: no page scrolls sideways at 320 px (${how})`, clean);
       await ctx.close();
+      }
       // The first page again with JavaScript, for axe-core.
       const actx = await b3.newContext({ viewport: { width: 320, height: 800 }, bypassCSP: true });
       const ap = await actx.newPage();
-      const again = spawnSync(bin, ["invite", "D002", "--questionnaire", q, "--base-url", base,
-        "--db", join(keep.dir, "prom.db"), "--questionnaires", join(root, "questionnaires")], { encoding: "utf8" });
-      await ap.goto((again.stdout || "").trim());
+      await ap.goto(invite(q, "D002"));
       await axe(ap, `${q}, first page`);
       await actx.close();
     }

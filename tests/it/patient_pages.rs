@@ -130,6 +130,15 @@ async fn a_patient_answers_in_danish_sees_refusals_resumes_a_draft_and_gets_a_re
         html.contains("data-item=\"sleep\" hidden"),
         "hidden until worst pain >= 4"
     );
+    // A slider is a field that works alone; its range control, for the
+    // page's script to show, has no name, so only the field is sent.
+    assert!(
+        html.contains(r#"<input id="pain_now" name="pain_now" type="text" inputmode="decimal""#)
+    );
+    assert!(html.contains(r#"<div class="slider" data-slider="pain_now" hidden>"#));
+    assert!(html.contains(
+        r#"<input type="range" id="pain_now-slider" min="0" max="10" step="1" class="unset" aria-labelledby="pain_now-label""#
+    ), "{html}");
     let token = csrf(&html);
     // Without the CSRF token nothing is taken.
     let (s, _, _) = b.post("/a", &[("pain_now", "3"), ("go", "submit")]).await;
