@@ -27,6 +27,32 @@ impl Clock for FixedClock {
     }
 }
 
+/// A clock that stands still until it is moved, for tests of what time
+/// changes (session expiry, schedules).
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(t: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(t))
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += d;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self.0.lock() {
+            Ok(t) => *t,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}
+
 /// The calendar date of `t` in a clinic's time zone (Europe/Copenhagen when
 /// the zone is unknown).
 pub fn local_date(t: DateTime<Utc>, zone: &str) -> NaiveDate {

@@ -18,6 +18,7 @@ pub mod patients;
 pub mod responses;
 pub mod review;
 pub mod sessions;
+pub mod staff;
 pub mod versions;
 pub mod writer;
 
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_clinical_record.sql"),
     include_str!("migrations/0002_second_pass.sql"),
     include_str!("migrations/0003_patient_sessions.sql"),
+    include_str!("migrations/0004_clinic_workspace.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

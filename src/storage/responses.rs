@@ -456,3 +456,34 @@ pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
     }
     Ok(Some(h.finish()))
 }
+
+/// A patient's responses (newest first), each questionnaire version they
+/// answered, and what the clinic did with each.
+pub struct PatientHistory {
+    pub list: Vec<ResponseRecord>,
+    pub qs: std::collections::HashMap<(String, u32), crate::core::model::Questionnaire>,
+    pub history: std::collections::HashMap<String, Option<super::review::ReviewHistory>>,
+}
+
+/// Reads a patient's newest `limit` responses with their questionnaire
+/// versions and review histories.
+pub fn patient_history(conn: &Connection, patient_id: &str, limit: u32) -> Result<PatientHistory> {
+    let (list, _) = patient_responses(conn, patient_id, limit, None)?;
+    let mut qs = std::collections::HashMap::new();
+    let mut history = std::collections::HashMap::new();
+    for r in &list {
+        let k = (r.questionnaire.clone(), r.version);
+        if let std::collections::hash_map::Entry::Vacant(e) = qs.entry(k) {
+            e.insert(super::versions::load_version(
+                conn,
+                &r.questionnaire,
+                r.version,
+            )?);
+        }
+        history.insert(
+            r.id.clone(),
+            super::review::history_of_response(conn, &r.id)?,
+        );
+    }
+    Ok(PatientHistory { list, qs, history })
+}

@@ -180,3 +180,362 @@ pub fn history_of_response(conn: &Connection, response_id: &str) -> Result<Optio
         .collect::<rusqlite::Result<_>>()?;
     Ok(Some(ReviewHistory { status, events }))
 }
+
+/// A review item as the clinic's workspace shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkItem {
+    pub id: String,
+    pub response: String,
+    pub level: String,
+    pub created_at: String,
+    /// `open`, `acknowledged` (taken) or `resolved`.
+    pub status: String,
+    /// Raised by every change; a change names the revision it was made from.
+    pub rev: i64,
+    pub taken_at: Option<String>,
+    pub outcome: Option<String>,
+    /// The name of who took it.
+    pub taken_by: Option<String>,
+    #[serde(skip)]
+    pub taken_by_id: Option<String>,
+    pub patient: String,
+    pub patient_id: String,
+    pub questionnaire: String,
+    pub flags: Vec<FlagRecord>,
+    /// A correction of the response exists.
+    pub corrected: bool,
+}
+
+/// Which items the queue shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFilter {
+    /// `red` or `yellow`; any when `None`.
+    pub level: Option<String>,
+    pub questionnaire: Option<String>,
+    /// The statuses shown: `open` and `acknowledged` by default.
+    pub statuses: Vec<&'static str>,
+}
+
+/// The statuses a queue filter may name.
+pub const STATUSES: &[&str] = &["open", "acknowledged", "resolved"];
+
+const ITEM_DETAIL: &str = "
+    SELECT page.id, page.response_id, page.level, page.created_at, page.status, page.rev,
+        page.taken_at, page.outcome, s.name, page.taken_by, p.ref, r.patient_id, r.questionnaire_id,
+        (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
+             ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
+           FROM flags f WHERE f.response_id = r.id),
+        EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id)
+    FROM page
+    JOIN responses r ON r.id = page.response_id
+    JOIN patients p ON p.id = r.patient_id
+    LEFT JOIN staff_users s ON s.id = page.taken_by";
+
+fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
+    let flags: String = r.get(13)?;
+    Ok(WorkItem {
+        id: r.get(0)?,
+        response: r.get(1)?,
+        level: r.get(2)?,
+        created_at: r.get(3)?,
+        status: r.get(4)?,
+        rev: r.get(5)?,
+        taken_at: r.get(6)?,
+        outcome: r.get(7)?,
+        taken_by: r.get(8)?,
+        taken_by_id: r.get(9)?,
+        patient: r.get(10)?,
+        patient_id: r.get(11)?,
+        questionnaire: r.get(12)?,
+        flags: serde_json::from_str(&flags).unwrap_or_default(),
+        corrected: r.get(14)?,
+    })
+}
+
+/// The query of a page of the workspace's queue: for each status, a range
+/// seek in the `review_queue` index (red before yellow, oldest first),
+/// merged; the details only for the page's rows.
+pub fn work_queue_sql(statuses: usize, after: bool) -> String {
+    let cursor = if after {
+        "AND (ri.level, ri.created_at, ri.response_id) > (?4, ?5, ?6)"
+    } else {
+        ""
+    };
+    let part = |n: usize| {
+        format!(
+            "SELECT * FROM (SELECT ri.id, ri.response_id, ri.level, ri.created_at, ri.status, ri.rev,
+                    ri.taken_at, ri.outcome, ri.taken_by
+                FROM review_items ri
+                WHERE ri.clinic_id = ?1 AND ri.status = ?{} {cursor}
+                  AND (?7 IS NULL OR ri.level = ?7)
+                  AND (?8 IS NULL OR EXISTS (SELECT 1 FROM responses q
+                        WHERE q.id = ri.response_id AND q.questionnaire_id = ?8))
+                ORDER BY ri.level, ri.created_at, ri.response_id LIMIT ?2)",
+            9 + n
+        )
+    };
+    let parts: Vec<String> = (0..statuses).map(part).collect();
+    format!(
+        "WITH page AS ({} ORDER BY 3, 4, 2 LIMIT ?2) {ITEM_DETAIL} ORDER BY page.level, page.created_at, page.response_id",
+        parts.join(" UNION ALL ")
+    )
+}
+
+/// A page of the clinic's queue, and whether more remain.
+pub fn work_queue(
+    conn: &Connection,
+    clinic_id: &str,
+    filter: &QueueFilter,
+    limit: u32,
+    after: Option<&After>,
+) -> Result<(Vec<WorkItem>, bool)> {
+    let statuses: Vec<&str> = if filter.statuses.is_empty() {
+        vec!["open", "acknowledged"]
+    } else {
+        filter.statuses.clone()
+    };
+    let sql = work_queue_sql(statuses.len(), after.is_some());
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let limit1 = i64::from(limit) + 1;
+    let (al, ac, ar) = match after {
+        Some(a) => (Some(&a.level), Some(&a.created_at), Some(&a.response)),
+        None => (None, None, None),
+    };
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![
+        &clinic_id,
+        &limit1,
+        &rusqlite::types::Null,
+        &al,
+        &ac,
+        &ar,
+        &filter.level,
+        &filter.questionnaire,
+    ];
+    if after.is_none() {
+        // ?4-?6 are not in the query; keep the numbering.
+        args[3] = &rusqlite::types::Null;
+    }
+    for s in &statuses {
+        args.push(s);
+    }
+    let mut out = stmt
+        .query_map(&args[..], work_item)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let more = out.len() > limit as usize;
+    out.truncate(limit as usize);
+    Ok((out, more))
+}
+
+/// How many items wait, by level and status (`open`, `acknowledged`).
+pub fn counts(conn: &Connection, clinic_id: &str) -> Result<Vec<(String, String, u32)>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT level, status, count(*) FROM review_items
+             WHERE clinic_id = ?1 AND status IN ('open', 'acknowledged')
+             GROUP BY level, status",
+        )?
+        .query_map([clinic_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// One item of the clinic, by id.
+pub fn work_item_by_id(conn: &Connection, clinic_id: &str, id: &str) -> Result<Option<WorkItem>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by
+                 FROM review_items WHERE id = ?2 AND clinic_id = ?1) {ITEM_DETAIL}"
+        ))?
+        .query_row(params![clinic_id, id], work_item)
+        .optional()?)
+}
+
+/// The item of a response of the clinic.
+pub fn work_item_of_response(
+    conn: &Connection,
+    clinic_id: &str,
+    response_id: &str,
+) -> Result<Option<WorkItem>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by
+                 FROM review_items WHERE response_id = ?2 AND clinic_id = ?1) {ITEM_DETAIL}"
+        ))?
+        .query_row(params![clinic_id, response_id], work_item)
+        .optional()?)
+}
+
+/// What came of a change to an item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acted {
+    Done,
+    /// Someone changed the item since the page was shown: here it is now.
+    Stale(Box<WorkItem>),
+    /// No such item in this clinic.
+    Missing,
+}
+
+fn acted(conn: &Connection, clinic_id: &str, id: &str, changed: usize) -> Result<Acted> {
+    if changed == 1 {
+        return Ok(Acted::Done);
+    }
+    Ok(match work_item_by_id(conn, clinic_id, id)? {
+        Some(now) => Acted::Stale(Box::new(now)),
+        None => Acted::Missing,
+    })
+}
+
+/// Takes an item (it shows who took it), from revision `rev`.
+pub fn take(
+    conn: &Connection,
+    clinic_id: &str,
+    id: &str,
+    staff_id: &str,
+    rev: i64,
+    at: &str,
+) -> Result<Acted> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE review_items SET status = 'acknowledged', taken_by = ?3, taken_at = ?5, rev = rev + 1
+             WHERE id = ?2 AND clinic_id = ?1 AND rev = ?4 AND status != 'resolved'",
+        )?
+        .execute(params![clinic_id, id, staff_id, rev, at])?;
+    let r = acted(conn, clinic_id, id, n)?;
+    if r == Acted::Done {
+        add_event(
+            conn,
+            id,
+            "acknowledged",
+            &format!("staff:{staff_id}"),
+            None,
+            at,
+        )?;
+    }
+    Ok(r)
+}
+
+/// The outcomes a resolution may name.
+pub const OUTCOMES: &[&str] = &["called", "visit_booked", "no_action", "other"];
+
+/// Resolves an item with an outcome and a note, from revision `rev`.
+#[allow(clippy::too_many_arguments)]
+pub fn resolve(
+    conn: &Connection,
+    clinic_id: &str,
+    id: &str,
+    staff_id: &str,
+    rev: i64,
+    outcome: &str,
+    note: Option<&str>,
+    at: &str,
+) -> Result<Acted> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE review_items SET status = 'resolved', outcome = ?5, rev = rev + 1,
+                taken_by = coalesce(taken_by, ?3), taken_at = coalesce(taken_at, ?6)
+             WHERE id = ?2 AND clinic_id = ?1 AND rev = ?4 AND status != 'resolved'",
+        )?
+        .execute(params![clinic_id, id, staff_id, rev, outcome, at])?;
+    let r = acted(conn, clinic_id, id, n)?;
+    if r == Acted::Done {
+        let note = match note.filter(|n| !n.trim().is_empty()) {
+            Some(n) => format!("{outcome}: {n}"),
+            None => outcome.to_string(),
+        };
+        add_event(
+            conn,
+            id,
+            "resolved",
+            &format!("staff:{staff_id}"),
+            Some(&note),
+            at,
+        )?;
+    }
+    Ok(r)
+}
+
+/// A rule snoozed for a patient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snooze {
+    pub questionnaire: String,
+    pub rule: String,
+    pub level: String,
+    pub until: String,
+}
+
+/// Snoozes `rule` of `questionnaire` for a patient until `until`, at
+/// `level`.
+#[allow(clippy::too_many_arguments)]
+pub fn snooze(
+    conn: &Connection,
+    clinic_id: &str,
+    patient_id: &str,
+    questionnaire: &str,
+    rule: &str,
+    level: &str,
+    until: &str,
+    staff_id: &str,
+    at: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO snoozes (id, clinic_id, patient_id, questionnaire_id, rule_id, level, until, staff_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![new_id(), clinic_id, patient_id, questionnaire, rule, level, until, staff_id, at],
+    )?;
+    Ok(())
+}
+
+/// A patient's snoozes of a questionnaire's rules still running at `at`
+/// (all questionnaires when `questionnaire` is `None`).
+pub fn snoozes(
+    conn: &Connection,
+    patient_id: &str,
+    questionnaire: Option<&str>,
+    at: &str,
+) -> Result<Vec<Snooze>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT questionnaire_id, rule_id, level, max(until) FROM snoozes
+             WHERE patient_id = ?1 AND (?2 IS NULL OR questionnaire_id = ?2) AND until > ?3
+             GROUP BY questionnaire_id, rule_id, level ORDER BY questionnaire_id, rule_id",
+        )?
+        .query_map(params![patient_id, questionnaire, at], |r| {
+            Ok(Snooze {
+                questionnaire: r.get(0)?,
+                rule: r.get(1)?,
+                level: r.get(2)?,
+                until: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// An event of an item's history with who did it (staff by name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedEvent {
+    pub status: String,
+    pub at: String,
+    pub note: Option<String>,
+    pub by: String,
+}
+
+/// An item's history with who did what, oldest first.
+pub fn events(conn: &Connection, item_id: &str) -> Result<Vec<NamedEvent>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT e.status, e.at, e.note, coalesce(s.name, e.actor) FROM review_events e
+             LEFT JOIN staff_users s ON e.actor = 'staff:' || s.id
+             WHERE e.review_item_id = ?1 ORDER BY e.id",
+        )?
+        .query_map([item_id], |r| {
+            Ok(NamedEvent {
+                status: r.get(0)?,
+                at: r.get(1)?,
+                note: r.get(2)?,
+                by: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -18,6 +18,10 @@ pub struct Session {
     pub csrf: String,
     pub language: String,
     pub expires_at: String,
+    /// `full`, or for staff `password` until the second factor is given.
+    pub stage: String,
+    /// Where a staff login goes once complete.
+    pub next: Option<String>,
 }
 
 /// A new session to store.
@@ -30,12 +34,14 @@ pub struct NewSession<'a> {
     pub csrf: &'a str,
     pub language: &'a str,
     pub expires_at: DateTime<Utc>,
+    pub stage: &'a str,
+    pub next: Option<&'a str>,
 }
 
 pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO sessions (token_hash, kind, patient_id, invitation_id, staff_id, csrf, language, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sessions (token_hash, kind, patient_id, invitation_id, staff_id, csrf, language, created_at, expires_at, stage, next)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         s.token_hash,
@@ -46,7 +52,9 @@ pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<(
         s.csrf,
         s.language,
         ts(now),
-        ts(s.expires_at)
+        ts(s.expires_at),
+        s.stage,
+        s.next
     ])?;
     Ok(())
 }
@@ -55,7 +63,7 @@ pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<(
 pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
     Ok(conn
         .prepare_cached(
-            "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at FROM sessions
+            "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at, stage, next FROM sessions
              WHERE token_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
         )?
         .query_row(params![token_hash, ts(now)], |r| {
@@ -67,6 +75,8 @@ pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<O
                 csrf: r.get(4)?,
                 language: r.get(5)?,
                 expires_at: r.get(6)?,
+                stage: r.get(7)?,
+                next: r.get(8)?,
             })
         })
         .optional()?)
@@ -76,6 +86,15 @@ pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<O
 pub fn set_language(conn: &Connection, token_hash: &str, language: &str) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET language = ?2 WHERE token_hash = ?1")?
         .execute(params![token_hash, language])?;
+    Ok(())
+}
+
+/// Moves a session's expiry (a staff session's idle timeout starts again).
+pub fn extend(conn: &Connection, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1 AND ended_at IS NULL",
+    )?
+    .execute(params![token_hash, ts(expires_at)])?;
     Ok(())
 }
 

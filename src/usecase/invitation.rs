@@ -54,6 +54,8 @@ fn patient_session(
             csrf: &csrf,
             language,
             expires_at,
+            stage: "full",
+            next: None,
         },
         now,
     )?;

@@ -7,6 +7,8 @@
 
 pub mod contact;
 pub mod invitation;
+pub mod review;
+pub mod staff;
 pub mod submit;
 
 pub use submit::{Idempotency, Submission, Submitted, submit_response};

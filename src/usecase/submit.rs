@@ -237,8 +237,27 @@ fn record(
         correction_reason: reason,
     };
     let content = responses::insert(conn, &row)?;
-    if level != Level::Green {
-        review::open_item(conn, &id, &s.clinic_id, level.name(), &now)?;
+    // The review item and the alert follow the flags that no snooze for
+    // this patient covers: a snooze holds a rule at its level, so a worse
+    // level still comes through. The response keeps its level.
+    let review_level = if level == Level::Green {
+        level
+    } else {
+        let snoozed = review::snoozes(conn, patient_id, Some(&q.id), &now)?;
+        fired
+            .iter()
+            .map(|&r| &q.rules[r])
+            .filter(|rule| {
+                !snoozed.iter().any(|z| {
+                    z.rule == rule.id && (z.level == "red" || rule.level.name() == z.level)
+                })
+            })
+            .map(|rule| rule.level)
+            .max()
+            .unwrap_or(Level::Green)
+    };
+    if review_level != Level::Green {
+        review::open_item(conn, &id, &s.clinic_id, review_level.name(), &now)?;
     }
     // The audit row covers the response's content as stored.
     audit::append(
@@ -257,7 +276,7 @@ fn record(
             content_hash: Some(&content),
         },
     )?;
-    if level == Level::Red {
+    if review_level == Level::Red {
         let clinic = clinics::get_clinic(conn, &s.clinic_id)?;
         let link = format!(
             "{}/clinic/responses/{}",

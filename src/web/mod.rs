@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod error;
+pub mod history;
 pub mod pages;
 pub mod patient;
 pub mod preview;

@@ -6,43 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use std::collections::HashMap;
 use tera::Context;
 
 use super::{State, failed, problem};
-use crate::core::chart::{Point, Stripe, svg};
-use crate::core::model::Questionnaire;
 use crate::security::token_hash;
-use crate::storage::responses::ResponseRecord;
-use crate::storage::{audit, responses, review, sessions, versions};
+use crate::storage::responses::PatientHistory;
+use crate::storage::{audit, responses, sessions};
 use crate::web::pages::{session_cookie, session_token};
-
-#[derive(Serialize)]
-struct Answer {
-    question: String,
-    answer: String,
-}
-
-#[derive(Serialize)]
-struct ResponseView {
-    id: String,
-    date: String,
-    questionnaire: String,
-    version: u32,
-    answers: Vec<Answer>,
-    flags: Vec<String>,
-    clinic: Option<String>,
-    corrected: bool,
-    /// The date of the response this one corrects.
-    correction_of: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ChartView {
-    title: String,
-    svg: String,
-    rows: Vec<(String, String, String)>,
-}
 
 #[derive(Serialize)]
 struct ReadView {
@@ -72,34 +42,6 @@ pub async fn open(state: State, token: web::Path<String>) -> HttpResponse {
     }
 }
 
-fn answer_text(q: &Questionnaire, id: &str, v: &serde_json::Value, lang: &str) -> String {
-    let Some(&i) = q.item_index.get(id) else {
-        return v.to_string();
-    };
-    let it = &q.items[i];
-    let one = |x: &serde_json::Value| {
-        let val = match x {
-            serde_json::Value::Number(n) => {
-                crate::core::value::decimal_from_json(n).map(crate::core::value::Value::Num)
-            }
-            serde_json::Value::String(s) => Some(crate::core::value::Value::Str(s.clone())),
-            _ => None,
-        };
-        val.and_then(|v| it.option(&v))
-            .map(|o| o.text.get(lang).to_string())
-            .unwrap_or_else(|| match x {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Bool(true) => if lang == "da" { "Ja" } else { "Yes" }.into(),
-                serde_json::Value::Bool(false) => if lang == "da" { "Nej" } else { "No" }.into(),
-                other => other.to_string(),
-            })
-    };
-    match v {
-        serde_json::Value::Array(xs) => xs.iter().map(one).collect::<Vec<_>>().join(", "),
-        x => one(x),
-    }
-}
-
 /// `GET /me`: the patient's own data.
 pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     let gone = || problem(&state, "da", StatusCode::UNAUTHORIZED, "session_gone");
@@ -109,13 +51,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     let hash = token_hash(&token);
     let now = state.clock.now();
     let readers = state.readers.clone();
-    type Loaded = (
-        sessions::Session,
-        Vec<ResponseRecord>,
-        HashMap<(String, u32), Questionnaire>,
-        Vec<audit::Read>,
-        HashMap<String, Option<review::ReviewHistory>>,
-    );
+    type Loaded = (sessions::Session, PatientHistory, Vec<audit::Read>);
     let loaded: Result<Option<Loaded>, crate::storage::StorageError> = match web::block(move || {
         readers.with(|c| {
             let Some(s) = sessions::live(c, &hash, now)? else {
@@ -124,18 +60,9 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
             let Some(pid) = s.patient_id.clone().filter(|_| s.kind == "patient") else {
                 return Ok(None);
             };
-            let (list, _) = responses::patient_responses(c, &pid, 200, None)?;
-            let mut qs = HashMap::new();
-            let mut history = HashMap::new();
-            for r in &list {
-                let k = (r.questionnaire.clone(), r.version);
-                if let std::collections::hash_map::Entry::Vacant(e) = qs.entry(k) {
-                    e.insert(versions::load_version(c, &r.questionnaire, r.version)?);
-                }
-                history.insert(r.id.clone(), review::history_of_response(c, &r.id)?);
-            }
+            let history = responses::patient_history(c, &pid, 200)?;
             let reads = audit::reads_of_patient(c, &pid, 50)?;
-            Ok(Some((s, list, qs, reads, history)))
+            Ok(Some((s, history, reads)))
         })
     })
     .await
@@ -143,7 +70,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
         Ok(r) => r,
         Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
     };
-    let (session, list, qs, reads, history) = match loaded {
+    let (session, loaded, reads) = match loaded {
         Ok(Some(x)) => x,
         Ok(None) => return gone(),
         Err(e) => return failed(&state, e),
@@ -160,131 +87,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     }
     let lang = session.language.clone();
     let t = |k: &str| state.pages.text(&lang, k);
-    // Responses, newest first, each in the version answered.
-    let mut views = Vec::new();
-    for r in &list {
-        let Some(q) = qs.get(&(r.questionnaire.clone(), r.version)) else {
-            continue;
-        };
-        let answers = q
-            .items
-            .iter()
-            .filter_map(|it| {
-                r.answers.get(&it.id).map(|v| Answer {
-                    question: it.text.get(&lang).to_string(),
-                    answer: answer_text(q, &it.id, v, &lang),
-                })
-            })
-            .collect();
-        let flags = r
-            .flags
-            .iter()
-            .map(|f| match &f.text {
-                serde_json::Value::Object(m) => m
-                    .get(&lang)
-                    .or_else(|| m.values().next())
-                    .and_then(|v| v.as_str())
-                    .unwrap_or(&f.rule)
-                    .to_string(),
-                _ => f.rule.clone(),
-            })
-            .collect();
-        let clinic = history.get(&r.id).cloned().flatten().map(|h| {
-            let what = t(&format!("review_{}", h.status));
-            match h.events.last() {
-                Some(e) => format!("{what} ({})", &e.at[..10.min(e.at.len())]),
-                None => what,
-            }
-        });
-        views.push(ResponseView {
-            id: r.id.clone(),
-            date: r.response_date.clone(),
-            questionnaire: q.title.get(&lang).to_string(),
-            version: r.version,
-            answers,
-            flags,
-            clinic,
-            corrected: r.superseded_by.is_some(),
-            correction_of: r.supersedes.as_ref().and_then(|old| {
-                list.iter()
-                    .find(|x| &x.id == old)
-                    .map(|x| x.response_date.clone())
-            }),
-        });
-    }
-    // Charts: each score of each questionnaire, oldest first, from
-    // responses not corrected since.
-    let mut charts = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    for r in list.iter().rev() {
-        if seen.contains(&r.questionnaire) {
-            continue;
-        }
-        seen.push(r.questionnaire.clone());
-        let Some(q) = qs.get(&(r.questionnaire.clone(), r.version)) else {
-            continue;
-        };
-        let of_q: Vec<&ResponseRecord> = list
-            .iter()
-            .rev()
-            .filter(|x| x.questionnaire == r.questionnaire && x.superseded_by.is_none())
-            .collect();
-        for s in &q.scores {
-            let points: Vec<Point> = of_q
-                .iter()
-                .filter_map(|x| {
-                    x.scores
-                        .get(&s.id)
-                        .and_then(|v| v.as_number())
-                        .and_then(crate::core::value::decimal_from_json)
-                        .map(|value| Point {
-                            label: x.response_date.clone(),
-                            value,
-                        })
-                })
-                .collect();
-            if points.is_empty() {
-                continue;
-            }
-            let title = format!(
-                "{} — {}",
-                q.title.get(&lang),
-                s.title.as_ref().map(|t| t.get(&lang)).unwrap_or(&s.id)
-            );
-            let stripes: Vec<Stripe> = s
-                .bands
-                .iter()
-                .map(|b| Stripe {
-                    from: b.from,
-                    name: b
-                        .text
-                        .as_ref()
-                        .map(|t| t.get(&lang).to_string())
-                        .unwrap_or_else(|| b.id.clone()),
-                })
-                .collect();
-            let rows = points
-                .iter()
-                .map(|p| {
-                    let band = s
-                        .band_of(p.value)
-                        .map(|b| {
-                            b.text
-                                .as_ref()
-                                .map(|t| t.get(&lang).to_string())
-                                .unwrap_or_else(|| b.id.clone())
-                        })
-                        .unwrap_or_default();
-                    (p.label.clone(), crate::core::value::fmt_num(p.value), band)
-                })
-                .collect();
-            charts.push(ChartView {
-                svg: svg(&title, &points, s.range, &stripes),
-                title,
-                rows,
-            });
-        }
-    }
+    let (views, charts) = crate::web::history::views(&loaded, &lang, &t);
     let reads: Vec<ReadView> = reads
         .iter()
         .map(|r| ReadView {

@@ -1,0 +1,207 @@
+//! Staff accounts: the password hash, the second factor (a TOTP secret,
+//! confirmed by a first code, and recovery codes), deactivation, and the
+//! failed logins that throttle guessing.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Result;
+use super::ids::ts;
+
+/// A staff account as the workspace sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staff {
+    pub id: String,
+    pub clinic_id: String,
+    pub email: String,
+    pub name: String,
+    /// `clinician` or `admin`.
+    pub role: String,
+    pub password_hash: String,
+    /// The TOTP secret in base32: set at enrolment, before it is confirmed.
+    pub totp_secret: Option<String>,
+    pub totp_confirmed: bool,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+const COLUMNS: &str = "id, clinic_id, email, name, role, password_hash, totp_secret,
+    totp_confirmed_at IS NOT NULL, disabled_at IS NOT NULL, created_at";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<Staff> {
+    Ok(Staff {
+        id: r.get(0)?,
+        clinic_id: r.get(1)?,
+        email: r.get(2)?,
+        name: r.get(3)?,
+        role: r.get(4)?,
+        password_hash: r.get(5)?,
+        totp_secret: r.get(6)?,
+        totp_confirmed: r.get(7)?,
+        disabled: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+/// The account with this e-mail (any case).
+pub fn by_email(conn: &Connection, email: &str) -> Result<Option<Staff>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM staff_users WHERE email = ?1"
+        ))?
+        .query_row([email.trim()], row)
+        .optional()?)
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Staff>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM staff_users WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()?)
+}
+
+/// A clinic's staff, by name.
+pub fn of_clinic(conn: &Connection, clinic_id: &str) -> Result<Vec<Staff>> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM staff_users WHERE clinic_id = ?1 ORDER BY name, email"
+        ))?
+        .query_map([clinic_id], row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Stores a new, unconfirmed TOTP secret (enrolment restarts with a new
+/// one); refused once a secret is confirmed.
+pub fn set_pending_secret(conn: &Connection, id: &str, secret: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE staff_users SET totp_secret = ?2, totp_last_step = NULL
+         WHERE id = ?1 AND totp_confirmed_at IS NULL",
+        params![id, secret],
+    )? == 1)
+}
+
+/// Takes a TOTP time step as used, once: `false` when this step (or a
+/// later one) was used already, so a code cannot be replayed.
+pub fn use_step(conn: &Connection, id: &str, step: u64) -> Result<bool> {
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    Ok(conn.execute(
+        "UPDATE staff_users SET totp_last_step = ?2
+         WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+        params![id, step],
+    )? == 1)
+}
+
+/// Confirms the pending secret and replaces the recovery codes with these
+/// hashes.
+pub fn confirm_secret(
+    conn: &Connection,
+    id: &str,
+    code_hashes: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_users SET totp_confirmed_at = ?2 WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    conn.execute("DELETE FROM recovery_codes WHERE staff_id = ?1", [id])?;
+    for h in code_hashes {
+        conn.execute(
+            "INSERT INTO recovery_codes (staff_id, code_hash) VALUES (?1, ?2)",
+            params![id, h],
+        )?;
+    }
+    Ok(())
+}
+
+/// Uses a recovery code, once.
+pub fn use_recovery_code(
+    conn: &Connection,
+    id: &str,
+    code_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE recovery_codes SET used_at = ?3
+         WHERE staff_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        params![id, code_hash, ts(now)],
+    )? == 1)
+}
+
+/// How many unused recovery codes an account has left.
+pub fn recovery_codes_left(conn: &Connection, id: &str) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM recovery_codes WHERE staff_id = ?1 AND used_at IS NULL",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Clears the second factor (an admin's reset): the next login enrols
+/// again. Ends the account's sessions.
+pub fn reset_second_factor(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_users SET totp_secret = NULL, totp_confirmed_at = NULL, totp_last_step = NULL
+         WHERE id = ?1",
+        [id],
+    )?;
+    conn.execute("DELETE FROM recovery_codes WHERE staff_id = ?1", [id])?;
+    end_sessions(conn, id, now)?;
+    Ok(())
+}
+
+/// Deactivates an account and ends its sessions at once.
+pub fn deactivate(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE staff_users SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL",
+        params![id, ts(now)],
+    )?;
+    end_sessions(conn, id, now)
+}
+
+/// Ends every live session of an account.
+pub fn end_sessions(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET ended_at = ?2 WHERE staff_id = ?1 AND ended_at IS NULL",
+        params![id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// Records a failed login (a wrong password or code) for the account typed
+/// and the address it came from.
+pub fn record_failure(
+    conn: &Connection,
+    account: &str,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached("INSERT INTO login_failures (account, address, at) VALUES (?1, ?2, ?3)")?
+        .execute(params![account.trim().to_lowercase(), address, ts(now)])?;
+    Ok(())
+}
+
+/// Failed logins since `since`: for the account, and from the address.
+pub fn failures_since(
+    conn: &Connection,
+    account: &str,
+    address: &str,
+    since: DateTime<Utc>,
+) -> Result<(u32, u32)> {
+    let since = ts(since);
+    let account: u32 = conn
+        .prepare_cached("SELECT count(*) FROM login_failures WHERE account = ?1 AND at > ?2")?
+        .query_row(params![account.trim().to_lowercase(), since], |r| r.get(0))?;
+    let address: u32 = conn
+        .prepare_cached("SELECT count(*) FROM login_failures WHERE address = ?1 AND at > ?2")?
+        .query_row(params![address, since], |r| r.get(0))?;
+    Ok((account, address))
+}
+
+/// Forgets an account's failures after a successful login, and everyone's
+/// failures older than `before`.
+pub fn clear_failures(conn: &Connection, account: &str, before: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE account = ?1 OR at < ?2")?
+        .execute(params![account.trim().to_lowercase(), ts(before)])?;
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Staff logins: a password, then a second factor (a TOTP code, or a
+//! recovery code), throttled per account and per address; sessions that
+//! are renewed at login and end after 30 idle minutes. Every login, failed
+//! login and logout is an audit row in the same transaction.
+//!
+//! The password check (argon2id, deliberately slow) runs outside the
+//! writer; these functions record what it found.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::Connection;
+
+use crate::security::{new_token, token_hash};
+use crate::storage::audit::{self, Entry};
+use crate::storage::ids::ts;
+use crate::storage::sessions::{self, NewSession};
+use crate::storage::staff::{self, Staff};
+use crate::storage::{Result, StorageError};
+
+/// A staff session ends after this long without a request.
+pub const IDLE: Duration = Duration::minutes(30);
+/// Between the password and the second factor.
+pub const HALF_LOGIN: Duration = Duration::minutes(10);
+/// Failures are counted over this window.
+pub const WINDOW: Duration = Duration::minutes(15);
+/// Failed logins per account within the window before it must wait.
+pub const ACCOUNT_LIMIT: u32 = 5;
+/// Failed logins per address within the window before it must wait.
+pub const ADDRESS_LIMIT: u32 = 20;
+/// How many recovery codes an enrolment gives.
+pub const RECOVERY_CODES: usize = 10;
+
+/// Whether logins for `account` from `address` must wait.
+pub fn throttled(
+    conn: &Connection,
+    account: &str,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let (by_account, by_address) = staff::failures_since(conn, account, address, now - WINDOW)?;
+    Ok(by_account >= ACCOUNT_LIMIT || by_address >= ADDRESS_LIMIT)
+}
+
+fn actor(s: &Staff) -> String {
+    format!("staff:{}", s.id)
+}
+
+/// Records a failed password or code for `account` (known or not).
+pub fn failed(
+    conn: &Connection,
+    account: &str,
+    who: Option<&Staff>,
+    address: &str,
+    what: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    staff::record_failure(conn, account, address, now)?;
+    let at = ts(now);
+    let a = who.map(actor).unwrap_or_else(|| "unknown".into());
+    audit::append(
+        conn,
+        &Entry {
+            at: &at,
+            actor: &a,
+            action: what,
+            clinic_id: who.map(|s| s.clinic_id.as_str()),
+            ..Default::default()
+        },
+    )
+}
+
+/// A new staff session; returns its cookie token.
+fn new_session(
+    conn: &Connection,
+    s: &Staff,
+    stage: &str,
+    next: Option<&str>,
+    language: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = new_token("prom_staff_");
+    let csrf = new_token("");
+    sessions::insert(
+        conn,
+        &NewSession {
+            token_hash: &token_hash(&token),
+            kind: "staff",
+            patient_id: None,
+            invitation_id: None,
+            staff_id: Some(&s.id),
+            csrf: &csrf,
+            language,
+            expires_at,
+            stage,
+            next,
+        },
+        now,
+    )?;
+    Ok(token)
+}
+
+/// The password was right: a half-login session that can only give the
+/// second factor (or enrol one), for a few minutes.
+pub fn password_ok(
+    conn: &Connection,
+    s: &Staff,
+    next: Option<&str>,
+    language: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    new_session(conn, s, "password", next, language, now + HALF_LOGIN, now)
+}
+
+/// The second factor was right: the half-login session ends and a new one
+/// (a new token: the session is renewed at login) begins; failures of the
+/// account are forgotten. Returns the new token.
+pub fn login_complete(
+    conn: &Connection,
+    half: &str,
+    s: &Staff,
+    language: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    sessions::end(conn, half, now)?;
+    staff::clear_failures(conn, &s.email, now - WINDOW)?;
+    let token = new_session(conn, s, "full", None, language, now + IDLE, now)?;
+    let at = ts(now);
+    audit::append(
+        conn,
+        &Entry {
+            at: &at,
+            actor: &actor(s),
+            action: "staff.login",
+            clinic_id: Some(&s.clinic_id),
+            ..Default::default()
+        },
+    )?;
+    Ok(token)
+}
+
+/// Checks a TOTP `code` against `secret` (base32) at `now`; the matching
+/// time step, if any. One step of skew either way.
+pub fn totp_step(secret: &str, account: &str, code: &str, now: DateTime<Utc>) -> Option<u64> {
+    let totp = totp(secret, account)?;
+    let code: String = code.chars().filter(|c| c.is_ascii_digit()).collect();
+    totp.check(&code, u64::try_from(now.timestamp()).ok()?)
+}
+
+/// The TOTP of a base32 secret: SHA-1, 6 digits, 30 s (what every
+/// authenticator app reads).
+pub fn totp(secret: &str, account: &str) -> Option<totp_rs::Totp> {
+    let secret = totp_rs::Secret::try_from_base32(secret).ok()?;
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name(account.replace(':', ""))
+        .with_issuer(Some("prom"))
+        .build()
+        .ok()
+}
+
+/// A new TOTP secret: 20 random bytes, in base32.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 20];
+    rand::fill(&mut bytes);
+    totp_rs::Secret::new_stack(bytes).to_base32()
+}
+
+/// Confirms enrolment with its first code: the secret is confirmed, the
+/// step used, recovery codes made (returned once, stored hashed) and the
+/// login completed. `None` when the code is wrong.
+pub fn enrol(
+    conn: &Connection,
+    half: &str,
+    s: &Staff,
+    code: &str,
+    language: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, Vec<String>)>> {
+    let Some(secret) = s.totp_secret.as_deref().filter(|_| !s.totp_confirmed) else {
+        return Err(StorageError::Conflict(
+            "the second factor is set up already".into(),
+        ));
+    };
+    let Some(step) = totp_step(secret, &s.email, code, now) else {
+        return Ok(None);
+    };
+    if !staff::use_step(conn, &s.id, step)? {
+        return Ok(None);
+    }
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    let hashes: Vec<String> = codes.iter().map(|c| token_hash(&normal_code(c))).collect();
+    staff::confirm_secret(conn, &s.id, &hashes, now)?;
+    let at = ts(now);
+    audit::append(
+        conn,
+        &Entry {
+            at: &at,
+            actor: &actor(s),
+            action: "staff.enrol",
+            clinic_id: Some(&s.clinic_id),
+            ..Default::default()
+        },
+    )?;
+    let token = login_complete(conn, half, s, language, now)?;
+    Ok(Some((token, codes)))
+}
+
+/// Checks the second factor of an enrolled account: a TOTP code (each
+/// step once) or an unused recovery code. `true` when it is right.
+pub fn second_factor(conn: &Connection, s: &Staff, code: &str, now: DateTime<Utc>) -> Result<bool> {
+    let Some(secret) = s.totp_secret.as_deref().filter(|_| s.totp_confirmed) else {
+        return Ok(false);
+    };
+    if let Some(step) = totp_step(secret, &s.email, code, now) {
+        return staff::use_step(conn, &s.id, step);
+    }
+    staff::use_recovery_code(conn, &s.id, &token_hash(&normal_code(code)), now)
+}
+
+/// A recovery code: 10 characters from an alphabet without look-alikes,
+/// shown as two groups of five.
+fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 10];
+    rand::fill(&mut bytes);
+    let s: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{}", &s[..5], &s[5..])
+}
+
+/// A recovery code as typed: lower case, without spaces or dashes.
+fn normal_code(c: &str) -> String {
+    c.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Ends a session (logout), with its audit row.
+pub fn logout(conn: &Connection, token_hash: &str, s: &Staff, now: DateTime<Utc>) -> Result<()> {
+    sessions::end(conn, token_hash, now)?;
+    let at = ts(now);
+    audit::append(
+        conn,
+        &Entry {
+            at: &at,
+            actor: &actor(s),
+            action: "staff.logout",
+            clinic_id: Some(&s.clinic_id),
+            ..Default::default()
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_totp_code_matches_its_step_and_one_step_either_side_only() {
+        let secret = new_secret();
+        let t = totp(&secret, "a@b.dk").expect("totp");
+        let now: DateTime<Utc> = "2026-03-02T10:00:00Z".parse().expect("time");
+        let code = t.generate(now.timestamp() as u64).to_string();
+        let step = now.timestamp() as u64 / 30;
+        assert_eq!(totp_step(&secret, "a@b.dk", &code, now), Some(step));
+        assert_eq!(
+            totp_step(
+                &secret,
+                "a@b.dk",
+                &format!("{} {}", &code[..3], &code[3..]),
+                now
+            ),
+            Some(step),
+            "spaces are allowed"
+        );
+        assert!(totp_step(&secret, "a@b.dk", &code, now + Duration::seconds(30)).is_some());
+        assert!(totp_step(&secret, "a@b.dk", &code, now + Duration::seconds(90)).is_none());
+    }
+
+    #[test]
+    fn recovery_codes_are_typed_forgivingly() {
+        let c = recovery_code();
+        assert_eq!(c.len(), 11);
+        assert_eq!(
+            normal_code(&c.to_uppercase().replace('-', " ")),
+            c.replace('-', "")
+        );
+    }
+}
