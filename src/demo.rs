@@ -76,7 +76,9 @@ pub fn seed(
             CLINIC,
             STAFF_EMAIL,
             "Demo Klinikersen",
-            "clinician",
+            // An admin, so that the demo shows the whole workspace (an
+            // admin does everything a clinician does, and more).
+            "admin",
             &hash,
             now,
         )?;

@@ -443,6 +443,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
                 let (pid, clinic) = find_patient(tx, &reference, clinic.as_deref())?;
                 Ok(crate::usecase::invitation::new_personal_link(
                     tx,
+                    "cli",
                     &pid,
                     &clinic,
                     i64::from(days),

@@ -11,3 +11,14 @@ pub fn red_alert(clinic_name: &str, link: &str) -> (String, String) {
         ),
     )
 }
+
+/// The subject and body of a patient's personal "my data" link, in Danish
+/// and English.
+pub fn personal_link(link: &str) -> (String, String) {
+    (
+        "Dine svar / Your answers".into(),
+        format!(
+            "Her er dit personlige link til dine egne svar:\n{link}\n\nHere is your personal link to your own answers:\n{link}\n"
+        ),
+    )
+}

@@ -568,3 +568,78 @@ pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Resu
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
+
+/// A row of the audit log as an admin browses it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Row {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    /// The staff member's name, for a staff actor.
+    pub who: Option<String>,
+    pub action: String,
+    pub patient: Option<String>,
+    pub patient_id: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// What an admin filters the log by.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Actions starting with this (`review.`, `staff.login`).
+    pub action: Option<String>,
+    pub patient_id: Option<String>,
+    /// `staff:ID`, `patient`, `api:…`.
+    pub actor: Option<String>,
+}
+
+/// The clinic's newest audit rows before `before` (a `seq`), matching
+/// `filter`.
+pub fn browse(
+    conn: &Connection,
+    clinic_id: &str,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Row>> {
+    let prefix = filter
+        .action
+        .as_ref()
+        .map(|a| format!("{}*", a.replace(['*', '?', '['], "")));
+    let rows = conn
+        .prepare_cached(
+            "SELECT a.seq, a.at, a.actor, s.name, a.action, p.ref, a.patient_id, a.subject
+             FROM audit_log a
+             LEFT JOIN staff_users s ON a.actor = 'staff:' || s.id
+             LEFT JOIN patients p ON p.id = a.patient_id
+             WHERE a.clinic_id = ?1 AND a.seq < ?2
+               AND (?3 IS NULL OR a.action GLOB ?3)
+               AND (?4 IS NULL OR a.patient_id = ?4)
+               AND (?5 IS NULL OR a.actor = ?5)
+             ORDER BY a.seq DESC LIMIT ?6",
+        )?
+        .query_map(
+            params![
+                clinic_id,
+                before.unwrap_or(i64::MAX),
+                prefix,
+                filter.patient_id,
+                filter.actor,
+                limit
+            ],
+            |r| {
+                Ok(Row {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    who: r.get(3)?,
+                    action: r.get(4)?,
+                    patient: r.get(5)?,
+                    patient_id: r.get(6)?,
+                    subject: r.get(7)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -154,3 +154,83 @@ pub fn drop_draft(conn: &Connection, invitation_id: &str) -> Result<()> {
         .execute([invitation_id])?;
     Ok(())
 }
+
+/// A follow-up plan as staff see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Plan {
+    pub id: String,
+    pub questionnaire: String,
+    pub every_days: u32,
+    pub next_due: String,
+    pub stopped_at: Option<String>,
+}
+
+/// A patient's plans, running first.
+pub fn plans_of(conn: &Connection, patient_id: &str) -> Result<Vec<Plan>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, questionnaire_id, every_days, next_due, stopped_at FROM plans
+             WHERE patient_id = ?1 ORDER BY stopped_at IS NOT NULL, created_at",
+        )?
+        .query_map([patient_id], |r| {
+            Ok(Plan {
+                id: r.get(0)?,
+                questionnaire: r.get(1)?,
+                every_days: r.get(2)?,
+                next_due: r.get(3)?,
+                stopped_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Stops a plan of the patient (a stopped plan stays stopped when it was
+/// stopped); `false` when the patient has no such plan.
+pub fn stop_plan(
+    conn: &Connection,
+    patient_id: &str,
+    plan_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE plans SET stopped_at = coalesce(stopped_at, ?3) WHERE id = ?2 AND patient_id = ?1",
+        params![patient_id, plan_id, ts(now)],
+    )? == 1)
+}
+
+/// An invitation as staff see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InvitationInfo {
+    pub id: String,
+    pub questionnaire: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    pub response_id: Option<String>,
+}
+
+/// A patient's newest invitations.
+pub fn invitations_of(
+    conn: &Connection,
+    patient_id: &str,
+    limit: u32,
+) -> Result<Vec<InvitationInfo>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, questionnaire_id, created_at, expires_at, used_at, response_id
+             FROM invitations WHERE patient_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )?
+        .query_map(params![patient_id, limit], |r| {
+            Ok(InvitationInfo {
+                id: r.get(0)?,
+                questionnaire: r.get(1)?,
+                created_at: r.get(2)?,
+                expires_at: r.get(3)?,
+                used_at: r.get(4)?,
+                response_id: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

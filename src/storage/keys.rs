@@ -112,3 +112,24 @@ pub fn revoke(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<Strin
         ))),
     }
 }
+
+/// Revokes the key named `name` of `clinic_id` only (a staff admin's
+/// revocation); `NotFound` for another clinic's key.
+pub fn revoke_in_clinic(
+    conn: &Connection,
+    clinic_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let n = conn.execute(
+        &format!(
+            "UPDATE api_keys SET revoked_at = ?3
+             WHERE clinic_id = ?1 AND {NAME} = ?2 AND revoked_at IS NULL"
+        ),
+        params![clinic_id, name, ts(now)],
+    )?;
+    if n == 0 {
+        return Err(StorageError::NotFound);
+    }
+    Ok(())
+}

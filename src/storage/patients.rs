@@ -67,3 +67,62 @@ pub fn clinic_of(conn: &Connection, patient_id: &str) -> Result<String> {
         .prepare_cached("SELECT clinic_id FROM patients WHERE id = ?1")?
         .query_row([patient_id], |r| r.get(0))?)
 }
+
+/// A patient as staff see them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Patient {
+    pub id: String,
+    pub reference: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub language: String,
+    pub created_at: String,
+}
+
+fn patient_row(r: &rusqlite::Row) -> rusqlite::Result<Patient> {
+    Ok(Patient {
+        id: r.get(0)?,
+        reference: r.get(1)?,
+        name: r.get(2)?,
+        email: r.get(3)?,
+        language: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+/// A patient of the clinic, by id (`None` for another clinic's).
+pub fn in_clinic(conn: &Connection, clinic_id: &str, id: &str) -> Result<Option<Patient>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, ref, name, email, language, created_at FROM patients
+             WHERE clinic_id = ?1 AND id = ?2",
+        )?
+        .query_row([clinic_id, id], patient_row)
+        .optional()?)
+}
+
+/// The clinic's patients whose reference starts with `prefix`, by
+/// reference, at most `limit`.
+pub fn search(
+    conn: &Connection,
+    clinic_id: &str,
+    prefix: &str,
+    limit: u32,
+) -> Result<Vec<Patient>> {
+    let escaped = prefix
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, ref, name, email, language, created_at FROM patients
+             WHERE clinic_id = ?1 AND ref LIKE ?2 ESCAPE '\\' ORDER BY ref LIMIT ?3",
+        )?
+        .query_map(
+            params![clinic_id, format!("{escaped}%"), limit],
+            patient_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -487,3 +487,17 @@ pub fn patient_history(conn: &Connection, patient_id: &str, limit: u32) -> Resul
     }
     Ok(PatientHistory { list, qs, history })
 }
+
+/// How many responses the clinic holds per questionnaire.
+pub fn count_by_questionnaire(
+    conn: &Connection,
+    clinic_id: &str,
+) -> Result<std::collections::HashMap<String, i64>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT questionnaire_id, count(*) FROM responses WHERE clinic_id = ?1 GROUP BY questionnaire_id",
+        )?
+        .query_map([clinic_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

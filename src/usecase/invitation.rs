@@ -111,6 +111,7 @@ pub const PERSONAL_LINK_DAYS: i64 = 365;
 /// the hash is stored; revocable).
 pub fn new_personal_link(
     conn: &Connection,
+    actor: &str,
     patient_id: &str,
     clinic_id: &str,
     days: i64,
@@ -126,7 +127,7 @@ pub fn new_personal_link(
     )?;
     audit::record(
         conn,
-        "cli",
+        actor,
         "personal_link.create",
         clinic_id,
         Some(patient_id),

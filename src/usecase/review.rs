@@ -4,8 +4,8 @@
 //! it; a second person acting on an old view is told what happened
 //! instead of overwriting it.
 
+use crate::storage::Connection;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use crate::storage::Result;
 use crate::storage::audit;

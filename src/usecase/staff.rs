@@ -6,8 +6,8 @@
 //! The password check (argon2id, deliberately slow) runs outside the
 //! writer; these functions record what it found.
 
+use crate::storage::Connection;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
 
 use crate::security::{new_token, token_hash};
 use crate::storage::audit::{self, Entry};
@@ -68,7 +68,10 @@ pub fn failed(
     )
 }
 
-/// A new staff session; returns its cookie token.
+/// A new session's cookie token and CSRF token.
+pub type NewLogin = (String, String);
+
+/// A new staff session; returns its cookie token and CSRF token.
 fn new_session(
     conn: &Connection,
     s: &Staff,
@@ -77,7 +80,7 @@ fn new_session(
     language: &str,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<String> {
+) -> Result<(String, String)> {
     let token = new_token("prom_staff_");
     let csrf = new_token("");
     sessions::insert(
@@ -96,7 +99,7 @@ fn new_session(
         },
         now,
     )?;
-    Ok(token)
+    Ok((token, csrf))
 }
 
 /// The password was right: a half-login session that can only give the
@@ -108,22 +111,22 @@ pub fn password_ok(
     language: &str,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    new_session(conn, s, "password", next, language, now + HALF_LOGIN, now)
+    Ok(new_session(conn, s, "password", next, language, now + HALF_LOGIN, now)?.0)
 }
 
 /// The second factor was right: the half-login session ends and a new one
 /// (a new token: the session is renewed at login) begins; failures of the
-/// account are forgotten. Returns the new token.
+/// account are forgotten. Returns the new session's token and CSRF token.
 pub fn login_complete(
     conn: &Connection,
     half: &str,
     s: &Staff,
     language: &str,
     now: DateTime<Utc>,
-) -> Result<String> {
+) -> Result<(String, String)> {
     sessions::end(conn, half, now)?;
     staff::clear_failures(conn, &s.email, now - WINDOW)?;
-    let token = new_session(conn, s, "full", None, language, now + IDLE, now)?;
+    let session = new_session(conn, s, "full", None, language, now + IDLE, now)?;
     let at = ts(now);
     audit::append(
         conn,
@@ -135,7 +138,7 @@ pub fn login_complete(
             ..Default::default()
         },
     )?;
-    Ok(token)
+    Ok(session)
 }
 
 /// Checks a TOTP `code` against `secret` (base32) at `now`; the matching
@@ -175,7 +178,7 @@ pub fn enrol(
     code: &str,
     language: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(String, Vec<String>)>> {
+) -> Result<Option<(NewLogin, Vec<String>)>> {
     let Some(secret) = s.totp_secret.as_deref().filter(|_| !s.totp_confirmed) else {
         return Err(StorageError::Conflict(
             "the second factor is set up already".into(),
@@ -201,8 +204,8 @@ pub fn enrol(
             ..Default::default()
         },
     )?;
-    let token = login_complete(conn, half, s, language, now)?;
-    Ok(Some((token, codes)))
+    let session = login_complete(conn, half, s, language, now)?;
+    Ok(Some((session, codes)))
 }
 
 /// Checks the second factor of an enrolled account: a TOTP code (each

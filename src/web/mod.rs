@@ -4,6 +4,7 @@
 //! outbox rows written in the submission's transaction.
 
 pub mod api;
+pub mod clinic;
 pub mod error;
 pub mod history;
 pub mod pages;
@@ -111,6 +112,7 @@ pub fn server(
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .configure(api::routes)
             .configure(patient::routes)
+            .configure(clinic::routes)
             .default_service(web::to(api::not_found))
     })
     .workers(workers)

@@ -54,6 +54,74 @@ const TEMPLATES: &[(&str, &str)] = &[
         "preview/index.html",
         include_str!("../../templates/preview/index.html"),
     ),
+    (
+        "clinic/layout.html",
+        include_str!("../../templates/clinic/layout.html"),
+    ),
+    (
+        "clinic/message.html",
+        include_str!("../../templates/clinic/message.html"),
+    ),
+    (
+        "clinic/login.html",
+        include_str!("../../templates/clinic/login.html"),
+    ),
+    (
+        "clinic/enrol.html",
+        include_str!("../../templates/clinic/enrol.html"),
+    ),
+    (
+        "clinic/recovery.html",
+        include_str!("../../templates/clinic/recovery.html"),
+    ),
+    (
+        "clinic/code.html",
+        include_str!("../../templates/clinic/code.html"),
+    ),
+    (
+        "clinic/queue.html",
+        include_str!("../../templates/clinic/queue.html"),
+    ),
+    (
+        "clinic/stale.html",
+        include_str!("../../templates/clinic/stale.html"),
+    ),
+    (
+        "clinic/response.html",
+        include_str!("../../templates/clinic/response.html"),
+    ),
+    (
+        "clinic/patients.html",
+        include_str!("../../templates/clinic/patients.html"),
+    ),
+    (
+        "clinic/patient.html",
+        include_str!("../../templates/clinic/patient.html"),
+    ),
+    (
+        "clinic/entry.html",
+        include_str!("../../templates/clinic/entry.html"),
+    ),
+    (
+        "clinic/questionnaires.html",
+        include_str!("../../templates/clinic/questionnaires.html"),
+    ),
+    (
+        "clinic/questionnaire.html",
+        include_str!("../../templates/clinic/questionnaire.html"),
+    ),
+    (
+        "clinic/staff.html",
+        include_str!("../../templates/clinic/staff.html"),
+    ),
+    (
+        "clinic/keys.html",
+        include_str!("../../templates/clinic/keys.html"),
+    ),
+    (
+        "clinic/audit.html",
+        include_str!("../../templates/clinic/audit.html"),
+    ),
 ];
 
 /// The pages' own texts, one catalogue per language; Danish first.

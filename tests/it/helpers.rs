@@ -1,7 +1,7 @@
 //! A test server: the real application on port 0, a fresh SQLite file in a
 //! temporary folder, a fixed clock, and two clinics with API keys.
 
-use prom::clock::FixedClock;
+use prom::clock::ManualClock;
 use prom::startup::{Config, Running, start};
 use prom::storage::clinics::Clinic;
 use prom::storage::{self, Options};
@@ -17,6 +17,8 @@ pub struct TestApp {
     pub key_a: String,
     pub key_b: String,
     pub http: reqwest::Client,
+    /// The server's clock: stands at `NOW` until a test moves it.
+    pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     _mailer: prom::mail::Mailer,
 }
@@ -76,13 +78,13 @@ pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
         .with_env_filter("warn")
         .try_init();
     let (key_a, key_b) = seed_clinics(&config.db);
-    let clock = Arc::new(FixedClock(NOW.parse().expect("time")));
+    let clock = Arc::new(ManualClock::new(NOW.parse().expect("time")));
     let Running {
         addr,
         server,
         mailer,
         ..
-    } = start(&config, clock).expect("the server starts");
+    } = start(&config, clock.clone()).expect("the server starts");
     tokio::spawn(server);
     TestApp {
         base: format!("http://{addr}"),
@@ -91,6 +93,7 @@ pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
         key_a,
         key_b,
         http: reqwest::Client::new(),
+        clock,
         dir,
         _mailer: mailer,
     }

@@ -6,6 +6,7 @@ mod architecture;
 mod audit;
 mod broken_files;
 mod cli;
+mod clinic;
 mod durability;
 mod helpers;
 mod hostile_files;

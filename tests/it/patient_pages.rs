@@ -484,6 +484,7 @@ async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
         let pid = prom::storage::patients::patient_id(&conn, "a", "P6").expect("patient");
         prom::usecase::invitation::new_personal_link(
             &conn,
+            "cli",
             &pid,
             "a",
             365,

@@ -6,7 +6,7 @@
 pub mod auth;
 mod body;
 mod flags;
-mod paging;
+pub mod paging;
 mod patients;
 mod questionnaires;
 mod responses;

@@ -1,0 +1,996 @@
+//! The clinic's workspace over HTTP, as a browser without JavaScript uses
+//! it: logins with a second factor, throttling, idle expiry and logout,
+//! CSRF, the queue and two people acting on one item, snoozes, paper entry
+//! and corrections, administration, the audit log, and the authorisation
+//! matrix over every route of the workspace.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use crate::helpers::{NOW, TestApp, spawn};
+
+/// A browser without JavaScript that keeps its cookies by name and follows
+/// no redirect by itself.
+pub struct Staff<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    /// The CSRF token of the last page that carried one.
+    pub csrf: String,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+impl<'a> Staff<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Staff {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+            csrf: String::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.app.base))
+            .header(COOKIE, self.cookie_header());
+        self.answer(r).await
+    }
+
+    /// Posts `form` with the last CSRF token seen.
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        all.extend_from_slice(form);
+        self.post_raw(path, &all).await
+    }
+
+    pub async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form);
+        self.answer(r).await
+    }
+
+    async fn answer(&mut self, r: reqwest::RequestBuilder) -> Page {
+        let r = r.send().await.expect("request");
+        for c in r.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().expect("cookie");
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+                "{c}"
+            );
+            if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
+                if c.contains("Max-Age=0") || v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(String::from);
+        let body = r.text().await.unwrap_or_default();
+        if let Some(t) = value_of(&body, "csrf") {
+            self.csrf = t;
+        }
+        Page {
+            status,
+            body,
+            location,
+        }
+    }
+}
+
+/// The value of the first input named `name` in a page.
+pub fn value_of(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// A staff account in `clinic` with a password; returns the password.
+pub fn add_staff(app: &TestApp, clinic: &str, email: &str, role: &str) -> String {
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let password = format!("pw-{email}-long enough");
+    let hash = prom::security::hash_password(&password).expect("hash");
+    prom::storage::clinics::insert_user(
+        &conn,
+        clinic,
+        email,
+        &format!("Name of {email}"),
+        role,
+        &hash,
+        NOW.parse().expect("time"),
+    )
+    .expect("user");
+    password
+}
+
+/// The TOTP code of `secret` at the app's clock.
+fn code_for(app: &TestApp, secret: &str, email: &str) -> String {
+    let totp = prom::usecase::staff::totp(secret, email).expect("totp");
+    let now = prom::clock::Clock::now(app.clock.as_ref());
+    totp.generate(now.timestamp() as u64).to_string()
+}
+
+/// A logged-in staff member: password, then enrolment of the second
+/// factor (first login). Returns the browser and the TOTP secret.
+pub async fn enrol<'a>(app: &'a TestApp, email: &str, password: &str) -> (Staff<'a>, String) {
+    let mut b = Staff::new(app);
+    let p = b.get("/clinic/login").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let p = b
+        .post("/clinic/login", &[("email", email), ("password", password)])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/clinic/login/enrol"));
+    let p = b.get("/clinic/login/enrol").await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("<svg"), "a QR code drawn by the server");
+    let secret: String = {
+        let at = p
+            .body
+            .find("class=\"secret\"><code>")
+            .expect("the secret as text");
+        let rest = &p.body[at + 21..];
+        rest[..rest.find('<').expect("end")].replace(' ', "")
+    };
+    let code = code_for(app, &secret, email);
+    let p = b.post("/clinic/login/enrol", &[("code", &code)]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(
+        p.body.contains("class=\"codes\""),
+        "recovery codes shown once"
+    );
+    // The page already belongs to the new session: its logout works.
+    let csrf = b.csrf.clone();
+    let home = b.get("/clinic").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert_eq!(
+        b.csrf, csrf,
+        "the recovery page carries the new session's token"
+    );
+    (b, secret)
+}
+
+/// A staff member of clinic `a` (or `b`), logged in.
+pub async fn logged_in<'a>(app: &'a TestApp, clinic: &str, email: &str, role: &str) -> Staff<'a> {
+    let pw = add_staff(app, clinic, email, role);
+    let mut b = enrol(app, email, &pw).await.0;
+    assert_eq!(b.get("/clinic").await.status, StatusCode::OK);
+    b
+}
+
+/// Posts a PHQ-9 response over the API for `reference` of clinic `a`: item
+/// 9 (self-harm) above 0 fires red, a total from 10 yellow.
+async fn phq9(app: &TestApp, reference: &str, each: u64, item9: u64) -> String {
+    let mut answers = serde_json::Map::new();
+    for i in 1..=8 {
+        answers.insert(format!("q{i}"), json!(each));
+    }
+    answers.insert("q9".into(), json!(item9));
+    let (s, body) = app
+        .post(
+            &app.key_a,
+            "/api/v1/responses",
+            &json!({"questionnaire": "phq9", "patient": reference, "answers": answers}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+async fn patient(app: &TestApp, key: &str, reference: &str) -> String {
+    let (s, body) = app
+        .post(key, "/api/v1/patients", &json!({"ref": reference}))
+        .await;
+    assert!(
+        s == StatusCode::CREATED || s == StatusCode::CONFLICT,
+        "{body}"
+    );
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let clinic = if key == app.key_a { "a" } else { "b" };
+    prom::storage::patients::patient_id(&conn, clinic, reference).expect("patient")
+}
+
+fn item_of(app: &TestApp, response: &str) -> (String, i64) {
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    conn.query_row(
+        "SELECT id, rev FROM review_items WHERE response_id = ?1",
+        [response],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .expect("an item")
+}
+
+fn audit_actions(app: &TestApp) -> Vec<String> {
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let mut s = conn
+        .prepare("SELECT action FROM audit_log ORDER BY seq")
+        .expect("sql");
+    s.query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("actions")
+}
+
+#[tokio::test]
+async fn staff_log_in_with_a_password_and_a_second_factor_and_log_out_on_the_server() {
+    let app = spawn().await;
+    let pw = add_staff(&app, "a", "nurse@a.example", "clinician");
+    // A wrong password, and an unknown account, get the same answer.
+    let mut b = Staff::new(&app);
+    b.get("/clinic/login").await;
+    let wrong = b
+        .post(
+            "/clinic/login",
+            &[("email", "nurse@a.example"), ("password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let unknown = b
+        .post(
+            "/clinic/login",
+            &[("email", "who@a.example"), ("password", "nope")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("E-mail eller adgangskode er forkert"));
+    // Without the login form's token, nothing is tried.
+    let forged = b
+        .post_raw(
+            "/clinic/login",
+            &[("email", "nurse@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // A half login reaches nothing but the second factor.
+    let (mut b, secret) = enrol(&app, "nurse@a.example", &pw).await;
+    let home = b.get("/clinic").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("Gennemsyn"));
+    // Recovery codes were shown once: never again.
+    assert!(!b.get("/clinic").await.body.contains("class=\"codes\""));
+    let session = b
+        .cookies
+        .get("prom_staff")
+        .cloned()
+        .expect("a staff cookie");
+    // Logout is a POST that ends the session on the server: the old
+    // cookie is refused afterwards.
+    let out = b.post("/clinic/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let mut replay = Staff::new(&app);
+    replay.cookies.insert("prom_staff".into(), session);
+    let p = replay.get("/clinic").await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(p.location.expect("to login").starts_with("/clinic/login"));
+    // The second login asks for a code; the same code twice is refused
+    // (each time step once), the next step's works.
+    app.clock.advance(Duration::seconds(30));
+    let mut b = Staff::new(&app);
+    b.get("/clinic/login").await;
+    let p = b
+        .post(
+            "/clinic/login",
+            &[("email", "NURSE@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/clinic/login/code"));
+    let half = b.cookies.get("prom_staff").cloned().expect("half session");
+    assert_eq!(
+        b.get("/clinic").await.status,
+        StatusCode::SEE_OTHER,
+        "half a login is no login"
+    );
+    b.get("/clinic/login/code").await;
+    let code = code_for(&app, &secret, "nurse@a.example");
+    let p = b.post("/clinic/login/code", &[("code", "000000")]).await;
+    assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    let p = b.post("/clinic/login/code", &[("code", &code)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let full = b.cookies.get("prom_staff").cloned().expect("session");
+    assert_ne!(full, half, "the session is renewed at login");
+    let mut again = Staff::new(&app);
+    again.get("/clinic/login").await;
+    let p = again
+        .post(
+            "/clinic/login",
+            &[("email", "nurse@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    again.get("/clinic/login/code").await;
+    let p = again.post("/clinic/login/code", &[("code", &code)]).await;
+    assert_eq!(p.status, StatusCode::UNAUTHORIZED, "a code works once");
+    let actions = audit_actions(&app);
+    for a in [
+        "staff.login_failed",
+        "staff.enrol",
+        "staff.login",
+        "staff.logout",
+        "staff.code_failed",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_in_place_of_the_app() {
+    let app = spawn().await;
+    let pw = add_staff(&app, "a", "doc@a.example", "clinician");
+    let mut b = Staff::new(&app);
+    b.get("/clinic/login").await;
+    b.post(
+        "/clinic/login",
+        &[("email", "doc@a.example"), ("password", &pw)],
+    )
+    .await;
+    b.get("/clinic/login/enrol").await;
+    let p = b.get("/clinic/login/enrol").await;
+    let at = p.body.find("class=\"secret\"><code>").expect("secret");
+    let secret = p.body[at + 21..]
+        .split('<')
+        .next()
+        .expect("s")
+        .replace(' ', "");
+    let code = code_for(&app, &secret, "doc@a.example");
+    let p = b.post("/clinic/login/enrol", &[("code", &code)]).await;
+    let first = p.body.split("<li><code>").nth(1).expect("a code");
+    let recovery = first[..first.find('<').expect("end")].to_string();
+    for expected in [StatusCode::SEE_OTHER, StatusCode::UNAUTHORIZED] {
+        let mut b = Staff::new(&app);
+        b.get("/clinic/login").await;
+        b.post(
+            "/clinic/login",
+            &[("email", "doc@a.example"), ("password", &pw)],
+        )
+        .await;
+        b.get("/clinic/login/code").await;
+        let typed = recovery.to_uppercase().replace('-', " ");
+        let p = b.post("/clinic/login/code", &[("code", &typed)]).await;
+        assert_eq!(p.status, expected);
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account_and_per_address() {
+    let app = spawn().await;
+    let pw = add_staff(&app, "a", "slow@a.example", "clinician");
+    let mut b = Staff::new(&app);
+    b.get("/clinic/login").await;
+    for _ in 0..5 {
+        let p = b
+            .post(
+                "/clinic/login",
+                &[("email", "slow@a.example"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+    }
+    // The right password must wait too.
+    let p = b
+        .post(
+            "/clinic/login",
+            &[("email", "slow@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(p.body.contains("Vent 15 minutter"));
+    app.clock.advance(Duration::minutes(16));
+    let p = b
+        .post(
+            "/clinic/login",
+            &[("email", "slow@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "after the window");
+    // Twenty failures from one address, over many accounts, stop that
+    // address for every account.
+    for i in 0..20 {
+        let e = format!("nobody{i}@a.example");
+        b.post("/clinic/login", &[("email", &e), ("password", "x")])
+            .await;
+    }
+    let p = b
+        .post(
+            "/clinic/login",
+            &[("email", "slow@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_session_ends_after_thirty_idle_minutes_and_a_link_survives_the_login() {
+    let app = spawn().await;
+    patient(&app, &app.key_a, "P1").await;
+    let red = phq9(&app, "P1", 1, 2).await;
+    let pw = add_staff(&app, "a", "n@a.example", "clinician");
+    let (mut b, secret) = enrol(&app, "n@a.example", &pw).await;
+    app.clock.advance(Duration::minutes(25));
+    assert_eq!(
+        b.get("/clinic").await.status,
+        StatusCode::OK,
+        "activity renews"
+    );
+    app.clock.advance(Duration::minutes(25));
+    assert_eq!(
+        b.get("/clinic").await.status,
+        StatusCode::OK,
+        "25 idle minutes"
+    );
+    app.clock.advance(Duration::minutes(31));
+    let p = b.get(&format!("/clinic/responses/{red}")).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "31 idle minutes");
+    // The alert e-mail's link: after the login it lands where it pointed.
+    let to = p.location.expect("login");
+    assert_eq!(to, format!("/clinic/login?next=/clinic/responses/{red}"));
+    let p = b.get(&to).await;
+    assert!(
+        p.body.contains(&format!(
+            "name=\"next\" value=\"&#x2F;clinic&#x2F;responses&#x2F;{red}\""
+        )),
+        "{}",
+        p.body
+    );
+    let p = b
+        .post(
+            "/clinic/login",
+            &[
+                ("email", "n@a.example"),
+                ("password", &pw),
+                ("next", &format!("/clinic/responses/{red}")),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    b.get("/clinic/login/code").await;
+    let code = code_for(&app, &secret, "n@a.example");
+    let p = b.post("/clinic/login/code", &[("code", &code)]).await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some(format!("/clinic/responses/{red}").as_str())
+    );
+    // Only paths of the workspace are followed.
+    let p = b.get("/clinic/login?next=https://evil.example/").await;
+    assert!(!p.body.contains("evil.example"));
+}
+
+#[tokio::test]
+async fn the_queue_shows_red_before_yellow_oldest_first_with_counts_and_filters() {
+    let app = spawn().await;
+    for r in ["Q1", "Q2", "Q3"] {
+        patient(&app, &app.key_a, r).await;
+    }
+    let yellow = phq9(&app, "Q1", 2, 0).await;
+    app.clock.advance(Duration::minutes(5));
+    let red_old = phq9(&app, "Q2", 0, 1).await;
+    app.clock.advance(Duration::minutes(5));
+    let red_new = phq9(&app, "Q3", 0, 2).await;
+    let mut b = logged_in(&app, "a", "q@a.example", "clinician").await;
+    let p = b.get("/clinic").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let at = |id: &str| {
+        p.body
+            .find(id)
+            .unwrap_or_else(|| panic!("{id} in the queue"))
+    };
+    assert!(
+        at(&red_old) < at(&red_new) && at(&red_new) < at(&yellow),
+        "red before yellow, oldest first"
+    );
+    assert!(
+        p.body.contains("Rød: 2") && p.body.contains("Gul: 1"),
+        "counts per level"
+    );
+    let only_yellow = b.get("/clinic?level=yellow").await;
+    assert!(only_yellow.body.contains(&yellow) && !only_yellow.body.contains(&red_old));
+    let resolved = b.get("/clinic?status=resolved").await;
+    assert!(!resolved.body.contains(&yellow));
+    let other = b.get("/clinic?questionnaire=gad7").await;
+    assert!(!other.body.contains(&yellow));
+    // The other clinic's staff see none of it.
+    let mut bb = logged_in(&app, "b", "q@b.example", "clinician").await;
+    let p = bb.get("/clinic").await;
+    assert!(!p.body.contains(&yellow) && !p.body.contains("Q1"));
+}
+
+#[tokio::test]
+async fn two_people_acting_on_one_item_the_second_is_told_never_overwrites() {
+    let app = spawn().await;
+    patient(&app, &app.key_a, "R1").await;
+    let red = phq9(&app, "R1", 0, 2).await;
+    let (item, rev) = item_of(&app, &red);
+    let mut anna = logged_in(&app, "a", "anna@a.example", "clinician").await;
+    let mut bo = logged_in(&app, "a", "bo@a.example", "clinician").await;
+    anna.get("/clinic").await;
+    bo.get("/clinic").await;
+    let rev = rev.to_string();
+    let path = format!("/clinic/items/{item}");
+    let p = anna.post(&path, &[("action", "take"), ("rev", &rev)]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let p = bo.post(&path, &[("action", "take"), ("rev", &rev)]).await;
+    assert_eq!(p.status, StatusCode::CONFLICT);
+    assert!(
+        p.body.contains("Name of anna@a.example"),
+        "says who took it: {}",
+        p.body
+    );
+    let p = bo
+        .post(
+            &path,
+            &[
+                ("action", "resolve"),
+                ("rev", &rev),
+                ("outcome", "no_action"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.status,
+        StatusCode::CONFLICT,
+        "a resolve from the old page"
+    );
+    // The queue shows who took it.
+    let q = bo.get("/clinic").await;
+    assert!(q.body.contains("taget af Name of anna@a.example"));
+    let p = anna
+        .post(
+            &path,
+            &[
+                ("action", "resolve"),
+                ("rev", "1"),
+                ("outcome", "called"),
+                ("note", "Ringede, har det bedre"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = anna.get(&format!("/clinic/responses/{red}")).await;
+    assert!(
+        page.body.contains("Ringet til patienten") && page.body.contains("Ringede, har det bedre")
+    );
+    // Without the session's token nothing changes.
+    let p = bo
+        .post_raw(&path, &[("action", "take"), ("rev", "2")])
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let actions = audit_actions(&app);
+    assert!(actions.contains(&"review.take".into()) && actions.contains(&"review.resolve".into()));
+    assert!(actions.contains(&"response.read".into()) && actions.contains(&"queue.read".into()));
+}
+
+#[tokio::test]
+async fn a_snoozed_rule_opens_no_item_at_its_level_but_a_worse_level_still_does() {
+    let app = spawn().await;
+    patient(&app, &app.key_a, "S1").await;
+    let yellow = phq9(&app, "S1", 2, 0).await;
+    let (item, rev) = item_of(&app, &yellow);
+    let mut b = logged_in(&app, "a", "s@a.example", "clinician").await;
+    let page = b.get(&format!("/clinic/responses/{yellow}")).await;
+    let rule = {
+        let at = page
+            .body
+            .find("<select id=\"rule\" name=\"rule\"")
+            .expect("rules");
+        let v = &page.body[at..];
+        let v = &v[v.find("value=\"").expect("option") + 7..];
+        v[..v.find('"').expect("end")].to_string()
+    };
+    let p = b
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "snooze"),
+                ("rev", &rev.to_string()),
+                ("rule", &rule),
+                ("days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    app.clock.advance(Duration::days(1));
+    let again = phq9(&app, "S1", 2, 0).await;
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let items: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM review_items WHERE response_id = ?1",
+            [&again],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(items, 0, "snoozed at yellow");
+    let worse = phq9(&app, "S1", 2, 2).await;
+    let (_, _) = item_of(&app, &worse);
+    app.clock.advance(Duration::days(30));
+    let after = phq9(&app, "S1", 2, 0).await;
+    item_of(&app, &after);
+}
+
+#[tokio::test]
+async fn paper_entry_records_who_entered_it_once_and_a_correction_keeps_the_original() {
+    let app = spawn().await;
+    let pid = patient(&app, &app.key_a, "PAPER1").await;
+    let mut b = logged_in(&app, "a", "p@a.example", "clinician").await;
+    let form = b.get(&format!("/clinic/patients/{pid}/paper/phq9")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let entry = value_of(&form.body, "entry").expect("an entry token");
+    let mut fields: Vec<(String, String)> = (1..=9)
+        .map(|i| (format!("q{i}"), "1".to_string()))
+        .collect();
+    fields.push(("entry".into(), entry));
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let path = format!("/clinic/patients/{pid}/paper/phq9");
+    let p = b.post(&path, &refs).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let first = p.location.expect("to the response");
+    let p = b.post(&path, &refs).await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some(first.as_str()),
+        "a double submit is one response"
+    );
+    let rid = first.rsplit('/').next().expect("id").to_string();
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let (mode, actor): (String, String) = conn
+        .query_row(
+            "SELECT mode, actor FROM responses WHERE id = ?1",
+            [&rid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!(mode, "paper");
+    assert!(actor.starts_with("staff:"));
+    // A refusal keeps the answers and says why.
+    let mut bad = refs.clone();
+    bad.retain(|(k, _)| *k != "q3" && *k != "entry");
+    bad.push(("q3", "7"));
+    let p = b.post(&path, &bad).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains("error-summary"));
+    // A correction: a reason is required; the original stays, marked.
+    let cpath = format!("/clinic/responses/{rid}/correct");
+    let form = b.get(&cpath).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let mut fix: Vec<(&str, &str)> = refs
+        .iter()
+        .filter(|(k, _)| *k != "entry")
+        .copied()
+        .collect();
+    fix.retain(|(k, _)| *k != "q1");
+    fix.push(("q1", "3"));
+    let p = b.post(&cpath, &fix).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "no reason");
+    fix.push(("reason", "Tastefejl fra papir"));
+    let p = b.post(&cpath, &fix).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let newer = p.location.expect("the new version");
+    let original = b.get(&format!("/clinic/responses/{rid}")).await;
+    assert!(original.body.contains("Rettet") && original.body.contains(&newer));
+    let new_page = b.get(&newer).await;
+    assert!(new_page.body.contains("Tastefejl fra papir"));
+    let timeline = b.get(&format!("/clinic/patients/{pid}")).await;
+    assert!(timeline.body.contains("Rettet") && timeline.body.contains("svg"));
+    let actions = audit_actions(&app);
+    assert!(
+        actions.contains(&"response.submit".into()) && actions.contains(&"response.correct".into())
+    );
+    assert!(actions.contains(&"patient.read".into()));
+}
+
+#[tokio::test]
+async fn admins_manage_staff_and_keys_and_a_revoked_key_stops_at_once() {
+    let app = spawn().await;
+    let mut nurse = logged_in(&app, "a", "c@a.example", "clinician").await;
+    assert_eq!(
+        nurse.get("/clinic/admin/staff").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut admin = logged_in(&app, "a", "boss@a.example", "admin").await;
+    let p = admin.get("/clinic/admin/staff").await;
+    assert_eq!(p.status, StatusCode::OK);
+    let p = admin
+        .post(
+            "/clinic/admin/staff",
+            &[
+                ("name", "Ny"),
+                ("email", "ny@a.example"),
+                ("role", "clinician"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    assert!(p.body.contains("ny@a.example"));
+    // Deactivation ends the account's sessions at once.
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let nurse_id: String = conn
+        .query_row(
+            "SELECT id FROM staff_users WHERE email = 'c@a.example'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("id");
+    let p = admin
+        .post(&format!("/clinic/admin/staff/{nurse_id}/deactivate"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(nurse.get("/clinic").await.status, StatusCode::SEE_OTHER);
+    // A key: issued, shown once, revoked, refused by the API at once.
+    let p = admin.post("/clinic/admin/keys", &[]).await;
+    let at = p.body.find("<code>prom_key_").expect("the new key");
+    let key = p.body[at + 6..].split('<').next().expect("key").to_string();
+    let (s, _) = app.get(&key, "/api/v1/questionnaires").await;
+    assert_eq!(s, StatusCode::OK);
+    let name = prom::storage::keys::prefix_of(&key);
+    let p = admin
+        .post(&format!("/clinic/admin/keys/{name}/revoke"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let (s, _) = app.get(&key, "/api/v1/questionnaires").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "revoked at once");
+    // The audit log shows each action, filterable.
+    let log = admin.get("/clinic/admin/audit").await;
+    for a in [
+        "staff.create",
+        "staff.deactivate",
+        "apikey.create",
+        "apikey.revoke",
+        "staff.login",
+    ] {
+        assert!(log.body.contains(a), "{a} in the audit page");
+    }
+    let only = admin.get("/clinic/admin/audit?action=apikey.").await;
+    assert!(only.body.contains("apikey.revoke") && !only.body.contains("staff.create"));
+    // Another clinic's admin cannot touch this clinic's staff.
+    let mut other = logged_in(&app, "b", "boss@b.example", "admin").await;
+    let p = other
+        .post(&format!("/clinic/admin/staff/{nurse_id}/reset"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn every_workspace_page_carries_the_security_headers() {
+    let app = spawn().await;
+    let mut b = logged_in(&app, "a", "h@a.example", "admin").await;
+    for path in [
+        "/clinic",
+        "/clinic/patients",
+        "/clinic/questionnaires",
+        "/clinic/admin/staff",
+        "/clinic/admin/keys",
+        "/clinic/admin/audit",
+        "/clinic/login",
+    ] {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", app.base))
+            .header(COOKIE, b.cookie_header())
+            .send()
+            .await
+            .expect("page");
+        let h = r.headers();
+        let csp = h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            h.get("referrer-policy").and_then(|v| v.to_str().ok()),
+            Some("no-referrer"),
+            "{path}"
+        );
+        assert_eq!(
+            h.get("x-content-type-options")
+                .and_then(|v| v.to_str().ok()),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    assert_eq!(b.get("/clinic").await.status, StatusCode::OK);
+}
+
+/// Who tries a route in the authorisation matrix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Nobody,
+    Patient,
+    ClinicianB,
+    ClinicianA,
+    AdminA,
+}
+
+#[tokio::test]
+async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
+    use prom::web::clinic::{Access, route_table};
+    let app = spawn().await;
+    // Clinic A's data: a patient with a flagged response, a plan, a
+    // throwaway staff member and key.
+    let pid = patient(&app, &app.key_a, "M1").await;
+    let response = phq9(&app, "M1", 0, 2).await;
+    let (item, _) = item_of(&app, &response);
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let plan = prom::storage::invitations::insert_plan(
+        &conn,
+        &pid,
+        "phq9",
+        30,
+        NOW.parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("t")
+            .date_naive(),
+        NOW.parse().expect("t"),
+    )
+    .expect("plan");
+    add_staff(&app, "a", "spare@a.example", "clinician");
+    let spare: String = conn
+        .query_row(
+            "SELECT id FROM staff_users WHERE email = 'spare@a.example'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("id");
+    let spare_key = prom::security::new_token("prom_key_");
+    prom::storage::keys::insert_api_key(
+        &conn,
+        "a",
+        &prom::security::token_hash(&spare_key),
+        Some(&prom::storage::keys::prefix_of(&spare_key)),
+        NOW.parse().expect("t"),
+    )
+    .expect("key");
+    let values: BTreeMap<&str, String> = [
+        ("{patient}", pid.clone()),
+        ("{item}", item.clone()),
+        ("{response}", response.clone()),
+        ("{plan}", plan),
+        ("{staff}", spare),
+        ("{key}", prom::storage::keys::prefix_of(&spare_key)),
+        ("{questionnaire}", "phq9".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    // A patient's session: an invitation link opened.
+    let token = prom::security::new_token("prom_inv_");
+    prom::storage::invitations::insert_invitation(
+        &conn,
+        &pid,
+        "phq9",
+        &prom::security::token_hash(&token),
+        NOW.parse::<chrono::DateTime<chrono::Utc>>().expect("t") + Duration::days(3),
+        NOW.parse().expect("t"),
+    )
+    .expect("invitation");
+    drop(conn);
+    let mut patient_b = Staff::new(&app);
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("c")
+        .get(format!("{}/a/{token}", app.base))
+        .send()
+        .await
+        .expect("link");
+    let pc = r
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .expect("cookie");
+    let (k, v) = pc
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .expect("kv");
+    patient_b.cookies.insert(k.into(), v.into());
+    let mut nobody = Staff::new(&app);
+    let mut clin_b = logged_in(&app, "b", "mb@b.example", "clinician").await;
+    let mut clin_a = logged_in(&app, "a", "ma@a.example", "clinician").await;
+    let mut admin_a = logged_in(&app, "a", "aa@a.example", "admin").await;
+    let mut routes = route_table();
+    // Logging out ends the session the rest of the matrix uses: last.
+    routes.sort_by_key(|r| r.path == "/clinic/logout");
+    let mut checked = 0;
+    for who in [
+        Who::Nobody,
+        Who::Patient,
+        Who::ClinicianB,
+        Who::ClinicianA,
+        Who::AdminA,
+    ] {
+        for route in &routes {
+            let mut path = route.path.to_string();
+            for (k, v) in &values {
+                path = path.replace(k, v);
+            }
+            assert!(
+                !path.contains('{'),
+                "a new kind of path parameter in {}: give the matrix a value for it",
+                route.path
+            );
+            let touches_a = [
+                "{patient}",
+                "{item}",
+                "{response}",
+                "{plan}",
+                "{staff}",
+                "{key}",
+            ]
+            .iter()
+            .any(|x| route.path.contains(x));
+            let logout = route.path == "/clinic/logout";
+            let b = match who {
+                Who::Nobody => &mut nobody,
+                Who::Patient => &mut patient_b,
+                Who::ClinicianB => &mut clin_b,
+                Who::ClinicianA => &mut clin_a,
+                Who::AdminA => &mut admin_a,
+            };
+            let p = if route.method == "GET" {
+                b.get(&path).await
+            } else {
+                b.post(&path, &[]).await
+            };
+            let s = p.status;
+            let to_login = s == StatusCode::SEE_OTHER
+                && p.location
+                    .as_deref()
+                    .is_some_and(|l| l.starts_with("/clinic/login"));
+            let allowed = s == StatusCode::OK
+                || s == StatusCode::UNPROCESSABLE_ENTITY
+                || (s == StatusCode::SEE_OTHER && !to_login)
+                || s == StatusCode::CONFLICT;
+            let ok = match (route.access, who) {
+                _ if logout => to_login,
+                (Access::Public, _) => {
+                    s.is_success() || s == StatusCode::FORBIDDEN || s == StatusCode::UNAUTHORIZED
+                }
+                (Access::HalfLogin, Who::Nobody | Who::Patient) => to_login,
+                (Access::HalfLogin, _) => s == StatusCode::SEE_OTHER,
+                (_, Who::Nobody | Who::Patient) => to_login,
+                (Access::Admin, Who::ClinicianA | Who::ClinicianB) => s == StatusCode::FORBIDDEN,
+                (_, Who::ClinicianB) if touches_a => s == StatusCode::NOT_FOUND,
+                (_, Who::ClinicianB) => allowed && !p.body.contains("M1"),
+                (_, Who::ClinicianA | Who::AdminA) => allowed,
+            };
+            assert!(
+                ok,
+                "{who:?} {} {} gave {s} ({:?})",
+                route.method, route.path, p.location
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5 * routes.len());
+}
