@@ -275,8 +275,16 @@ fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
         let _ = writeln!(out, "Demo clinic `{}` is ready.", d.clinic);
         let _ = writeln!(
             out,
-            "  staff login:  {} / {}  (printed once; renewed at every --demo start)",
+            "  workspace:    {b}/clinic  (the review queue, patients, admin pages)"
+        );
+        let _ = writeln!(
+            out,
+            "  staff login:  {} / {}  (an admin; printed once; renewed at every --demo start;",
             d.staff_email, d.staff_password
+        );
+        let _ = writeln!(
+            out,
+            "                the first login sets up the second factor with any authenticator app)"
         );
         let _ = writeln!(out, "  API key:      {k}");
         let _ = writeln!(out, "  patients:     {}", d.patients.join(", "));

@@ -548,14 +548,20 @@ pub struct Read {
     pub actor: String,
     pub clinic_id: Option<String>,
     pub action: String,
+    /// For staff: their role (`clinician`, `admin`).
+    pub role: Option<String>,
+    /// The clinic's name.
+    pub clinic: Option<String>,
 }
 
 /// The newest reads of a patient's data (through the index of reads).
 pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Result<Vec<Read>> {
     let rows = conn
         .prepare_cached(
-            "SELECT at, actor, clinic_id, action FROM audit_log
-             WHERE patient_id = ?1 AND action GLOB '*.read' ORDER BY seq DESC LIMIT ?2",
+            "SELECT a.at, a.actor, a.clinic_id, a.action, s.role, c.name FROM audit_log a
+             LEFT JOIN staff_users s ON a.actor = 'staff:' || s.id
+             LEFT JOIN clinics c ON c.id = a.clinic_id
+             WHERE a.patient_id = ?1 AND a.action GLOB '*.read' ORDER BY a.seq DESC LIMIT ?2",
         )?
         .query_map(params![patient_id, limit], |r| {
             Ok(Read {
@@ -563,6 +569,8 @@ pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Resu
                 actor: r.get(1)?,
                 clinic_id: r.get(2)?,
                 action: r.get(3)?,
+                role: r.get(4)?,
+                clinic: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

@@ -204,6 +204,9 @@ pub struct WorkItem {
     pub flags: Vec<FlagRecord>,
     /// A correction of the response exists.
     pub corrected: bool,
+    /// The patient's latest request on the item (contact, a correction and
+    /// its reason), as noted.
+    pub request: Option<String>,
 }
 
 /// Which items the queue shows.
@@ -225,7 +228,9 @@ const ITEM_DETAIL: &str = "
         (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
              ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
            FROM flags f WHERE f.response_id = r.id),
-        EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id)
+        EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id),
+        (SELECT e.note FROM review_events e
+           WHERE e.review_item_id = page.id AND e.actor = 'patient' ORDER BY e.id DESC LIMIT 1)
     FROM page
     JOIN responses r ON r.id = page.response_id
     JOIN patients p ON p.id = r.patient_id
@@ -249,6 +254,7 @@ fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
         questionnaire: r.get(12)?,
         flags: serde_json::from_str(&flags).unwrap_or_default(),
         corrected: r.get(14)?,
+        request: r.get(15)?,
     })
 }
 

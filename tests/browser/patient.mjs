@@ -9,108 +9,12 @@
 // sideways at 320 px, runs axe-core on every page, and saves screenshots at
 // 320 and 1280 px in docs/screenshots/. It ends with "N passed, N failed".
 
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
-const bin = process.env.PROM_BIN || join(root, "target", "debug", "prom");
-// Chromium from $CHROMIUM, else the first `chromium` on the PATH.
-function findChromium() {
-  if (process.env.CHROMIUM) return process.env.CHROMIUM;
-  for (const dir of (process.env.PATH || "").split(":")) {
-    const candidate = join(dir, "chromium");
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  throw new Error("no chromium on the PATH; install Debian's chromium or set CHROMIUM");
-}
-const browserPath = findChromium();
-const axeSource = readFileSync(join(here, "node_modules", "axe-core", "axe.min.js"), "utf8");
-const shots = join(root, "docs", "screenshots");
-mkdirSync(shots, { recursive: true });
-
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = "") {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name}${detail ? `\n       ${detail}` : ""}`);
-  }
-}
-
-// Starts the demo server and waits for its patient link.
-async function startServer(keep = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "prom-browser-"));
-  keep.dir = dir;
-  const server = spawn(
-    bin,
-    ["serve", "--demo", "--listen", "127.0.0.1:0", "--db", join(dir, "prom.db"),
-      "--mail-dir", join(dir, "mail"), "--questionnaires", join(root, "questionnaires")],
-    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, PROM_LOG: "warn" } },
-  );
-  let out = "";
-  const link = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no patient link in:\n${out}`)), 60000);
-    server.stdout.on("data", (d) => {
-      out += d.toString();
-      const m = out.match(/patient link: (\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    server.on("exit", (code) => reject(new Error(`prom serve exited (${code}):\n${out}`)));
-  });
-  return { server, link };
-}
-
-async function axe(page, name) {
-  await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    await axe.run(document, {
-      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
-    }),
-  );
-  const v = result.violations;
-  check(
-    `axe-core finds no WCAG 2.2 AA violation on ${name}`,
-    v.length === 0,
-    v.map((x) => `${x.id}: ${x.help} (${x.nodes.length} places)`).join("\n       "),
-  );
-}
-
-async function noSidewaysScroll(page, name) {
-  const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
-  check(`${name} does not scroll sideways at 320 px`, !wide);
-}
-
-process.on("uncaughtException", (e) => {
-  failed += 1;
-  console.log(`FAIL the browser test stopped: ${e.message}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(1);
-});
-process.on("unhandledRejection", (e) => {
-  failed += 1;
-  console.log(`FAIL the browser test stopped: ${e && e.message ? e.message : e}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(1);
-});
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { axe, bin, check, finish, launch, noSidewaysScroll, root, shots, startServer } from "./common.mjs";
 
 const { server, link } = await startServer();
-const browser = await chromium.launch({
-  executablePath: browserPath,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   // The patient, with JavaScript off, on a small phone.
   const noJs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 320, height: 640 } });
@@ -152,11 +56,7 @@ try {
 // The form and receipt at both widths, with a fresh demo link each.
 for (const width of [320, 1280]) {
   const { server: s2, link: l2 } = await startServer();
-  const b2 = await chromium.launch({
-    executablePath: browserPath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const b2 = await launch();
   try {
     if (width === 320) {
       // With JavaScript (and the page's CSP enforced), a question appears
@@ -242,11 +142,7 @@ for (const width of [320, 1280]) {
   const keep = {};
   const { server: s3, link: l3 } = await startServer(keep);
   const base = l3.replace(/\/a\/.*$/, "");
-  const b3 = await chromium.launch({
-    executablePath: browserPath,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const b3 = await launch();
   // A new invitation link for `patient` to `q` (or the CLI's complaint).
   const invite = (q, patient) => {
     const r = spawnSync(bin, ["invite", patient, "--questionnaire", q, "--base-url", base,
@@ -308,5 +204,4 @@ for (const width of [320, 1280]) {
   }
 }
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -583,6 +583,16 @@ async fn two_people_acting_on_one_item_the_second_is_told_never_overwrites() {
         .post_raw(&path, &[("action", "take"), ("rev", "2")])
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // The patient's access log names the reader by role and clinic.
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let pid = prom::storage::patients::patient_id(&conn, "a", "R1").expect("patient");
+    let reads = prom::storage::audit::reads_of_patient(&conn, &pid, 10).expect("reads");
+    assert!(
+        reads.iter().any(|r| r.action == "response.read"
+            && r.role.as_deref() == Some("clinician")
+            && r.clinic.as_deref() == Some("Clinic a")),
+        "{reads:?}"
+    );
     let actions = audit_actions(&app);
     assert!(actions.contains(&"review.take".into()) && actions.contains(&"review.resolve".into()));
     assert!(actions.contains(&"response.read".into()) && actions.contains(&"queue.read".into()));

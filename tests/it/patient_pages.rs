@@ -330,6 +330,14 @@ async fn the_contact_button_puts_one_yellow_item_in_the_queue() {
     // Without the form's token, nothing.
     let (s, _, _) = b.post("/done/contact", &[("csrf", "forged")]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // Staff see the request in their queue, in words.
+    let mut staff = crate::clinic::logged_in(&app, "a", "contact@a.example", "clinician").await;
+    let queue = staff.get("/clinic").await;
+    assert!(
+        queue.body.contains("Patienten beder om at blive kontaktet"),
+        "{}",
+        queue.body
+    );
 }
 
 #[tokio::test]

@@ -47,6 +47,8 @@ struct ItemView {
     taken_by: Option<String>,
     corrected: bool,
     outcome: Option<String>,
+    /// What the patient asked for, in words.
+    request: Option<String>,
 }
 
 /// A flag's text in `lang` (the first language when it lacks `lang`).
@@ -91,6 +93,18 @@ fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
         taken_by: i.taken_by.clone(),
         corrected: i.corrected,
         outcome: i.outcome.as_ref().map(|o| t(&format!("c_outcome_{o}"))),
+        request: i.request.as_ref().map(|n| {
+            use crate::usecase::contact::{CONTACT_NOTE, CORRECTION_NOTE};
+            match n.strip_prefix(CORRECTION_NOTE) {
+                Some(reason) => format!(
+                    "{}{}",
+                    t("c_request_correction"),
+                    reason.trim_start_matches(':')
+                ),
+                None if n == CONTACT_NOTE => t("c_request_contact"),
+                None => n.clone(),
+            }
+        }),
     }
 }
 

@@ -97,11 +97,13 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
             } else if let Some(c) = r.actor.strip_prefix("api:") {
                 format!("{} ({c})", t("access_system"))
             } else {
-                format!(
-                    "{} ({})",
-                    t("access_staff"),
-                    r.clinic_id.clone().unwrap_or_default()
-                )
+                let role = match r.role.as_deref() {
+                    Some("admin") => t("access_admin"),
+                    Some(_) => t("access_clinician"),
+                    None => t("access_staff"),
+                };
+                let clinic = r.clinic.clone().or(r.clinic_id.clone()).unwrap_or_default();
+                format!("{role} ({clinic})")
             },
         })
         .collect();

@@ -1,0 +1,141 @@
+// Browser and accessibility tests of the clinic's workspace, in Debian's
+// Chromium driven by playwright-core, with axe-core at WCAG 2.2 AA.
+//
+//   PROM_BIN=target/debug/prom node tests/browser/clinic.mjs
+//
+// It starts `prom serve --demo`, logs in as the demo's staff member (the
+// second factor set up from the page's secret, as an authenticator app
+// would), takes and resolves an item of the queue, opens a patient's
+// timeline, enters a paper response, revokes an API key, and finds those
+// actions in the audit log; axe-core runs on every page, at 1280 px and at
+// 320 px (which must not scroll sideways), and screenshots go to
+// docs/screenshots/. It ends with "N passed, N failed".
+
+import { createHmac } from "node:crypto";
+import { join } from "node:path";
+import { axe, check, finish, launch, noSidewaysScroll, shots, startServer } from "./common.mjs";
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s), as an authenticator app computes it.
+function totp(secret, at = Date.now()) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of secret.replace(/[\s=]/g, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) key.push(parseInt(bits.slice(i, i + 8), 2));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const h = createHmac("sha1", Buffer.from(key)).update(counter).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+
+const keep = {};
+const { server } = await startServer(keep);
+const login = keep.output.match(/staff login:\s+(\S+) \/ (\S+)/);
+const base = keep.output.match(/workspace:\s+(\S+)\/clinic/)[1];
+const browser = await launch();
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+  const page = await ctx.newPage();
+  await page.goto(`${base}/clinic`);
+  check("the workspace asks for a login first", page.url().includes("/clinic/login"), page.url());
+  await axe(page, "the login page");
+  await page.screenshot({ path: join(shots, "clinic-login-1280.png"), fullPage: true });
+  await page.fill("#email", login[1]);
+  await page.fill("#password", login[2]);
+  await page.click("button[type=submit]");
+  check("the first login sets up the second factor", page.url().endsWith("/clinic/login/enrol"), page.url());
+  check("the set-up shows a QR code drawn by the server", (await page.locator(".qr svg").count()) === 1);
+  await axe(page, "the second factor's set-up");
+  const secret = (await page.textContent(".secret code")).trim();
+  await page.fill("#code", totp(secret));
+  await page.click("form[action='/clinic/login/enrol'] button[type=submit]");
+  check("recovery codes are shown once", (await page.locator(".codes li").count()) === 10);
+  await axe(page, "the recovery codes");
+  await page.click("a.button");
+  check("the login lands on the queue", page.url().endsWith("/clinic"), page.url());
+  check("the queue holds red and yellow items",
+    (await page.locator(".queue .badge.red").count()) > 0 && (await page.locator(".queue .badge.yellow").count()) > 0);
+  await axe(page, "the review queue");
+  await page.screenshot({ path: join(shots, "clinic-queue-1280.png"), fullPage: true });
+
+  // Take the first item, then open it and resolve it.
+  await page.locator(".queue li.card").first().locator("button", { hasText: /Tag|Take/ }).click();
+  check("a taken item shows who took it", (await page.locator(".queue li.card").first().textContent()).includes("taget af"));
+  await page.locator(".queue li.card h2 a").first().click();
+  check("an item opens as its response's page", page.url().includes("/clinic/responses/"), page.url());
+  await axe(page, "a response's page");
+  await page.screenshot({ path: join(shots, "clinic-response-1280.png"), fullPage: true });
+  const responseUrl = page.url();
+  await page.check("input[name=outcome][value=called]");
+  await page.fill("#note", "Ringet op; aftalt ny samtale");
+  await page.click("form:has(input[value=resolve]) button[type=submit]");
+  await page.goto(responseUrl);
+  check("the resolution and its note are in the item's history",
+    (await page.textContent("main")).includes("Ringet op; aftalt ny samtale"));
+
+  // A patient's timeline with charts.
+  await page.goto(`${base}/clinic/patients`);
+  await axe(page, "the patients list");
+  await page.click("a:has-text('D002')");
+  check("a patient's page has a chart per score", (await page.locator("svg.chart").count()) > 0);
+  await axe(page, "a patient's page");
+  await page.screenshot({ path: join(shots, "clinic-patient-1280.png"), fullPage: true });
+  const patientUrl = page.url();
+
+  // A paper response, typed in.
+  await page.click(`a[href$='/paper/phq9']`);
+  await axe(page, "the paper entry form");
+  for (const group of await page.locator("fieldset").all()) {
+    const radios = group.locator("input[type=radio]");
+    if (await radios.count()) await radios.first().check();
+  }
+  await page.locator("button[name=go]").first().click();
+  check("a paper response is stored and shown as paper",
+    page.url().includes("/clinic/responses/") && (await page.textContent("main")).includes("papir"), page.url());
+
+  // Administration: an API key revoked; the audit log holds it all.
+  await page.goto(`${base}/clinic/admin/keys`);
+  await axe(page, "the API keys page");
+  await page.locator("form[action$='/revoke'] button").first().click();
+  check("a key shows as revoked", (await page.locator("form[action$='/revoke']").count()) === 0);
+  await page.goto(`${base}/clinic/admin/staff`);
+  await axe(page, "the staff page");
+  await page.goto(`${base}/clinic/questionnaires`);
+  await axe(page, "the questionnaires page");
+  await page.click("a[href='/clinic/questionnaires/phq9']");
+  await axe(page, "a questionnaire as patients see it");
+  await page.goto(`${base}/clinic/admin/audit`);
+  await axe(page, "the audit log");
+  const log = await page.textContent("main");
+  for (const a of ["staff.login", "review.take", "review.resolve", "response.submit", "apikey.revoke", "patient.read"]) {
+    check(`the audit log holds ${a}`, log.includes(a));
+  }
+  await page.screenshot({ path: join(shots, "clinic-audit-1280.png"), fullPage: true });
+
+  // The same pages on a small screen.
+  const state = await ctx.storageState();
+  const small = await browser.newContext({ viewport: { width: 320, height: 800 }, bypassCSP: true, storageState: state });
+  const p2 = await small.newPage();
+  for (const [name, url] of [["the review queue", `${base}/clinic`], ["a response's page", responseUrl],
+    ["a patient's page", patientUrl], ["the audit log", `${base}/clinic/admin/audit`]]) {
+    await p2.goto(url);
+    await axe(p2, `${name} (320 px)`);
+    await noSidewaysScroll(p2, name);
+  }
+  await p2.goto(`${base}/clinic`);
+  await p2.screenshot({ path: join(shots, "clinic-queue-320.png"), fullPage: true });
+  await p2.goto(patientUrl);
+  await p2.screenshot({ path: join(shots, "clinic-patient-320.png"), fullPage: true });
+  // Logout ends the session: the next page asks for a login again.
+  await p2.goto(`${base}/clinic`);
+  await p2.locator("form[action='/clinic/logout'] button").click();
+  await p2.goto(`${base}/clinic`);
+  check("after logout the workspace asks for a login", p2.url().includes("/clinic/login"), p2.url());
+  await small.close();
+  await ctx.close();
+} finally {
+  await browser.close();
+  server.kill();
+}
+finish();
