@@ -460,32 +460,69 @@ pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
 /// A patient's responses (newest first), each questionnaire version they
 /// answered, and what the clinic did with each.
 pub struct PatientHistory {
+    /// The newest responses, whole.
     pub list: Vec<ResponseRecord>,
-    pub qs: std::collections::HashMap<(String, u32), crate::core::model::Questionnaire>,
+    /// Every response's scores, newest first, for the charts.
+    pub points: Vec<ScorePoint>,
+    pub qs: std::collections::HashMap<(String, u32), std::sync::Arc<crate::core::model::Questionnaire>>,
+    /// What the clinic did, for the responses in `list`.
     pub history: std::collections::HashMap<String, Option<super::review::ReviewHistory>>,
 }
 
-/// Reads a patient's newest `limit` responses with their questionnaire
-/// versions and review histories.
+/// One response's scores, as a chart needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScorePoint {
+    pub questionnaire: String,
+    pub version: u32,
+    pub response_date: String,
+    pub scores: Map<String, Json>,
+    /// A correction replaced it.
+    pub superseded: bool,
+}
+
+/// Reads a patient's newest `limit` responses whole, every response's
+/// scores, the questionnaire versions they answered and the review
+/// histories of the newest.
 pub fn patient_history(conn: &Connection, patient_id: &str, limit: u32) -> Result<PatientHistory> {
     let (list, _) = patient_responses(conn, patient_id, limit, None)?;
+    let points = conn
+        .prepare_cached(
+            "SELECT r.questionnaire_id, r.version, r.response_date, r.score_values,
+                EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id)
+             FROM responses r WHERE r.patient_id = ?1
+             ORDER BY r.submitted_at DESC, r.id DESC",
+        )?
+        .query_map([patient_id], |r| {
+            let scores: String = r.get(3)?;
+            Ok(ScorePoint {
+                questionnaire: r.get(0)?,
+                version: r.get(1)?,
+                response_date: r.get(2)?,
+                scores: serde_json::from_str(&scores).unwrap_or_default(),
+                superseded: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut qs = std::collections::HashMap::new();
+    for (qid, v) in list
+        .iter()
+        .map(|r| (&r.questionnaire, r.version))
+        .chain(points.iter().map(|p| (&p.questionnaire, p.version)))
+    {
+        if let std::collections::hash_map::Entry::Vacant(e) = qs.entry((qid.clone(), v)) {
+            e.insert(super::versions::load_version_shared(conn, qid, v)?);
+        }
+    }
     let mut history = std::collections::HashMap::new();
     for r in &list {
-        let k = (r.questionnaire.clone(), r.version);
-        if let std::collections::hash_map::Entry::Vacant(e) = qs.entry(k) {
-            e.insert(super::versions::load_version(
-                conn,
-                &r.questionnaire,
-                r.version,
-            )?);
-        }
-        history.insert(
-            r.id.clone(),
-            super::review::history_of_response(conn, &r.id)?,
-        );
+        history.insert(r.id.clone(), super::review::history_of_response(conn, &r.id)?);
     }
-    Ok(PatientHistory { list, qs, history })
+    Ok(PatientHistory {
+        list,
+        points,
+        qs,
+        history,
+    })
 }
 
 /// How many responses the clinic holds per questionnaire.

@@ -54,3 +54,38 @@ pub fn load_version(conn: &Connection, id: &str, version: u32) -> Result<Questio
         ))
     })
 }
+
+/// Compiled versions already read, by id, version and content hash: a
+/// stored version never changes, so a page that shows many responses
+/// compiles each version once per process.
+type Compiled = std::collections::HashMap<(String, u32, String), std::sync::Arc<Questionnaire>>;
+
+fn compiled_cache() -> &'static std::sync::Mutex<Compiled> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Compiled>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Like [`load_version`], shared: compiled once per process.
+pub fn load_version_shared(
+    conn: &Connection,
+    id: &str,
+    version: u32,
+) -> Result<std::sync::Arc<Questionnaire>> {
+    let hash: String = conn
+        .prepare_cached(
+            "SELECT hash FROM questionnaire_versions WHERE questionnaire_id = ?1 AND version = ?2",
+        )?
+        .query_row(params![id, version], |r| r.get(0))?;
+    let key = (id.to_string(), version, hash);
+    if let Some(q) = compiled_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(q);
+    }
+    let q = std::sync::Arc::new(load_version(conn, id, version)?);
+    if let Ok(mut c) = compiled_cache().lock() {
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(key, q.clone());
+    }
+    Ok(q)
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::core::chart::{Point, Stripe, svg};
 use crate::core::model::Questionnaire;
-use crate::storage::responses::{PatientHistory, ResponseRecord};
+use crate::storage::responses::{PatientHistory, ScorePoint};
 
 #[derive(Serialize)]
 pub struct Answer {
@@ -69,31 +69,51 @@ pub fn answer_text(q: &Questionnaire, id: &str, v: &serde_json::Value, lang: &st
     }
 }
 
+/// What of a history a page shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    /// Each response's answers in words (the staff timeline links to the
+    /// response's page instead).
+    pub answers: bool,
+    /// At most this many responses, newest first (the charts and their
+    /// tables always hold every one).
+    pub responses: usize,
+}
+
 /// The responses (newest first) and charts of a patient's history, in
 /// `lang`; `t` gives the pages' own texts.
 pub fn views(
     h: &PatientHistory,
     lang: &str,
     t: &dyn Fn(&str) -> String,
+    shown: Shown,
 ) -> (Vec<ResponseView>, Vec<ChartView>) {
-    let PatientHistory { list, qs, history } = h;
+    let PatientHistory {
+        list,
+        points,
+        qs,
+        history,
+    } = h;
     let lang = lang.to_string();
     // Responses, newest first, each in the version answered.
     let mut views = Vec::new();
-    for r in list {
+    for r in list.iter().take(shown.responses) {
         let Some(q) = qs.get(&(r.questionnaire.clone(), r.version)) else {
             continue;
         };
-        let answers = q
-            .items
-            .iter()
-            .filter_map(|it| {
-                r.answers.get(&it.id).map(|v| Answer {
-                    question: it.text.get(&lang).to_string(),
-                    answer: answer_text(q, &it.id, v, &lang),
+        let answers = if shown.answers {
+            q.items
+                .iter()
+                .filter_map(|it| {
+                    r.answers.get(&it.id).map(|v| Answer {
+                        question: it.text.get(&lang).to_string(),
+                        answer: answer_text(q, &it.id, v, &lang),
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        } else {
+            Vec::new()
+        };
         let flags = r
             .flags
             .iter()
@@ -138,7 +158,7 @@ pub fn views(
     // responses not corrected since.
     let mut charts = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    for r in list.iter().rev() {
+    for r in points.iter().rev() {
         if seen.contains(&r.questionnaire) {
             continue;
         }
@@ -146,10 +166,10 @@ pub fn views(
         let Some(q) = qs.get(&(r.questionnaire.clone(), r.version)) else {
             continue;
         };
-        let of_q: Vec<&ResponseRecord> = list
+        let of_q: Vec<&ScorePoint> = points
             .iter()
             .rev()
-            .filter(|x| x.questionnaire == r.questionnaire && x.superseded_by.is_none())
+            .filter(|x| x.questionnaire == r.questionnaire && !x.superseded)
             .collect();
         for s in &q.scores {
             let points: Vec<Point> = of_q

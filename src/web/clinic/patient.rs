@@ -19,6 +19,9 @@ use crate::storage::patients::{self, NewPatient, Patient};
 use crate::storage::{StorageError, audit, invitations, outbox, review};
 use crate::usecase::{Idempotency, Submission, Submitted, submit_response};
 
+/// How many responses the timeline lists, newest first.
+const TIMELINE: usize = 50;
+
 #[derive(serde::Deserialize, Default)]
 pub struct ListQuery {
     q: Option<String>,
@@ -212,7 +215,7 @@ async fn patient_page(
     let (pid, at) = (p.id.clone(), crate::storage::ids::ts(state.clock.now()));
     let loaded = web::block(move || {
         readers.with(|c| {
-            let history = crate::storage::responses::patient_history(c, &pid, 500)?;
+            let history = crate::storage::responses::patient_history(c, &pid, TIMELINE as u32)?;
             let plans = invitations::plans_of(c, &pid)?;
             let invites = invitations::invitations_of(c, &pid, 50)?;
             let snoozes = review::snoozes(c, &pid, None, &at)?;
@@ -227,7 +230,17 @@ async fn patient_page(
     };
     let lang = me.lang.clone();
     let t = |k: &str| state.pages.text(&lang, k);
-    let (responses, charts) = crate::web::history::views(&history, &lang, &t);
+    // The timeline's newest responses (each links to its page); the charts
+    // and their tables hold them all.
+    let (responses, charts) = crate::web::history::views(
+        &history,
+        &lang,
+        &t,
+        crate::web::history::Shown {
+            answers: false,
+            responses: TIMELINE,
+        },
+    );
     let questionnaires: Vec<(String, String)> = state
         .catalog
         .all()
@@ -249,6 +262,7 @@ async fn patient_page(
     let mut c = tera::Context::new();
     c.insert("p", p);
     c.insert("responses", &responses);
+    c.insert("total", &history.points.len());
     c.insert("charts", &charts);
     c.insert("plans", &plans);
     c.insert("invitations", &invites);

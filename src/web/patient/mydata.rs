@@ -87,7 +87,15 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     }
     let lang = session.language.clone();
     let t = |k: &str| state.pages.text(&lang, k);
-    let (views, charts) = crate::web::history::views(&loaded, &lang, &t);
+    let (views, charts) = crate::web::history::views(
+        &loaded,
+        &lang,
+        &t,
+        crate::web::history::Shown {
+            answers: true,
+            responses: usize::MAX,
+        },
+    );
     let reads: Vec<ReadView> = reads
         .iter()
         .map(|r| ReadView {
