@@ -148,7 +148,13 @@ fn seed(a: &Args) {
     for i in 0..a.items {
         let red = i % 4 == 0;
         let when = now - chrono::Duration::minutes((a.items - i) as i64);
-        submit(&tx, &q, &format!("W{}", i / 5), phq9(2, u64::from(red)), when);
+        submit(
+            &tx,
+            &q,
+            &format!("W{}", i / 5),
+            phq9(2, u64::from(red)),
+            when,
+        );
     }
     // A long history: every two weeks, scores going up and down.
     for k in 0..a.history {
@@ -167,7 +173,12 @@ fn seed(a: &Args) {
 
 /// `concurrency` clients GET `url` for `seconds`: requests per second, p50
 /// and p99 in ms, and how many answers were not 200.
-async fn hammer(url: &str, header: (&str, String), concurrency: usize, seconds: u64) -> (f64, f64, f64, u64) {
+async fn hammer(
+    url: &str,
+    header: (&str, String),
+    concurrency: usize,
+    seconds: u64,
+) -> (f64, f64, f64, u64) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -235,8 +246,9 @@ async fn main() {
     let now = prom::clock::Clock::now(&prom::clock::SystemClock);
     let hash = prom::security::hash_password("workspace load").expect("hash");
     let email = format!("load-{}@ws.example", prom::storage::ids::new_id());
-    let staff = prom::storage::clinics::insert_user(&conn, "ws", &email, "Load", "clinician", &hash, now)
-        .expect("staff");
+    let staff =
+        prom::storage::clinics::insert_user(&conn, "ws", &email, "Load", "clinician", &hash, now)
+            .expect("staff");
     let token = prom::security::new_token("prom_staff_");
     prom::storage::sessions::insert(
         &conn,
@@ -263,13 +275,27 @@ async fn main() {
     let cookie = ("cookie", format!("prom_staff={token}"));
     let bearer = ("authorization", format!("Bearer {key}"));
     let runs = [
-        ("API GET questionnaire (baseline)", format!("{}/api/v1/questionnaires/phq9", a.url), bearer),
-        ("queue GET /clinic", format!("{}/clinic", a.url), cookie.clone()),
-        ("patient page (500 responses)", format!("{}/clinic/patients/{patient}", a.url), cookie),
+        (
+            "API GET questionnaire (baseline)",
+            format!("{}/api/v1/questionnaires/phq9", a.url),
+            bearer,
+        ),
+        (
+            "queue GET /clinic",
+            format!("{}/clinic", a.url),
+            cookie.clone(),
+        ),
+        (
+            "patient page (500 responses)",
+            format!("{}/clinic/patients/{patient}", a.url),
+            cookie,
+        ),
     ];
     println!("{} clients, {} s each:", a.concurrency, a.seconds);
     for (name, url, header) in runs {
         let (rate, p50, p99, bad) = hammer(&url, header, a.concurrency, a.seconds).await;
-        println!("  {name:<34} {rate:>8.0} /s   p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   not 200: {bad}");
+        println!(
+            "  {name:<34} {rate:>8.0} /s   p50 {p50:>7.2} ms   p99 {p99:>7.2} ms   not 200: {bad}"
+        );
     }
 }

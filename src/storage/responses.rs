@@ -464,7 +464,8 @@ pub struct PatientHistory {
     pub list: Vec<ResponseRecord>,
     /// Every response's scores, newest first, for the charts.
     pub points: Vec<ScorePoint>,
-    pub qs: std::collections::HashMap<(String, u32), std::sync::Arc<crate::core::model::Questionnaire>>,
+    pub qs:
+        std::collections::HashMap<(String, u32), std::sync::Arc<crate::core::model::Questionnaire>>,
     /// What the clinic did, for the responses in `list`.
     pub history: std::collections::HashMap<String, Option<super::review::ReviewHistory>>,
 }
@@ -515,7 +516,10 @@ pub fn patient_history(conn: &Connection, patient_id: &str, limit: u32) -> Resul
     }
     let mut history = std::collections::HashMap::new();
     for r in &list {
-        history.insert(r.id.clone(), super::review::history_of_response(conn, &r.id)?);
+        history.insert(
+            r.id.clone(),
+            super::review::history_of_response(conn, &r.id)?,
+        );
     }
     Ok(PatientHistory {
         list,

@@ -77,7 +77,11 @@ pub fn load_version_shared(
         )?
         .query_row(params![id, version], |r| r.get(0))?;
     let key = (id.to_string(), version, hash);
-    if let Some(q) = compiled_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+    if let Some(q) = compiled_cache()
+        .lock()
+        .ok()
+        .and_then(|c| c.get(&key).cloned())
+    {
         return Ok(q);
     }
     let q = std::sync::Arc::new(load_version(conn, id, version)?);
