@@ -32,6 +32,8 @@ pub struct Config {
     pub limits: web::Limits,
     /// How many rendered form pages to keep (0: render every time).
     pub page_cache: usize,
+    /// How often the scheduler looks for digests and escalations due.
+    pub scheduler_tick: std::time::Duration,
 }
 
 impl Default for Config {
@@ -50,8 +52,46 @@ impl Default for Config {
             writer: WriterOptions::default(),
             limits: web::Limits::default(),
             page_cache: web::pages::CACHED_PAGES,
+            scheduler_tick: std::time::Duration::from_secs(30),
         }
     }
+}
+
+/// Every `tick`, one look for what time made due (the yellow digest,
+/// escalations), through the writer, at the clock's time. Stops when the
+/// server's state is gone.
+fn scheduler(state: std::sync::Weak<AppState>, tick: std::time::Duration) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no runtime for the scheduler: digests and escalations are off");
+        return;
+    };
+    handle.spawn(async move {
+        loop {
+            tokio::time::sleep(tick).await;
+            let Some(s) = state.upgrade() else {
+                return;
+            };
+            let (now, base) = (s.clock.now(), s.base_url.clone());
+            let writer = s.writer.clone();
+            drop(s);
+            match writer
+                .write(move |c| crate::usecase::alerts::tick(c, &base, now))
+                .await
+            {
+                Ok(t) if t != Default::default() => {
+                    tracing::info!(
+                        digests = t.digests,
+                        escalations = t.escalations,
+                        "alerts scheduled"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduler could not look; it tries again")
+                }
+            }
+        }
+    });
 }
 
 /// Logs, once a minute at info, how many responses were stored (a line per
@@ -188,6 +228,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         pages: web::pages::Pages::load()?.with_cache(config.page_cache),
     });
     summaries(Arc::downgrade(&state));
+    scheduler(Arc::downgrade(&state), config.scheduler_tick);
     let server = web::server(state, listener, config.workers.max(1))?;
     Ok(Running {
         addr,

@@ -33,8 +33,76 @@ pub enum ClinicCmd {
         #[arg(long, default_value = "Europe/Copenhagen")]
         time_zone: String,
         #[command(flatten)]
+        alerting: AlertingArgs,
+        #[command(flatten)]
         db: DbArg,
     },
+    /// Change how a clinic is alerted (only what is given changes).
+    Alerting {
+        id: String,
+        #[command(flatten)]
+        alerting: AlertingArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// How a clinic is alerted.
+#[derive(clap::Args, Debug, Default)]
+pub struct AlertingArgs {
+    /// Where a red item that nobody took in time goes (repeat for several).
+    #[arg(long = "escalation-email")]
+    escalation_email: Vec<String>,
+    /// The language of the clinic's e-mails: da (default) or en.
+    #[arg(long)]
+    language: Option<String>,
+    /// Reds after the first within this many minutes go in one message
+    /// (default 5).
+    #[arg(long)]
+    storm_minutes: Option<u32>,
+    /// The hour, in the clinic's time, of the daily yellow digest (default 7).
+    #[arg(long)]
+    digest_hour: Option<u32>,
+    /// A red item not taken within this many hours is escalated (default 4).
+    #[arg(long)]
+    escalate_hours: Option<u32>,
+}
+
+/// Applies what `a` gives to the clinic's alerting.
+fn set_alerting(tx: &crate::storage::Connection, id: &str, a: &AlertingArgs) -> Result<(), Fail> {
+    for e in &a.escalation_email {
+        check_email(e)?;
+    }
+    let mut p = crate::storage::clinics::alerting(tx, id)?;
+    if !a.escalation_email.is_empty() {
+        p.escalation_emails = a.escalation_email.clone();
+    }
+    if let Some(l) = &a.language {
+        if crate::vocab::Language::parse(l).is_err() {
+            return Err(Fail(format!("--language must be da or en, not `{l}`")));
+        }
+        p.language = l.clone();
+    }
+    if let Some(m) = a.storm_minutes {
+        if !(1..=1440).contains(&m) {
+            return Err(Fail("--storm-minutes must be from 1 to 1440".into()));
+        }
+        p.storm_minutes = m;
+    }
+    if let Some(h) = a.digest_hour {
+        if h > 23 {
+            return Err(Fail("--digest-hour must be from 0 to 23".into()));
+        }
+        p.digest_hour = h;
+    }
+    if let Some(h) = a.escalate_hours {
+        if !(1..=168).contains(&h) {
+            return Err(Fail("--escalate-hours must be from 1 to 168".into()));
+        }
+        p.escalate_hours = h;
+    }
+    crate::storage::clinics::set_alerting(tx, id, &p)?;
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -354,11 +422,21 @@ fn questionnaire_exists(dir: &std::path::Path, id: &str) -> Result<(), Fail> {
 fn dispatch(cmd: Cmd) -> Result<(), Fail> {
     let now = SystemClock.now();
     match cmd {
+        Cmd::Clinic(ClinicCmd::Alerting { id, alerting, db }) => {
+            let mut conn = open_existing(&db)?;
+            in_tx(&mut conn, |tx| {
+                crate::storage::clinics::get_clinic(tx, &id)?;
+                set_alerting(tx, &id, &alerting)?;
+                audit_cli(tx, "clinic.alerting", Some(&id), None, None)
+            })?;
+            println!("changed how clinic {id} is alerted");
+        }
         Cmd::Clinic(ClinicCmd::Add {
             id,
             name,
             alert_email,
             time_zone,
+            alerting,
             db,
         }) => {
             check_id(&id, "clinic id")?;
@@ -385,6 +463,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
                     },
                     now,
                 )?;
+                set_alerting(tx, &id, &alerting)?;
                 audit_cli(tx, "clinic.create", Some(&id), None, None)
             })?;
             println!("added clinic {id}");

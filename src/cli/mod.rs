@@ -193,6 +193,7 @@ fn serve(s: Serve) -> ExitCode {
             connections_per_worker: s.max_connections.max(1),
         },
         page_cache: s.page_cache,
+        ..crate::startup::Config::default()
     };
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {

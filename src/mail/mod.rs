@@ -60,6 +60,9 @@ impl Mailer {
                 config.from
             )
         })?;
+        if let Some(url) = &config.smtp_url {
+            tls_for_remote(url)?;
+        }
         let transport = match &config.smtp_url {
             Some(url) => Transport_::Smtp(Box::new(
                 SmtpTransport::from_url(url)
@@ -123,7 +126,7 @@ fn poll(
     let now = clock.now();
     let due = outbox::due(conn, now, 50)?;
     for m in due {
-        let result = send(from, transport, &m.id, &m.recipient, &m.subject, &m.body);
+        let result = send(from, transport, &m);
         let now = clock.now();
         match result {
             Ok(()) => {
@@ -145,29 +148,81 @@ fn poll(
     Ok(())
 }
 
-fn send(
-    from: &Mailbox,
-    transport: &Transport_,
-    id: &str,
-    to: &str,
-    subject: &str,
-    body: &str,
-) -> anyhow::Result<()> {
-    let to: Mailbox = to
+/// Refuses an SMTP URL that would send to another machine in clear text:
+/// anything but localhost needs STARTTLS (`?tls=required`) or TLS
+/// (`smtps://`).
+pub fn tls_for_remote(url: &str) -> anyhow::Result<()> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| anyhow::anyhow!("the SMTP URL is not valid (--smtp-url): no scheme"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hostport = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        hostport.split(':').next().unwrap_or_default()
+    };
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1");
+    let tls = scheme == "smtps" || url.contains("tls=required") || url.contains("tls=wrapper");
+    anyhow::ensure!(
+        local || tls,
+        "SMTP to {host} would travel in clear text: add ?tls=required (STARTTLS) to --smtp-url, or use smtps://"
+    );
+    Ok(())
+}
+
+/// The `Message-ID` of an outbox row: the same at every attempt, so that a
+/// resend after an unclear failure is recognisable as the same message.
+pub fn message_id(row_id: &str, from: &Mailbox) -> String {
+    format!("<{row_id}@{}>", from.email.domain())
+}
+
+fn send(from: &Mailbox, transport: &Transport_, m: &outbox::Due) -> anyhow::Result<()> {
+    let to: Mailbox = m
+        .recipient
         .parse()
-        .with_context(|| format!("`{to}` is not a valid address"))?;
-    let message = Message::builder()
+        .with_context(|| format!("`{}` is not a valid address", m.recipient))?;
+    let builder = Message::builder()
         .from(from.clone())
         .to(to)
-        .subject(subject)
-        .body(body.to_string())?;
+        .subject(m.subject.clone())
+        .message_id(Some(message_id(&m.id, from)));
+    let message = match &m.html {
+        Some(html) => builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+            m.body.clone(),
+            html.clone(),
+        ))?,
+        None => builder.body(m.body.clone())?,
+    };
     match transport {
         Transport_::Smtp(smtp) => {
             smtp.send(&message)?;
         }
         Transport_::Files(dir) => {
-            storage::write_private(&dir.join(format!("{id}.eml")), &message.formatted())?;
+            storage::write_private(&dir.join(format!("{}.eml", m.id)), &message.formatted())?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_to_another_machine_needs_tls() {
+        assert!(tls_for_remote("smtp://127.0.0.1:2525").is_ok());
+        assert!(tls_for_remote("smtp://user:pw@localhost:25").is_ok());
+        assert!(tls_for_remote("smtp://mail.example.org:587?tls=required").is_ok());
+        assert!(tls_for_remote("smtps://mail.example.org").is_ok());
+        let e = tls_for_remote("smtp://user:pw@mail.example.org:587").expect_err("clear text");
+        assert!(e.to_string().contains("tls=required"), "{e}");
+        assert!(tls_for_remote("smtp://localhost.evil.example:25").is_err());
+    }
+
+    #[test]
+    fn a_message_id_is_the_rows_own() {
+        let from: Mailbox = "prom <prom@clinic.example>".parse().expect("mailbox");
+        assert_eq!(message_id("abc", &from), "<abc@clinic.example>");
+    }
 }

@@ -83,3 +83,61 @@ pub fn set_password(conn: &Connection, email: &str, password_hash: &str) -> Resu
     )?;
     Ok(n > 0)
 }
+
+/// How a clinic is alerted (migration 5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// The language of the clinic's e-mails.
+    pub language: String,
+    /// Where a red item that nobody took goes.
+    pub escalation_emails: Vec<String>,
+    /// Reds after the first within this many minutes are gathered.
+    pub storm_minutes: u32,
+    /// The hour (clinic time) of the yellow digest.
+    pub digest_hour: u32,
+    /// A red item not taken within this many hours is escalated.
+    pub escalate_hours: u32,
+}
+
+pub fn alerting(conn: &Connection, clinic_id: &str) -> Result<Alerting> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT language, escalation_emails, storm_minutes, digest_hour, escalate_hours
+             FROM clinics WHERE id = ?1",
+        )?
+        .query_row([clinic_id], |r| {
+            let emails: String = r.get(1)?;
+            Ok(Alerting {
+                language: r.get(0)?,
+                escalation_emails: serde_json::from_str(&emails).unwrap_or_default(),
+                storm_minutes: r.get(2)?,
+                digest_hour: r.get(3)?,
+                escalate_hours: r.get(4)?,
+            })
+        })?)
+}
+
+pub fn set_alerting(conn: &Connection, clinic_id: &str, a: &Alerting) -> Result<()> {
+    conn.execute(
+        "UPDATE clinics SET language = ?2, escalation_emails = ?3, storm_minutes = ?4,
+            digest_hour = ?5, escalate_hours = ?6 WHERE id = ?1",
+        params![
+            clinic_id,
+            a.language,
+            serde_json::to_string(&a.escalation_emails).unwrap_or_else(|_| "[]".into()),
+            a.storm_minutes,
+            a.digest_hour,
+            a.escalate_hours
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every clinic's id.
+pub fn all_ids(conn: &Connection) -> Result<Vec<String>> {
+    let rows = conn
+        .prepare_cached("SELECT id FROM clinics ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_second_pass.sql"),
     include_str!("migrations/0003_patient_sessions.sql"),
     include_str!("migrations/0004_clinic_workspace.sql"),
+    include_str!("migrations/0005_alerting.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

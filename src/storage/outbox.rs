@@ -8,30 +8,123 @@ use super::Result;
 use super::ids::{new_id, ts};
 
 /// A message to send.
+#[derive(Debug, Clone, Default)]
 pub struct NewMessage<'a> {
     pub kind: &'a str,
     pub recipient: &'a str,
     pub subject: &'a str,
     /// Never health data: that something waits, and a link.
     pub body: &'a str,
+    /// The HTML part, when there is one.
+    pub html: Option<&'a str>,
     pub response_id: Option<&'a str>,
+    pub clinic_id: Option<&'a str>,
+    /// A message with a key is stored once: a second one with the same key
+    /// is ignored (a digest per day, an escalation per item).
+    pub once_key: Option<&'a str>,
+    /// When it may go (`now` when `None`).
+    pub due_at: Option<&'a str>,
 }
 
-pub fn enqueue(conn: &Connection, m: &NewMessage, now: &str) -> Result<()> {
+/// Stores a message; `false` when one with its `once_key` exists already.
+pub fn enqueue(conn: &Connection, m: &NewMessage, now: &str) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO outbox (id, kind, recipient, subject, body, html, response_id, clinic_id, once_key, created_at, due_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (once_key) WHERE once_key IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            new_id(),
+            m.kind,
+            m.recipient,
+            m.subject,
+            m.body,
+            m.html,
+            m.response_id,
+            m.clinic_id,
+            m.once_key,
+            now,
+            m.due_at.unwrap_or(now)
+        ])?;
+    Ok(n == 1)
+}
+
+/// Replaces the wording of a message not sent yet, by its `once_key`.
+pub fn reword(
+    conn: &Connection,
+    once_key: &str,
+    subject: &str,
+    body: &str,
+    html: &str,
+) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO outbox (id, kind, recipient, subject, body, response_id, created_at, due_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        "UPDATE outbox SET subject = ?2, body = ?3, html = ?4
+         WHERE once_key = ?1 AND sent_at IS NULL AND dead_at IS NULL",
     )?
-    .execute(params![
-        new_id(),
-        m.kind,
-        m.recipient,
-        m.subject,
-        m.body,
-        m.response_id,
-        now
-    ])?;
+    .execute(params![once_key, subject, body, html])?;
     Ok(())
+}
+
+/// When the clinic's newest message of `kind` was made, if after `since`.
+pub fn last_of_kind(
+    conn: &Connection,
+    clinic_id: &str,
+    kind: &str,
+    since: &str,
+) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(created_at) FROM outbox WHERE clinic_id = ?1 AND kind = ?2 AND created_at > ?3",
+        )?
+        .query_row(params![clinic_id, kind, since], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// A message that could not be sent, as admins see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Dead {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub dead_at: String,
+}
+
+/// The clinic's dead messages, newest first.
+pub fn dead_of_clinic(conn: &Connection, clinic_id: &str, limit: u32) -> Result<Vec<Dead>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, kind, recipient, subject, attempts, last_error, dead_at FROM outbox
+             WHERE clinic_id = ?1 AND dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT ?2",
+        )?
+        .query_map(params![clinic_id, limit], |r| {
+            Ok(Dead {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                recipient: r.get(2)?,
+                subject: r.get(3)?,
+                attempts: r.get(4)?,
+                last_error: r.get(5)?,
+                dead_at: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Gives a dead message of the clinic a new start; `false` when there is
+/// no such dead message.
+pub fn retry(conn: &Connection, clinic_id: &str, id: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE outbox SET dead_at = NULL, attempts = 0, due_at = ?3
+         WHERE id = ?2 AND clinic_id = ?1 AND dead_at IS NOT NULL AND sent_at IS NULL",
+        params![clinic_id, id, ts(now)],
+    )? == 1)
 }
 
 /// A message that is due.
@@ -41,13 +134,14 @@ pub struct Due {
     pub subject: String,
     pub body: String,
     pub attempts: i64,
+    pub html: Option<String>,
 }
 
 /// Up to `limit` messages due at `now`, oldest first.
 pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>> {
     let rows = conn
         .prepare_cached(
-            "SELECT id, recipient, subject, body, attempts FROM outbox
+            "SELECT id, recipient, subject, body, attempts, html FROM outbox
              WHERE sent_at IS NULL AND dead_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
         )?
         .query_map(params![ts(now), limit], |r| {
@@ -57,6 +151,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>
                 subject: r.get(2)?,
                 body: r.get(3)?,
                 attempts: r.get(4)?,
+                html: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

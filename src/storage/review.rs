@@ -545,3 +545,41 @@ pub fn events(conn: &Connection, item_id: &str) -> Result<Vec<NamedEvent>> {
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
+
+/// How many red items of the clinic were opened at or after `since`.
+pub fn red_since(conn: &Connection, clinic_id: &str, since: &str) -> Result<u64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM review_items
+             WHERE clinic_id = ?1 AND level = 'red' AND created_at >= ?2",
+        )?
+        .query_row(params![clinic_id, since], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// How many items of `level` wait in the clinic (not resolved).
+pub fn open_count(conn: &Connection, clinic_id: &str, level: &str) -> Result<u64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM review_items
+             WHERE clinic_id = ?1 AND level = ?2 AND status IN ('open', 'acknowledged')",
+        )?
+        .query_row(params![clinic_id, level], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// The clinic's red items that nobody took, opened before `before`: (item,
+/// response).
+pub fn untaken_red(
+    conn: &Connection,
+    clinic_id: &str,
+    before: &str,
+) -> Result<Vec<(String, String)>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, response_id FROM review_items
+             WHERE clinic_id = ?1 AND status = 'open' AND level = 'red' AND created_at <= ?2
+             ORDER BY created_at LIMIT 1000",
+        )?
+        .query_map(params![clinic_id, before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

@@ -5,6 +5,7 @@
 //!
 //! It must not use actix or tera; wording of e-mails comes from `mail`.
 
+pub mod alerts;
 pub mod contact;
 pub mod invitation;
 pub mod review;

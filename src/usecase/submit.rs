@@ -22,7 +22,7 @@ use crate::storage::audit::{self, Entry};
 use crate::storage::ids::{new_id, ts};
 use crate::storage::responses::{self, FlagRecord, NewResponse, ResponseRecord, StoredScore};
 use crate::storage::{
-    Connection, Result, StorageError, clinics, idempotency, invitations, outbox, patients, review,
+    Connection, Result, StorageError, idempotency, invitations, patients, review,
 };
 
 /// How many earlier responses are read first for the rules; everything is
@@ -277,26 +277,7 @@ fn record(
         },
     )?;
     if review_level == Level::Red {
-        let clinic = clinics::get_clinic(conn, &s.clinic_id)?;
-        let link = format!(
-            "{}/clinic/responses/{}",
-            s.base_url.trim_end_matches('/'),
-            id
-        );
-        let (subject, body) = crate::mail::messages::red_alert(&clinic.name, &link);
-        for to in &clinic.alert_emails {
-            outbox::enqueue(
-                conn,
-                &outbox::NewMessage {
-                    kind: "red_flag",
-                    recipient: to,
-                    subject: &subject,
-                    body: &body,
-                    response_id: Some(&id),
-                },
-                &now,
-            )?;
-        }
+        super::alerts::red_flag(conn, &s.clinic_id, &id, &s.base_url, s.now)?;
     }
     Ok(ResponseRecord {
         id,

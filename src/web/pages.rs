@@ -122,6 +122,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "clinic/audit.html",
         include_str!("../../templates/clinic/audit.html"),
     ),
+    (
+        "clinic/mail.html",
+        include_str!("../../templates/clinic/mail.html"),
+    ),
 ];
 
 /// The pages' own texts, one catalogue per language; Danish first.

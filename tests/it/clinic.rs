@@ -881,6 +881,38 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
         NOW.parse().expect("t"),
     )
     .expect("key");
+    // A message the mail server refused for good.
+    prom::storage::outbox::enqueue(
+        &conn,
+        &prom::storage::outbox::NewMessage {
+            kind: "red_flag",
+            recipient: "alerts@a.example",
+            subject: "s",
+            body: "b",
+            clinic_id: Some("a"),
+            once_key: Some("matrix-dead"),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .expect("message");
+    let message: String = conn
+        .query_row(
+            "SELECT id FROM outbox WHERE once_key = 'matrix-dead'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("id");
+    prom::storage::outbox::mark_failed(
+        &conn,
+        &message,
+        8,
+        "refused",
+        NOW.parse().expect("t"),
+        Duration::days(365),
+        true,
+    )
+    .expect("dead");
     let values: BTreeMap<&str, String> = [
         ("{patient}", pid.clone()),
         ("{item}", item.clone()),
@@ -889,6 +921,7 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
         ("{staff}", spare),
         ("{key}", prom::storage::keys::prefix_of(&spare_key)),
         ("{questionnaire}", "phq9".to_string()),
+        ("{message}", message),
     ]
     .into_iter()
     .collect();

@@ -94,10 +94,24 @@ fn missing(db: &std::path::Path, acked: &[Acked]) -> Vec<String> {
         let stored = count("SELECT count(*) FROM responses WHERE id = ?1") == 1
             && count("SELECT count(*) FROM response_scores WHERE response_id = ?1") == 2
             && count("SELECT count(*) FROM flags WHERE response_id = ?1") == *flags as i64
-            && count("SELECT count(*) FROM outbox WHERE response_id = ?1")
-                == i64::from(level == "red");
+            && count("SELECT count(*) FROM review_items WHERE response_id = ?1")
+                == i64::from(level != "green");
         if !stored {
             lost.push(id.clone());
+        }
+    }
+    // Reds alert the clinic: the first at once, the rest of a storm
+    // gathered into one message (`usecase::alerts`).
+    if acked.iter().any(|(_, level, _)| level == "red") {
+        let alerts: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE kind IN ('red_flag', 'red_batch')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        if alerts == 0 {
+            lost.push("the red alert".into());
         }
     }
     lost

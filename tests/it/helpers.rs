@@ -20,7 +20,8 @@ pub struct TestApp {
     /// The server's clock: stands at `NOW` until a test moves it.
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
-    _mailer: prom::mail::Mailer,
+    /// The mailer thread; dropping it stops it (a test of a restart).
+    pub mailer: prom::mail::Mailer,
 }
 
 pub const NOW: &str = "2026-03-02T10:00:00Z";
@@ -95,7 +96,7 @@ pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
         http: reqwest::Client::new(),
         clock,
         dir,
-        _mailer: mailer,
+        mailer,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Each module is one area; test names are
 //! sentences that say what holds.
 
+mod alerts;
 mod api;
 mod architecture;
 mod audit;

@@ -524,3 +524,89 @@ pub async fn audit(req: HttpRequest, state: State, q: web::Query<AuditQuery>) ->
     c.insert("next", &next);
     render(&state, &me, StatusCode::OK, "clinic/audit.html", c)
 }
+
+#[derive(Serialize)]
+struct DeadRow {
+    id: String,
+    kind: String,
+    recipient: String,
+    subject: String,
+    attempts: i64,
+    error: String,
+    dead: String,
+}
+
+/// `GET /clinic/admin/mail`: the clinic's messages that could not be sent.
+pub async fn mail(req: HttpRequest, state: State) -> HttpResponse {
+    let me = match me(&req, &state, Access::Admin).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let readers = state.readers.clone();
+    let clinic = me.clinic();
+    let dead = match web::block(move || {
+        readers.with(|c| crate::storage::outbox::dead_of_clinic(c, &clinic, 200))
+    })
+    .await
+    {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return failed(&state, e),
+        Err(_) => return failed(&state, StorageError::WriterGone),
+    };
+    let rows: Vec<DeadRow> = dead
+        .into_iter()
+        .map(|d| DeadRow {
+            id: d.id,
+            kind: d.kind,
+            recipient: d.recipient,
+            subject: d.subject,
+            attempts: d.attempts,
+            // The server's own words, cut short: never more than a line.
+            error: d
+                .last_error
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect(),
+            dead: when(&d.dead_at),
+        })
+        .collect();
+    let mut c = tera::Context::new();
+    c.insert("messages", &rows);
+    render(&state, &me, StatusCode::OK, "clinic/mail.html", c)
+}
+
+/// `POST /clinic/admin/mail/{message}/retry`: a dead message is tried
+/// again from the start.
+pub async fn retry_mail(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let me = match me(&req, &state, Access::Admin).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if !me.form_ok(&fields) {
+        return super::csrf_refused(&state, &me);
+    }
+    let id = path.into_inner();
+    let (now, actor, clinic) = (state.clock.now(), me.actor(), me.clinic());
+    match state
+        .writer
+        .write(move |c| {
+            if !crate::storage::outbox::retry(c, &clinic, &id, now)? {
+                return Ok(false);
+            }
+            audit::record(c, &actor, "mail.retry", &clinic, None, Some(&id), now)?;
+            Ok(true)
+        })
+        .await
+    {
+        Ok(true) => see_other("/clinic/admin/mail"),
+        Ok(false) => not_found(&state, &me),
+        Err(e) => failed(&state, e),
+    }
+}

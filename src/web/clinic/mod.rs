@@ -66,7 +66,7 @@ where
 
 /// Every route of the workspace. Path parameters are named for what they
 /// hold: `{patient}`, `{item}`, `{response}`, `{plan}`, `{staff}`, `{key}`,
-/// `{questionnaire}`.
+/// `{questionnaire}`, `{message}`.
 fn table() -> Vec<(RouteInfo, Route)> {
     use Access::*;
     vec![
@@ -170,6 +170,13 @@ fn table() -> Vec<(RouteInfo, Route)> {
             admin::revoke_key,
         ),
         r("GET", "/clinic/admin/audit", Admin, admin::audit),
+        r("GET", "/clinic/admin/mail", Admin, admin::mail),
+        r(
+            "POST",
+            "/clinic/admin/mail/{message}/retry",
+            Admin,
+            admin::retry_mail,
+        ),
         r("POST", "/clinic/logout", Staff, login::logout),
     ]
 }

@@ -514,15 +514,20 @@ pub async fn personal_link(
             )?;
             let link = format!("{base}/me/{token}");
             if let Some(to) = email {
-                let (subject, body) = crate::mail::messages::personal_link(&link);
+                let lang = crate::storage::patients::in_clinic(c, &clinic, &pid)?
+                    .map(|p| p.language)
+                    .unwrap_or_else(|| "da".into());
+                let m = crate::mail::messages::personal_link(&lang, &link);
                 outbox::enqueue(
                     c,
                     &outbox::NewMessage {
                         kind: "personal_link",
                         recipient: &to,
-                        subject: &subject,
-                        body: &body,
-                        response_id: None,
+                        subject: &m.subject,
+                        body: &m.text,
+                        html: Some(&m.html),
+                        clinic_id: Some(&clinic),
+                        ..Default::default()
                     },
                     &crate::storage::ids::ts(now),
                 )?;
