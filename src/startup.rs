@@ -57,8 +57,8 @@ impl Default for Config {
     }
 }
 
-/// Every `tick`, one look for what time made due (the yellow digest,
-/// escalations), through the writer, at the clock's time. Stops when the
+/// Every `tick`, one look for what time made due (plans' invitations and
+/// reminders, the yellow digest, escalations), through the writer, at the clock's time. Stops when the
 /// server's state is gone.
 fn scheduler(state: std::sync::Weak<AppState>, tick: std::time::Duration) {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {

@@ -198,6 +198,16 @@ pub enum PlanCmd {
         every: u32,
         #[arg(long)]
         clinic: Option<String>,
+        /// How many days each invitation works.
+        #[arg(long, default_value_t = 14)]
+        deadline_days: u32,
+        /// A reminder after this many days unanswered (0: none).
+        #[arg(long, default_value_t = 3)]
+        reminder_days: u32,
+        /// After a red or yellow response, the next invitation within this
+        /// many days (0: keep the rhythm).
+        #[arg(long, default_value_t = 0)]
+        early_days: u32,
         #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
         questionnaires: PathBuf,
         #[command(flatten)]
@@ -615,12 +625,22 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             questionnaire,
             every,
             clinic,
+            deadline_days,
+            reminder_days,
+            early_days,
             questionnaires,
             db,
         }) => {
             if every == 0 || every > 3650 {
                 return Err(Fail(
                     "--every must be a number of days from 1 to 3650".into(),
+                ));
+            }
+            if deadline_days == 0 || deadline_days > 365 || reminder_days > 365 || early_days > 3650
+            {
+                return Err(Fail(
+                    "--deadline-days must be 1-365, --reminder-days 0-365, --early-days 0-3650"
+                        .into(),
                 ));
             }
             questionnaire_exists(&questionnaires, &questionnaire)?;
@@ -636,6 +656,13 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
                     every,
                     first,
                     now,
+                )?;
+                crate::storage::invitations::set_plan_timing(
+                    tx,
+                    &id,
+                    deadline_days,
+                    reminder_days,
+                    early_days,
                 )?;
                 audit_cli(tx, "plan.create", Some(&clinic), Some(&pid), Some(&id))?;
                 Ok(id)

@@ -24,6 +24,8 @@ pub const KINDS: &[&str] = &[
     "yellow_digest",
     "escalation",
     "personal_link",
+    "invitation",
+    "reminder",
 ];
 
 const LANGUAGES: &[&str] = &["da", "en"];
@@ -43,11 +45,15 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "da" / "yellow_digest",
     "da" / "escalation",
     "da" / "personal_link",
+    "da" / "invitation",
+    "da" / "reminder",
     "en" / "red_alert",
     "en" / "red_batch",
     "en" / "yellow_digest",
     "en" / "escalation",
     "en" / "personal_link",
+    "en" / "invitation",
+    "en" / "reminder",
 ];
 
 fn tera() -> &'static Result<tera::Tera, String> {
@@ -154,6 +160,23 @@ pub fn personal_link(lang: &str, link: &str) -> Mail {
     or_plain("personal_link", lang, c, link)
 }
 
+/// A questionnaire is ready: a link and the last day it works (never the
+/// questionnaire's title, which can name a diagnosis).
+pub fn invitation(lang: &str, link: &str, deadline: &str) -> Mail {
+    let mut c = tera::Context::new();
+    c.insert("link", link);
+    c.insert("deadline", deadline);
+    or_plain("invitation", lang, c, link)
+}
+
+/// The questionnaire still waits.
+pub fn reminder(lang: &str, link: &str, deadline: &str) -> Mail {
+    let mut c = tera::Context::new();
+    c.insert("link", link);
+    c.insert("deadline", deadline);
+    or_plain("reminder", lang, c, link)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +192,8 @@ mod tests {
                 yellow_digest(lang, clinic, 4, link),
                 escalation(lang, clinic, 4, link),
                 personal_link(lang, link),
+                invitation(lang, link, "2026-03-16"),
+                reminder(lang, link, "2026-03-16"),
             ];
             for m in &all {
                 assert!(

@@ -84,7 +84,8 @@ pub fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<Invit
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
-             WHERE i.token_hash = ?1"
+             WHERE i.token_hash = ?1
+                OR i.id = (SELECT invitation_id FROM invitation_tokens WHERE token_hash = ?1)"
         ))?
         .query_row([token_hash], invitation_row)
         .optional()?)
@@ -233,4 +234,208 @@ pub fn invitations_of(
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
+}
+
+/// A running plan that is due, with what its invitation needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuePlan {
+    pub id: String,
+    pub patient_id: String,
+    pub clinic_id: String,
+    pub time_zone: String,
+    pub questionnaire: String,
+    pub every_days: u32,
+    pub next_due: NaiveDate,
+    pub deadline_days: u32,
+    pub email: Option<String>,
+    pub language: String,
+}
+
+/// Running plans due on or before `date` (the caller checks each against
+/// its clinic's own date), oldest first.
+pub fn due_plans(conn: &Connection, date: NaiveDate, limit: u32) -> Result<Vec<DuePlan>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT pl.id, pl.patient_id, p.clinic_id, c.time_zone, pl.questionnaire_id, pl.every_days,
+                pl.next_due, pl.deadline_days, p.email, p.language
+             FROM plans pl JOIN patients p ON p.id = pl.patient_id JOIN clinics c ON c.id = p.clinic_id
+             WHERE pl.stopped_at IS NULL AND pl.next_due <= ?1
+             ORDER BY pl.next_due, pl.id LIMIT ?2",
+        )?
+        .query_map(params![date.to_string(), limit], |r| {
+            let due: String = r.get(6)?;
+            Ok(DuePlan {
+                id: r.get(0)?,
+                patient_id: r.get(1)?,
+                clinic_id: r.get(2)?,
+                time_zone: r.get(3)?,
+                questionnaire: r.get(4)?,
+                every_days: r.get(5)?,
+                next_due: NaiveDate::parse_from_str(&due, "%Y-%m-%d").unwrap_or(date),
+                deadline_days: r.get(7)?,
+                email: r.get(8)?,
+                language: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Moves a plan's next due date.
+pub fn set_next_due(conn: &Connection, plan_id: &str, next: NaiveDate) -> Result<()> {
+    conn.prepare_cached("UPDATE plans SET next_due = ?2 WHERE id = ?1")?
+        .execute(params![plan_id, next.to_string()])?;
+    Ok(())
+}
+
+/// Brings a running plan's next due date forward to `by` at the latest
+/// (after a worrying response), when the plan asks for that.
+pub fn due_earlier(
+    conn: &Connection,
+    patient_id: &str,
+    questionnaire: &str,
+    answered: NaiveDate,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE plans SET next_due = min(next_due, date(?3, '+' || early_days || ' days'))
+         WHERE patient_id = ?1 AND questionnaire_id = ?2 AND stopped_at IS NULL AND early_days > 0",
+    )?
+    .execute(params![patient_id, questionnaire, answered.to_string()])?;
+    Ok(())
+}
+
+/// A plan's invitation.
+pub fn insert_plan_invitation(
+    conn: &Connection,
+    plan_id: &str,
+    patient_id: &str,
+    questionnaire_id: &str,
+    token_hash: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let id = new_id();
+    conn.execute(
+        "INSERT INTO invitations (id, token_hash, patient_id, questionnaire_id, plan_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![id, token_hash, patient_id, questionnaire_id, plan_id, ts(now), ts(expires_at)],
+    )?;
+    Ok(id)
+}
+
+/// Another link to an invitation (the first keeps working).
+pub fn add_token(
+    conn: &Connection,
+    invitation_id: &str,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO invitation_tokens (token_hash, invitation_id, created_at) VALUES (?1, ?2, ?3)",
+        params![token_hash, invitation_id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// An open invitation of a plan, as the scheduler and the letters page see
+/// it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlanInvitation {
+    pub id: String,
+    pub plan_id: String,
+    pub patient_id: String,
+    pub reference: String,
+    pub clinic_id: String,
+    pub questionnaire: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub email: Option<String>,
+    pub language: String,
+}
+
+const PLAN_INVITATION: &str =
+    "SELECT i.id, i.plan_id, i.patient_id, p.ref, p.clinic_id, i.questionnaire_id,
+        i.created_at, i.expires_at, p.email, p.language
+     FROM invitations i JOIN patients p ON p.id = i.patient_id JOIN plans pl ON pl.id = i.plan_id";
+
+fn plan_invitation(r: &rusqlite::Row) -> rusqlite::Result<PlanInvitation> {
+    Ok(PlanInvitation {
+        id: r.get(0)?,
+        plan_id: r.get(1)?,
+        patient_id: r.get(2)?,
+        reference: r.get(3)?,
+        clinic_id: r.get(4)?,
+        questionnaire: r.get(5)?,
+        created_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        email: r.get(8)?,
+        language: r.get(9)?,
+    })
+}
+
+/// Open plan invitations of patients with an e-mail address, unanswered
+/// for their plan's reminder days at `now` (and not expired).
+pub fn to_remind(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<PlanInvitation>> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "{PLAN_INVITATION}
+             WHERE i.used_at IS NULL AND i.plan_id IS NOT NULL AND i.expires_at > ?1 AND p.email IS NOT NULL
+               AND pl.reminder_days > 0
+               AND i.created_at <= strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '-' || pl.reminder_days || ' days')
+             ORDER BY i.created_at LIMIT 1000"
+        ))?
+        .query_map(params![ts(now)], plan_invitation)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The clinic's open plan invitations for patients without e-mail: letters
+/// to print.
+pub fn letters(
+    conn: &Connection,
+    clinic_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<PlanInvitation>> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "{PLAN_INVITATION}
+             WHERE p.clinic_id = ?1 AND i.used_at IS NULL AND i.plan_id IS NOT NULL AND i.expires_at > ?2
+               AND p.email IS NULL
+             ORDER BY i.created_at LIMIT 500"
+        ))?
+        .query_map(params![clinic_id, ts(now)], plan_invitation)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// One invitation of the clinic, for its letter.
+pub fn plan_invitation_in(
+    conn: &Connection,
+    clinic_id: &str,
+    id: &str,
+) -> Result<Option<PlanInvitation>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT i.id, coalesce(i.plan_id, ''), i.patient_id, p.ref, p.clinic_id, i.questionnaire_id,
+                i.created_at, i.expires_at, p.email, p.language
+             FROM invitations i JOIN patients p ON p.id = i.patient_id
+             WHERE p.clinic_id = ?1 AND i.id = ?2"
+        )?
+        .query_row(params![clinic_id, id], plan_invitation)
+        .optional()?)
+}
+
+/// A plan's deadline, reminder and early days.
+pub fn set_plan_timing(
+    conn: &Connection,
+    plan_id: &str,
+    deadline_days: u32,
+    reminder_days: u32,
+    early_days: u32,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE plans SET deadline_days = ?2, reminder_days = ?3, early_days = ?4 WHERE id = ?1",
+        params![plan_id, deadline_days, reminder_days, early_days],
+    )?;
+    Ok(())
 }

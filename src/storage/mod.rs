@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_patient_sessions.sql"),
     include_str!("migrations/0004_clinic_workspace.sql"),
     include_str!("migrations/0005_alerting.sql"),
+    include_str!("migrations/0006_plans.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

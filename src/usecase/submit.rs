@@ -259,6 +259,11 @@ fn record(
     if review_level != Level::Green {
         review::open_item(conn, &id, &s.clinic_id, review_level.name(), &now)?;
     }
+    if level != Level::Green {
+        // A worrying answer brings a plan's next questionnaire forward,
+        // when the plan asks for that.
+        invitations::due_earlier(conn, patient_id, &q.id, ev.date)?;
+    }
     // The audit row covers the response's content as stored.
     audit::append(
         conn,

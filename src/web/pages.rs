@@ -123,6 +123,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/clinic/audit.html"),
     ),
     (
+        "clinic/letters.html",
+        include_str!("../../templates/clinic/letters.html"),
+    ),
+    (
         "clinic/mail.html",
         include_str!("../../templates/clinic/mail.html"),
     ),

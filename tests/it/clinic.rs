@@ -881,6 +881,16 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
         NOW.parse().expect("t"),
     )
     .expect("key");
+    // An invitation, for its letter.
+    let letter = prom::storage::invitations::insert_invitation(
+        &conn,
+        &pid,
+        "phq9",
+        &prom::security::token_hash(&prom::security::new_token("prom_inv_")),
+        NOW.parse::<chrono::DateTime<chrono::Utc>>().expect("t") + Duration::days(3),
+        NOW.parse().expect("t"),
+    )
+    .expect("invitation");
     // A message the mail server refused for good.
     prom::storage::outbox::enqueue(
         &conn,
@@ -922,6 +932,7 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
         ("{key}", prom::storage::keys::prefix_of(&spare_key)),
         ("{questionnaire}", "phq9".to_string()),
         ("{message}", message),
+        ("{invitation}", letter),
     ]
     .into_iter()
     .collect();
@@ -989,6 +1000,8 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
                 "{plan}",
                 "{staff}",
                 "{key}",
+                "{message}",
+                "{invitation}",
             ]
             .iter()
             .any(|x| route.path.contains(x));

@@ -15,6 +15,7 @@ mod language;
 mod mail;
 mod patient_flow;
 mod patient_pages;
+mod plans;
 mod preview;
 mod properties;
 mod service;

@@ -66,7 +66,7 @@ where
 
 /// Every route of the workspace. Path parameters are named for what they
 /// hold: `{patient}`, `{item}`, `{response}`, `{plan}`, `{staff}`, `{key}`,
-/// `{questionnaire}`, `{message}`.
+/// `{questionnaire}`, `{message}`, `{invitation}`.
 fn table() -> Vec<(RouteInfo, Route)> {
     use Access::*;
     vec![
@@ -134,6 +134,13 @@ fn table() -> Vec<(RouteInfo, Route)> {
             "/clinic/responses/{response}/correct",
             Staff,
             patient::correct,
+        ),
+        r("GET", "/clinic/letters", Staff, patient::letters),
+        r(
+            "GET",
+            "/clinic/invitations/{invitation}/letter",
+            Staff,
+            patient::letter,
         ),
         r(
             "GET",
