@@ -439,3 +439,43 @@ pub fn set_plan_timing(
     )?;
     Ok(())
 }
+
+/// A plan's invitation that passed its deadline unanswered and has no
+/// review item yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missed {
+    pub id: String,
+    pub plan_id: String,
+    pub clinic_id: String,
+    pub patient_id: String,
+    /// The plan's invitation before this one was missed too.
+    pub twice: bool,
+}
+
+/// Plans' invitations unanswered at their deadline (`expires_at <= now`)
+/// without a review item, oldest first.
+pub fn missed(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<Missed>> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT i.id, i.plan_id, p.clinic_id, i.patient_id,
+                EXISTS (SELECT 1 FROM invitations b
+                    WHERE b.plan_id = i.plan_id AND b.used_at IS NULL AND b.expires_at <= ?1
+                      AND b.created_at = (SELECT max(c.created_at) FROM invitations c
+                                          WHERE c.plan_id = i.plan_id AND c.created_at < i.created_at))
+             FROM invitations i JOIN patients p ON p.id = i.patient_id
+             WHERE i.plan_id IS NOT NULL AND i.used_at IS NULL AND i.expires_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.invitation_id = i.id)
+             ORDER BY i.expires_at LIMIT ?2",
+        )?
+        .query_map(params![ts(now), limit], |r| {
+            Ok(Missed {
+                id: r.get(0)?,
+                plan_id: r.get(1)?,
+                clinic_id: r.get(2)?,
+                patient_id: r.get(3)?,
+                twice: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}

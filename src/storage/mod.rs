@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_clinic_workspace.sql"),
     include_str!("migrations/0005_alerting.sql"),
     include_str!("migrations/0006_plans.sql"),
+    include_str!("migrations/0007_missed_questionnaires.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -163,6 +164,7 @@ pub fn immediate<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result
 /// Applies the migrations that have not run yet, each in its own
 /// transaction. Returns how many ran.
 pub fn migrate(conn: &mut Connection) -> Result<usize> {
+    use rusqlite::OptionalExtension;
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current as usize > MIGRATIONS.len() {
         return Err(StorageError::Invalid(format!(
@@ -171,14 +173,31 @@ pub fn migrate(conn: &mut Connection) -> Result<usize> {
         )));
     }
     let mut ran = 0;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        ran += 1;
-    }
-    Ok(ran)
+    // A migration may rebuild a table that others refer to: keys are not
+    // enforced while it runs, and every key is checked before its commit.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(StorageError::Invalid(format!(
+                    "migration {} would leave a broken reference in `{table}`; nothing was changed",
+                    i + 1
+                )));
+            }
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+            ran += 1;
+        }
+        Ok(ran)
+    })();
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result
 }
 
 /// Creates the database's folder (owner only) and the database file

@@ -49,7 +49,7 @@ pub fn queue_sql(after: bool) -> String {
          FROM review_items ri
          JOIN responses r ON r.id = ri.response_id
          JOIN patients p ON p.id = r.patient_id
-         WHERE ri.clinic_id = ?1 AND ri.status = ?2 {cursor}
+         WHERE ri.clinic_id = ?1 AND ri.status = ?2 AND ri.response_id IS NOT NULL {cursor}
          ORDER BY ri.level, ri.created_at, ri.response_id
          LIMIT ?3"
     )
@@ -185,7 +185,10 @@ pub fn history_of_response(conn: &Connection, response_id: &str) -> Result<Optio
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkItem {
     pub id: String,
-    pub response: String,
+    /// The response the item is about, or `None` for a questionnaire not
+    /// answered by its deadline (then `invitation` names it).
+    pub response: Option<String>,
+    pub invitation: Option<String>,
     pub level: String,
     pub created_at: String,
     /// `open`, `acknowledged` (taken) or `resolved`.
@@ -224,16 +227,19 @@ pub const STATUSES: &[&str] = &["open", "acknowledged", "resolved"];
 
 const ITEM_DETAIL: &str = "
     SELECT page.id, page.response_id, page.level, page.created_at, page.status, page.rev,
-        page.taken_at, page.outcome, s.name, page.taken_by, p.ref, r.patient_id, r.questionnaire_id,
+        page.taken_at, page.outcome, s.name, page.taken_by, p.ref, p.id,
+        coalesce(r.questionnaire_id, i.questionnaire_id),
         (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
              ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
            FROM flags f WHERE f.response_id = r.id),
         EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id),
         (SELECT e.note FROM review_events e
-           WHERE e.review_item_id = page.id AND e.actor = 'patient' ORDER BY e.id DESC LIMIT 1)
+           WHERE e.review_item_id = page.id AND e.actor = 'patient' ORDER BY e.id DESC LIMIT 1),
+        page.invitation_id
     FROM page
-    JOIN responses r ON r.id = page.response_id
-    JOIN patients p ON p.id = r.patient_id
+    LEFT JOIN responses r ON r.id = page.response_id
+    LEFT JOIN invitations i ON i.id = page.invitation_id
+    JOIN patients p ON p.id = coalesce(r.patient_id, i.patient_id)
     LEFT JOIN staff_users s ON s.id = page.taken_by";
 
 fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
@@ -255,6 +261,7 @@ fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
         flags: serde_json::from_str(&flags).unwrap_or_default(),
         corrected: r.get(14)?,
         request: r.get(15)?,
+        invitation: r.get(16)?,
     })
 }
 
@@ -263,31 +270,34 @@ fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
 /// merged; the details only for the page's rows.
 pub fn work_queue_sql(statuses: usize, after: bool) -> String {
     let cursor = if after {
-        "AND (ri.level, ri.created_at, ri.response_id) > (?4, ?5, ?6)"
+        "AND (ri.level, ri.created_at, ri.id) > (?4, ?5, ?6)"
     } else {
         ""
     };
     let part = |n: usize| {
         format!(
             "SELECT * FROM (SELECT ri.id, ri.response_id, ri.level, ri.created_at, ri.status, ri.rev,
-                    ri.taken_at, ri.outcome, ri.taken_by
+                    ri.taken_at, ri.outcome, ri.taken_by, ri.invitation_id
                 FROM review_items ri
                 WHERE ri.clinic_id = ?1 AND ri.status = ?{} {cursor}
                   AND (?7 IS NULL OR ri.level = ?7)
                   AND (?8 IS NULL OR EXISTS (SELECT 1 FROM responses q
-                        WHERE q.id = ri.response_id AND q.questionnaire_id = ?8))
-                ORDER BY ri.level, ri.created_at, ri.response_id LIMIT ?2)",
+                        WHERE q.id = ri.response_id AND q.questionnaire_id = ?8)
+                      OR EXISTS (SELECT 1 FROM invitations q
+                        WHERE q.id = ri.invitation_id AND q.questionnaire_id = ?8))
+                ORDER BY ri.level, ri.created_at, ri.id LIMIT ?2)",
             9 + n
         )
     };
     let parts: Vec<String> = (0..statuses).map(part).collect();
     format!(
-        "WITH page AS ({} ORDER BY 3, 4, 2 LIMIT ?2) {ITEM_DETAIL} ORDER BY page.level, page.created_at, page.response_id",
+        "WITH page AS ({} ORDER BY 3, 4, 1 LIMIT ?2) {ITEM_DETAIL} ORDER BY page.level, page.created_at, page.id",
         parts.join(" UNION ALL ")
     )
 }
 
-/// A page of the clinic's queue, and whether more remain.
+/// A page of the clinic's queue, and whether more remain; `after` names
+/// the last item shown (its level, time and item id).
 pub fn work_queue(
     conn: &Connection,
     clinic_id: &str,
@@ -349,7 +359,7 @@ pub fn counts(conn: &Connection, clinic_id: &str) -> Result<Vec<(String, String,
 pub fn work_item_by_id(conn: &Connection, clinic_id: &str, id: &str) -> Result<Option<WorkItem>> {
     Ok(conn
         .prepare_cached(&format!(
-            "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by
+            "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by, invitation_id
                  FROM review_items WHERE id = ?2 AND clinic_id = ?1) {ITEM_DETAIL}"
         ))?
         .query_row(params![clinic_id, id], work_item)
@@ -364,7 +374,7 @@ pub fn work_item_of_response(
 ) -> Result<Option<WorkItem>> {
     Ok(conn
         .prepare_cached(&format!(
-            "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by
+            "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by, invitation_id
                  FROM review_items WHERE response_id = ?2 AND clinic_id = ?1) {ITEM_DETAIL}"
         ))?
         .query_row(params![clinic_id, response_id], work_item)
@@ -572,14 +582,35 @@ pub fn untaken_red(
     conn: &Connection,
     clinic_id: &str,
     before: &str,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(String, Option<String>, String)>> {
     let rows = conn
         .prepare_cached(
-            "SELECT id, response_id FROM review_items
-             WHERE clinic_id = ?1 AND status = 'open' AND level = 'red' AND created_at <= ?2
-             ORDER BY created_at LIMIT 1000",
+            "SELECT ri.id, ri.response_id, coalesce(r.patient_id, i.patient_id) FROM review_items ri
+             LEFT JOIN responses r ON r.id = ri.response_id
+             LEFT JOIN invitations i ON i.id = ri.invitation_id
+             WHERE ri.clinic_id = ?1 AND ri.status = 'open' AND ri.level = 'red' AND ri.created_at <= ?2
+             ORDER BY ri.created_at LIMIT 1000",
         )?
-        .query_map(params![clinic_id, before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![clinic_id, before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
+}
+
+/// Opens an item for a plan's invitation not answered by its deadline, at
+/// `level`; `false` when it has one already.
+pub fn open_missed(
+    conn: &Connection,
+    invitation_id: &str,
+    clinic_id: &str,
+    level: &str,
+    now: &str,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO review_items (id, invitation_id, clinic_id, level, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'open', ?5)
+             ON CONFLICT (invitation_id) DO NOTHING",
+        )?
+        .execute(params![new_id(), invitation_id, clinic_id, level, now])?
+        == 1)
 }

@@ -31,6 +31,36 @@ pub fn red_flag(
     base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let link = format!(
+        "{}/clinic/responses/{response_id}",
+        base_url.trim_end_matches('/')
+    );
+    red(conn, clinic_id, Some(response_id), &link, base_url, now)
+}
+
+/// A red item for a patient who missed two questionnaires in a row.
+pub fn red_missed(
+    conn: &Connection,
+    clinic_id: &str,
+    patient_id: &str,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let link = format!(
+        "{}/clinic/patients/{patient_id}",
+        base_url.trim_end_matches('/')
+    );
+    red(conn, clinic_id, None, &link, base_url, now)
+}
+
+fn red(
+    conn: &Connection,
+    clinic_id: &str,
+    response_id: Option<&str>,
+    link: &str,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let clinic = clinics::get_clinic(conn, clinic_id)?;
     let policy = clinics::alerting(conn, clinic_id)?;
     let at = ts(now);
@@ -38,11 +68,7 @@ pub fn red_flag(
     let first = outbox::last_of_kind(conn, clinic_id, "red_flag", &ts(now - window))?;
     match first {
         None => {
-            let link = format!(
-                "{}/clinic/responses/{response_id}",
-                base_url.trim_end_matches('/')
-            );
-            let m = messages::red_alert(&policy.language, &clinic.name, &link);
+            let m = messages::red_alert(&policy.language, &clinic.name, link);
             for to in &clinic.alert_emails {
                 outbox::enqueue(
                     conn,
@@ -52,7 +78,7 @@ pub fn red_flag(
                         subject: &m.subject,
                         body: &m.text,
                         html: Some(&m.html),
-                        response_id: Some(response_id),
+                        response_id,
                         clinic_id: Some(clinic_id),
                         ..Default::default()
                     },
@@ -157,13 +183,16 @@ pub fn tick(conn: &Connection, base_url: &str, now: DateTime<Utc>) -> Result<Tic
             continue;
         }
         let hours = i64::from(policy.escalate_hours);
-        for (item, response) in
+        for (item, response, patient) in
             review::untaken_red(conn, &clinic_id, &ts(now - Duration::hours(hours)))?
         {
-            let link = format!(
-                "{}/clinic/responses/{response}",
-                base_url.trim_end_matches('/')
-            );
+            let link = match &response {
+                Some(r) => format!("{}/clinic/responses/{r}", base_url.trim_end_matches('/')),
+                None => format!(
+                    "{}/clinic/patients/{patient}",
+                    base_url.trim_end_matches('/')
+                ),
+            };
             let m = messages::escalation(&policy.language, &clinic.name, hours as u64, &link);
             for to in &policy.escalation_emails {
                 let key = format!("escalate:{item}:{to}");
@@ -175,7 +204,7 @@ pub fn tick(conn: &Connection, base_url: &str, now: DateTime<Utc>) -> Result<Tic
                         subject: &m.subject,
                         body: &m.text,
                         html: Some(&m.html),
-                        response_id: Some(&response),
+                        response_id: response.as_deref(),
                         clinic_id: Some(&clinic_id),
                         once_key: Some(&key),
                         ..Default::default()

@@ -2,8 +2,10 @@
 //! clinic's calendar) the scheduler makes the invitation and e-mails the
 //! patient, or, for a patient without e-mail, lists the letter to print
 //! for staff; an unanswered invitation gets one reminder (with a new link;
-//! the first keeps working); after a red or yellow response the next
-//! invitation comes earlier when the plan says so.
+//! the first keeps working); a questionnaire not answered by its deadline
+//! puts a yellow item "not answered" in the queue, two in a row a red one;
+//! after a red or yellow response the next invitation comes earlier when
+//! the plan says so.
 //!
 //! Everything is decided from `now` and made once: a plan's next due date
 //! moves in the transaction that made its invitation, and a reminder
@@ -33,6 +35,9 @@ pub struct PlanTick {
     pub invitations: usize,
     pub emails: usize,
     pub reminders: usize,
+    /// Questionnaires not answered by their deadline: yellow items, red
+    /// for the second in a row.
+    pub missed: usize,
 }
 
 /// The first date after `today` on a plan's rhythm from `due`.
@@ -132,6 +137,26 @@ pub fn tick(conn: &Connection, base_url: &str, now: DateTime<Utc>) -> Result<Pla
         if added {
             invitations::add_token(conn, &i.id, &token_hash(&token), now)?;
             done.reminders += 1;
+        }
+    }
+    // Not answered by the deadline: a yellow item; twice in a row, red
+    // (and the clinic is alerted as for any red).
+    for m in invitations::missed(conn, now, 1000)? {
+        let level = if m.twice { "red" } else { "yellow" };
+        if crate::storage::review::open_missed(conn, &m.id, &m.clinic_id, level, &at)? {
+            audit::record(
+                conn,
+                "scheduler",
+                "invitation.missed",
+                &m.clinic_id,
+                Some(&m.patient_id),
+                Some(&m.id),
+                now,
+            )?;
+            if m.twice {
+                super::alerts::red_missed(conn, &m.clinic_id, &m.patient_id, base_url, now)?;
+            }
+            done.missed += 1;
         }
     }
     Ok(done)

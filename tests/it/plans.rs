@@ -11,7 +11,9 @@ use crate::helpers::{NOW, phq9, spawn};
 /// One look of the scheduler at `now`, as the server's would.
 fn tick(db: &std::path::Path, now: DateTime<Utc>) -> prom::usecase::plans::PlanTick {
     let mut conn = prom::storage::open(db, &Default::default()).expect("db");
-    let tx = conn.transaction().expect("tx");
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("tx");
     let t = prom::usecase::plans::tick(&tx, "https://prom.example.org", now).expect("tick");
     prom::usecase::alerts::tick(&tx, "https://prom.example.org", now).expect("alerts");
     tx.commit().expect("commit");
@@ -87,6 +89,33 @@ async fn a_plan_over_six_months_invites_on_its_rhythm_reminds_once_and_lists_let
     let letters = prom::storage::invitations::letters(&conn, "a", now).expect("letters");
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].reference, "PAPER1");
+    // Not answered: a yellow item for the first missed, red for each next
+    // one in a row.
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE invitation_id IS NOT NULL"),
+        12
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM review_items WHERE invitation_id IS NOT NULL AND level = 'yellow'"
+        ),
+        2
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM review_items WHERE invitation_id IS NOT NULL AND level = 'red'"
+        ),
+        10
+    );
+    let mut staff = crate::clinic::logged_in(&app, "a", "plans@a.example", "clinician").await;
+    let queue = staff.get("/clinic").await;
+    assert!(
+        queue
+            .body
+            .contains("Spørgeskemaet er ikke besvaret inden fristen"),
+        "{}",
+        queue.body
+    );
     // A reminder's link opens the same invitation as the first.
     let reminder: String = conn
         .query_row(

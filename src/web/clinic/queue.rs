@@ -32,7 +32,8 @@ pub struct QueueQuery {
 #[derive(Serialize)]
 struct ItemView {
     id: String,
-    response: String,
+    /// `None` for a questionnaire not answered by its deadline.
+    response: Option<String>,
     level: String,
     level_text: String,
     status: String,
@@ -83,11 +84,14 @@ fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
             .get(&i.questionnaire)
             .map(|q| q.title.get(&me.lang).to_string())
             .unwrap_or_else(|| i.questionnaire.clone()),
-        flags: i
-            .flags
-            .iter()
-            .map(|f| flag_text(&f.text, &me.lang, &f.rule))
-            .collect(),
+        flags: if i.invitation.is_some() {
+            vec![t("c_not_answered")]
+        } else {
+            i.flags
+                .iter()
+                .map(|f| flag_text(&f.text, &me.lang, &f.rule))
+                .collect()
+        },
         waited: waited(&i.created_at, now, &me.lang),
         since: when(&i.created_at),
         taken_by: i.taken_by.clone(),
@@ -140,10 +144,11 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
         .as_deref()
         .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
         .and_then(|b| serde_json::from_slice::<[String; 3]>(&b).ok())
-        .map(|[level, created_at, response]| After {
+        .map(|[level, created_at, id]| After {
             level,
             created_at,
-            response,
+            // The workspace's queue pages by item id.
+            response: id,
         });
     let now = state.clock.now();
     // The queue shows patients' flags: its reading is in the log first.
@@ -180,8 +185,7 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
     let next = if more {
         items.last().map(|last| {
             let cursor = URL_SAFE_NO_PAD.encode(
-                serde_json::to_vec(&[&last.level, &last.created_at, &last.response])
-                    .unwrap_or_default(),
+                serde_json::to_vec(&[&last.level, &last.created_at, &last.id]).unwrap_or_default(),
             );
             let mut qs = vec![format!("after={cursor}")];
             if let Some(l) = &level {
