@@ -69,6 +69,10 @@ enum Command {
     Audit(admin::AuditCmd),
     /// A consistent copy of the database, also while `serve` runs.
     Backup(admin::Backup),
+    /// Replay the stored responses of a questionnaire through its rules
+    /// (and a draft's, with --with) and print how often each rule would
+    /// flag a week: the alert load of a rule change before it goes live.
+    Simulate(admin::Simulate),
     /// Serve questionnaires as patients see them, recompiled at every
     /// reload, with what the answers would give beside the form.
     Preview {
@@ -157,6 +161,7 @@ pub fn main() -> ExitCode {
         Command::Export(c) => admin::run(admin::Cmd::Export(c)),
         Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
         Command::Backup(c) => admin::run(admin::Cmd::Backup(c)),
+        Command::Simulate(c) => admin::run(admin::Cmd::Simulate(c)),
         Command::Preview { path, listen } => preview(path, &listen),
     }
 }

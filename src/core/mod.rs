@@ -15,6 +15,7 @@ pub mod engine;
 pub mod expr;
 pub mod form;
 pub mod model;
+pub mod simulate;
 pub mod testing;
 pub mod value;
 pub mod yaml;

@@ -542,3 +542,38 @@ pub fn count_by_questionnaire(
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
+
+/// Every current response (corrections replace what they correct) to a
+/// questionnaire, of one clinic or all, grouped by patient and oldest
+/// first within each: what a simulation replays.
+pub fn for_replay(
+    conn: &Connection,
+    questionnaire: &str,
+    clinic_id: Option<&str>,
+) -> Result<Vec<crate::core::simulate::Replay>> {
+    let rows = conn
+        .prepare(
+            "SELECT r.patient_id, r.response_date, r.mode, r.answers FROM responses r
+             WHERE r.questionnaire_id = ?1 AND (?2 IS NULL OR r.clinic_id = ?2)
+               AND NOT EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id)
+             ORDER BY r.patient_id, r.submitted_at, r.id",
+        )?
+        .query_map(params![questionnaire, clinic_id], |r| {
+            let date: String = r.get(1)?;
+            let mode: String = r.get(2)?;
+            let answers: String = r.get(3)?;
+            Ok((r.get::<_, String>(0)?, date, mode, answers))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(patient, date, mode, answers)| {
+            Some(crate::core::simulate::Replay {
+                patient,
+                date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok()?,
+                mode: crate::core::engine::Mode::parse(&mode)?,
+                answers: serde_json::from_str(&answers).ok()?,
+            })
+        })
+        .collect())
+}

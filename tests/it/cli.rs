@@ -433,4 +433,44 @@ async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
         &again.staff_password,
         &hash
     ));
+    // The alert load of a rule change, before it goes live: a draft that
+    // flags from 5 instead of 10 flags more.
+    drop(second);
+    let src = std::fs::read_to_string(crate::helpers::root().join("questionnaires/phq9.yaml"))
+        .expect("phq9");
+    let draft = dir.path().join("phq9-draft.yaml");
+    std::fs::write(
+        &draft,
+        src.replace("when: \"total >= 10\"", "when: \"total >= 5\""),
+    )
+    .expect("draft");
+    let q = crate::helpers::root().join("questionnaires");
+    let (code, out, err) = prom(
+        &cfg.db,
+        &[
+            "simulate",
+            "--questionnaire",
+            "phq9",
+            "--with",
+            draft.to_str().expect("path"),
+            "--questionnaires",
+            q.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("24 stored responses to `phq9`") && out.contains("draft/week"),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("depression_likely"))
+        .expect("the rule's line");
+    let change: i64 = line
+        .split_whitespace()
+        .last()
+        .and_then(|c| c.trim_start_matches('+').parse().ok())
+        .expect("a change");
+    assert!(change > 0, "{line}");
 }
