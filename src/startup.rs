@@ -22,6 +22,9 @@ pub struct Config {
     pub questionnaires: PathBuf,
     pub base_url: Option<String>,
     pub smtp_url: Option<String>,
+    /// PEM certificates trusted for the SMTP server's TLS, besides the
+    /// usual roots (a clinic's own certificate authority).
+    pub smtp_ca: Option<PathBuf>,
     pub mail_from: String,
     pub mail_dir: PathBuf,
     pub demo: bool,
@@ -44,6 +47,7 @@ impl Default for Config {
             questionnaires: "questionnaires".into(),
             base_url: None,
             smtp_url: None,
+            smtp_ca: None,
             mail_from: "prom <prom@localhost>".into(),
             mail_dir: "data/mail".into(),
             demo: false,
@@ -209,6 +213,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             db: config.db.clone(),
             storage: config.storage.clone(),
             smtp_url: config.smtp_url.clone(),
+            smtp_ca: config.smtp_ca.clone(),
             from: config.mail_from.clone(),
             dir: config.mail_dir.clone(),
         },

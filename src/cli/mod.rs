@@ -110,6 +110,10 @@ pub struct Serve {
     /// (without it, e-mails are written as .eml files under --mail-dir).
     #[arg(long, env = "PROM_SMTP_URL")]
     smtp_url: Option<String>,
+    /// PEM certificate(s) of an authority trusted for the SMTP server's
+    /// TLS, besides the usual roots.
+    #[arg(long, env = "PROM_SMTP_CA")]
+    smtp_ca: Option<PathBuf>,
     /// The sender of e-mails.
     #[arg(long, env = "PROM_MAIL_FROM", default_value = "prom <prom@localhost>")]
     mail_from: String,
@@ -181,6 +185,7 @@ fn serve(s: Serve) -> ExitCode {
         questionnaires: s.questionnaires,
         base_url: s.base_url,
         smtp_url: s.smtp_url,
+        smtp_ca: s.smtp_ca,
         mail_from: s.mail_from,
         mail_dir: s.mail_dir,
         demo: s.demo,

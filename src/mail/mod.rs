@@ -28,6 +28,9 @@ pub struct MailConfig {
     pub db: PathBuf,
     pub storage: Options,
     pub smtp_url: Option<String>,
+    /// PEM certificates trusted for the server's TLS, besides the usual
+    /// roots.
+    pub smtp_ca: Option<PathBuf>,
     pub from: String,
     pub dir: PathBuf,
 }
@@ -62,13 +65,14 @@ impl Mailer {
         })?;
         if let Some(url) = &config.smtp_url {
             tls_for_remote(url)?;
+            // One TLS crypto provider for the process, whatever else the
+            // build links (a test's SMTP server brings another).
+            let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let transport = match &config.smtp_url {
-            Some(url) => Transport_::Smtp(Box::new(
-                SmtpTransport::from_url(url)
-                    .context("the SMTP URL is not valid (--smtp-url)")?
-                    .build(),
-            )),
+            Some(url) => {
+                Transport_::Smtp(Box::new(smtp_transport(url, config.smtp_ca.as_deref())?))
+            }
             None => {
                 // The folder and its messages are the owner's only.
                 std::os::unix::fs::DirBuilderExt::mode(
@@ -146,6 +150,45 @@ fn poll(
         }
     }
     Ok(())
+}
+
+/// The SMTP transport of `url`; with `ca`, TLS (required, as the URL must
+/// say for any host but localhost) also trusts that authority.
+fn smtp_transport(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<SmtpTransport> {
+    let mut builder =
+        SmtpTransport::from_url(url).context("the SMTP URL is not valid (--smtp-url)")?;
+    if let Some(ca) = ca {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("cannot read the SMTP CA certificate {}", ca.display()))?;
+        let cert = Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let params = TlsParameters::builder(host)
+            .add_root_certificate(cert)
+            .build()
+            .context("the SMTP TLS settings are not valid")?;
+        let tls = if url.starts_with("smtps://") || url.contains("tls=wrapper") {
+            Tls::Wrapper(params)
+        } else {
+            Tls::Required(params)
+        };
+        builder = builder.tls(tls);
+    }
+    Ok(builder.build())
 }
 
 /// Refuses an SMTP URL that would send to another machine in clear text:
