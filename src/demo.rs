@@ -67,6 +67,10 @@ pub fn seed(
             },
             now,
         )?;
+        // Escalations of untaken reds go to a second address.
+        let mut alerting = crate::storage::clinics::alerting(&tx, CLINIC)?;
+        alerting.escalation_emails = vec!["overlaege@demo.prom.invalid".into()];
+        crate::storage::clinics::set_alerting(&tx, CLINIC, &alerting)?;
     }
     let password = security::new_password();
     let hash = security::hash_password(&password)?;
@@ -102,17 +106,31 @@ pub fn seed(
         if crate::storage::patients::patient_id(&tx, CLINIC, reference).is_ok() {
             continue;
         }
-        crate::storage::patients::insert_patient(
+        // Anna has an e-mail address and a plan: the scheduler invites her
+        // (an e-mail under data/mail/) as soon as the demo runs.
+        let email = (*reference == "D001").then(|| "anna@demo.prom.invalid".to_string());
+        let patient = crate::storage::patients::insert_patient(
             &tx,
             &NewPatient {
                 clinic_id: CLINIC.into(),
                 reference: reference.to_string(),
                 name: Some(name.to_string()),
-                email: None,
+                email: email.clone(),
                 language: "da".into(),
             },
             now,
         )?;
+        if email.is_some() {
+            let plan = crate::storage::invitations::insert_plan(
+                &tx,
+                &patient,
+                qid,
+                14,
+                local_date(now, "Europe/Copenhagen"),
+                now,
+            )?;
+            crate::storage::invitations::set_plan_timing(&tx, &plan, 7, 3, 7)?;
+        }
         let Some(q) = catalog.get(qid).cloned() else {
             continue;
         };

@@ -142,6 +142,10 @@ pub struct Serve {
     /// page (about 25 KB each; 0 renders every page afresh).
     #[arg(long, env = "PROM_PAGE_CACHE", default_value_t = crate::web::pages::CACHED_PAGES)]
     page_cache: usize,
+    /// Seconds between the scheduler's looks for plans, reminders, missed
+    /// questionnaires, digests and escalations that fell due.
+    #[arg(long, env = "PROM_SCHEDULER_SECONDS", default_value_t = 30)]
+    scheduler_seconds: u64,
     /// Testing only: limit the database to this many pages (simulates a full disk).
     #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
     test_max_db_pages: Option<u64>,
@@ -203,6 +207,7 @@ fn serve(s: Serve) -> ExitCode {
             connections_per_worker: s.max_connections.max(1),
         },
         page_cache: s.page_cache,
+        scheduler_tick: std::time::Duration::from_secs(s.scheduler_seconds.max(1)),
         ..crate::startup::Config::default()
     };
     let system = actix_web::rt::System::new();

@@ -23,6 +23,19 @@ pub mod messages;
 /// After this many failed attempts a message is marked dead.
 pub const MAX_ATTEMPTS: i64 = 8;
 
+/// Minutes to wait after the n-th failed attempt: a mail server down from
+/// a red flag at 22:00 until the morning still gets it (the eight attempts
+/// span about 15 hours).
+pub const RETRY_MINUTES: [i64; 7] = [1, 5, 15, 60, 120, 240, 480];
+
+/// The wait after `tries` failed attempts.
+pub fn retry_after(tries: i64) -> Duration {
+    let i = usize::try_from(tries.max(1) - 1)
+        .unwrap_or(0)
+        .min(RETRY_MINUTES.len() - 1);
+    Duration::minutes(RETRY_MINUTES[i])
+}
+
 #[derive(Debug, Clone)]
 pub struct MailConfig {
     pub db: PathBuf,
@@ -139,7 +152,7 @@ fn poll(
             }
             Err(e) => {
                 let tries = m.attempts + 1;
-                let wait = Duration::seconds(30 * (1 << tries.min(7)));
+                let wait = retry_after(tries);
                 let dead = tries >= MAX_ATTEMPTS;
                 let error = e.to_string();
                 storage::immediate(conn, |tx| {
@@ -261,6 +274,18 @@ mod tests {
         let e = tls_for_remote("smtp://user:pw@mail.example.org:587").expect_err("clear text");
         assert!(e.to_string().contains("tls=required"), "{e}");
         assert!(tls_for_remote("smtp://localhost.evil.example:25").is_err());
+    }
+
+    #[test]
+    fn retries_last_through_a_night() {
+        let total: i64 = (1..MAX_ATTEMPTS)
+            .map(|t| retry_after(t).num_minutes())
+            .sum();
+        assert_eq!(retry_after(1), Duration::minutes(1));
+        assert!(
+            total >= 9 * 60,
+            "{total} minutes from first to last attempt"
+        );
     }
 
     #[test]
