@@ -208,7 +208,6 @@ fn serve(s: Serve) -> ExitCode {
         },
         page_cache: s.page_cache,
         scheduler_tick: std::time::Duration::from_secs(s.scheduler_seconds.max(1)),
-        ..crate::startup::Config::default()
     };
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
