@@ -241,11 +241,21 @@ pub enum ApikeyCmd {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["clinic", "all_clinics"])))]
 pub struct Export {
     #[arg(long)]
     questionnaire: String,
     #[arg(long, value_parser = ["csv", "fhir"])]
     format: String,
+    /// The clinic whose responses are exported.
+    #[arg(long)]
+    clinic: Option<String>,
+    /// Every clinic's responses (say so explicitly).
+    #[arg(long)]
+    all_clinics: bool,
+    /// One row per answer instead of one per response.
+    #[arg(long)]
+    long: bool,
     /// Write here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -836,11 +846,20 @@ fn export(e: Export) -> Result<(), Fail> {
         .get(&e.questionnaire)
         .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
     let mut conn = open_existing(&e.db)?;
+    if let Some(c) = &e.clinic {
+        crate::storage::clinics::get_clinic(&conn, c)
+            .map_err(|_| Fail(format!("there is no clinic `{c}`")))?;
+    }
+    let key = crate::storage::export::pseudonym_key(&e.db.db)?;
     // The export is recorded first; the rows are then read in one read
     // transaction (a snapshot), which does not hold up the server's writes.
     in_tx(&mut conn, |tx| {
-        let subject = format!("responses to {}", e.questionnaire);
-        audit_cli(tx, "export.csv", None, None, Some(&subject))
+        let subject = format!(
+            "responses to {}{}",
+            e.questionnaire,
+            if e.long { ", long" } else { "" }
+        );
+        audit_cli(tx, "export.csv", e.clinic.as_deref(), None, Some(&subject))
     })?;
     let items: Vec<&str> = q
         .items
@@ -848,21 +867,32 @@ fn export(e: Export) -> Result<(), Fail> {
         .filter(|i| i.kind.answerable())
         .map(|i| i.id.as_str())
         .collect();
-    let scores: Vec<&str> = q.scores.iter().map(|s| s.id.as_str()).collect();
-    let mut header = vec![
-        "response_id",
+    let mut header: Vec<String> = [
+        "response",
+        "patient",
         "clinic",
-        "patient_ref",
         "questionnaire",
         "version",
+        "mode",
         "submitted_at",
         "response_date",
-        "mode",
-        "level",
-        "superseded",
-    ];
-    header.extend(items.iter());
-    header.extend(scores.iter());
+        "corrected",
+    ]
+    .iter()
+    .map(|h| h.to_string())
+    .collect();
+    if e.long {
+        header.extend(["item".to_string(), "answer".to_string()]);
+    } else {
+        header.extend(items.iter().map(|i| i.to_string()));
+        for sc in &q.scores {
+            header.push(sc.id.clone());
+            if !sc.bands.is_empty() {
+                header.push(format!("{}_band", sc.id));
+            }
+        }
+        header.push("level".into());
+    }
     // Rows go straight to the file (beside it, renamed at the end: no
     // half-written file stays behind) or to standard output.
     let tmp = e.out.as_ref().map(|p| p.with_extension("partial"));
@@ -876,24 +906,48 @@ fn export(e: Export) -> Result<(), Fail> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
     let csv_err = |x: csv::Error| Fail(x.to_string());
     w.write_record(&header).map_err(csv_err)?;
+    let safe = crate::storage::export::safe_cell;
     let tx = conn.transaction()?;
-    crate::storage::export::for_each_row(&tx, &e.questionnaire, |r| {
-        let mut rec = vec![
-            r.response_id,
-            r.clinic_id,
-            r.patient_ref,
-            e.questionnaire.clone(),
+    let mut n = 0u64;
+    crate::storage::export::for_each_row(&tx, &e.questionnaire, e.clinic.as_deref(), true, |r| {
+        n += 1;
+        let head = vec![
+            n.to_string(),
+            crate::storage::export::pseudonym(&key, &r.clinic_id, &r.patient_id),
+            safe(&r.clinic_id),
+            safe(&e.questionnaire),
             r.version.to_string(),
-            r.submitted_at,
-            r.response_date,
-            r.mode,
-            r.level,
-            r.superseded.to_string(),
+            r.mode.clone(),
+            r.submitted_at.clone(),
+            r.response_date.clone(),
+            r.corrects.to_string(),
         ];
-        rec.extend(items.iter().map(|i| cell(r.answers.get(*i))));
-        rec.extend(scores.iter().map(|s| cell(r.scores.get(*s))));
-        w.write_record(&rec)
-            .map_err(|x| StorageError::Invalid(x.to_string()))
+        let write = |w: &mut csv::Writer<_>, rec: &[String]| {
+            w.write_record(rec)
+                .map_err(|x| StorageError::Invalid(x.to_string()))
+        };
+        if e.long {
+            for i in &items {
+                if let Some(v) = r.answers.get(*i) {
+                    let mut rec = head.clone();
+                    rec.push((*i).to_string());
+                    rec.push(safe(&cell(Some(v))));
+                    write(&mut w, &rec)?;
+                }
+            }
+            Ok(())
+        } else {
+            let mut rec = head;
+            rec.extend(items.iter().map(|i| safe(&cell(r.answers.get(*i)))));
+            for sc in &q.scores {
+                rec.push(safe(&cell(r.scores.get(&sc.id))));
+                if !sc.bands.is_empty() {
+                    rec.push(safe(&cell(r.bands.get(&sc.id))));
+                }
+            }
+            rec.push(r.level.clone());
+            write(&mut w, &rec)
+        }
     })?;
     drop(tx);
     w.flush().map_err(|x| Fail(x.to_string()))?;

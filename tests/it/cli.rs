@@ -345,38 +345,121 @@ async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tamper
     assert_eq!(s, reqwest::StatusCode::CREATED);
     let out_file = app.dir.path().join("phq9.csv");
     let db = app.db.clone();
-    let (code, _, err) = tokio::task::spawn_blocking(move || {
-        prom(
-            &db,
-            &[
-                "export",
-                "--questionnaire",
-                "phq9",
-                "--format",
-                "csv",
-                "--out",
-                out_file.to_str().expect("utf-8"),
-            ],
-            None,
-        )
-    })
-    .await
-    .expect("export");
+    let export = move |args: Vec<String>| {
+        let db = db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                prom(&db, &args, None)
+            })
+            .await
+            .expect("export")
+        }
+    };
+    let base = |more: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["export", "--questionnaire", "phq9", "--format", "csv"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    };
+    // Every clinic at once only when asked for by name.
+    let (code, _, err) = export(base(&[])).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--clinic") && err.contains("--all-clinics"),
+        "{err}"
+    );
+    let out = out_file.to_str().expect("utf-8").to_string();
+    let (code, _, err) = export(base(&["--clinic", "a", "--out", &out])).await;
     assert_eq!(code, 0, "{err}");
-    let csv = std::fs::read_to_string(app.dir.path().join("phq9.csv")).expect("csv");
+    let csv = std::fs::read_to_string(&out_file).expect("csv");
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
         Some(
-            "response_id,clinic,patient_ref,questionnaire,version,submitted_at,response_date,mode,level,superseded,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,total,phq2"
+            "response,patient,clinic,questionnaire,version,mode,submitted_at,response_date,corrected,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,total,total_band,phq2,phq2_band,level"
         )
     );
     let row = lines.next().expect("a row");
+    let cells: Vec<&str> = row.split(',').collect();
+    assert_eq!(cells[0], "1");
     assert!(
-        row.starts_with(&format!("{},a,P1,phq9,2,", r["id"].as_str().expect("id"))),
-        "{row}"
+        cells[1].starts_with('p') && cells[1].len() == 17,
+        "a pseudonym: {row}"
     );
-    assert!(row.ends_with(",1,2,0,0,0,0,0,0,0,1,3,3"), "{row}");
+    assert!(
+        !row.contains("P1") && !row.contains(r["id"].as_str().expect("id")),
+        "no identity: {row}"
+    );
+    assert!(
+        row.ends_with(",false,1,2,0,0,0,0,0,0,0,1,3,minimal,3,positive,green"),
+        "items, then each score and its band: {row}"
+    );
+    // The pseudonym is the same in the next export, and kept outside the
+    // database.
+    assert!(prom::storage::export::pseudonym_key_path(&app.db).is_file());
+    let (_, again, _) = export(base(&["--clinic", "a"])).await;
+    assert!(again.contains(cells[1]));
+    // A correction: the latest version only, saying so; free text that a
+    // spreadsheet would run is neutralised.
+    app.patient(&app.key_a, "P2").await;
+    let pain = serde_json::json!({"questionnaire": "pain_nrs", "patient": "P2", "answers": {"pain_now": 2, "pain_worst": 3, "comment": "=HYPERLINK(\"http://evil.example\",\"klik\")"}});
+    let (s, first) = app.post(&app.key_a, "/api/v1/responses", &pain).await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{first}");
+    let fix = serde_json::json!({"answers": {"pain_now": 4, "pain_worst": 5, "comment": "@SUM(1)"}, "reason": "typo"});
+    let (s, b) = app
+        .post(
+            &app.key_a,
+            &format!(
+                "/api/v1/responses/{}/corrections",
+                first["id"].as_str().expect("id")
+            ),
+            &fix,
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{b}");
+    let (code, out, err) = export(vec![
+        "export".into(),
+        "--questionnaire".into(),
+        "pain_nrs".into(),
+        "--format".into(),
+        "csv".into(),
+        "--all-clinics".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "the latest version only: {out}");
+    assert!(
+        rows[0].contains(",true,4,5,") && rows[0].contains("'@SUM(1)"),
+        "{out}"
+    );
+    assert!(!out.contains(",=") && !out.contains(",@"), "{out}");
+    let (_, long, _) = export(vec![
+        "export".into(),
+        "--questionnaire".into(),
+        "pain_nrs".into(),
+        "--format".into(),
+        "csv".into(),
+        "--clinic".into(),
+        "a".into(),
+        "--long".into(),
+    ])
+    .await;
+    assert!(
+        long.lines()
+            .next()
+            .expect("header")
+            .ends_with(",item,answer")
+    );
+    assert_eq!(
+        long.lines().skip(1).count(),
+        3,
+        "one row per answer: {long}"
+    );
+    assert!(long.contains(",comment,'@SUM(1)"), "{long}");
 
     let conn = app.conn();
     conn.execute_batch(

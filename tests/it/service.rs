@@ -320,7 +320,14 @@ fn a_read_only_command_refuses_a_missing_database_and_creates_nothing() {
     for args in [
         vec!["audit", "verify"],
         vec!["apikey", "list", "--clinic", "a"],
-        vec!["export", "--questionnaire", "phq9", "--format", "csv"],
+        vec![
+            "export",
+            "--questionnaire",
+            "phq9",
+            "--format",
+            "csv",
+            "--all-clinics",
+        ],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
             .args(&args)
