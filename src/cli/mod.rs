@@ -82,6 +82,10 @@ enum Command {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: String,
+        /// A database whose stored responses are replayed through the
+        /// draft's rules: the alert load beside the form (read only).
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
 }
 
@@ -170,7 +174,7 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
         Command::Backup(c) => admin::run(admin::Cmd::Backup(c)),
         Command::Simulate(c) => admin::run(admin::Cmd::Simulate(c)),
-        Command::Preview { path, listen } => preview(path, &listen),
+        Command::Preview { path, listen, db } => preview(path, db, &listen),
     }
 }
 
@@ -234,7 +238,7 @@ fn serve(s: Serve) -> ExitCode {
 /// Prints where the server listens and, with `--demo`, what to try. A
 /// closed standard output (a supervisor that read only the first line) must
 /// not stop the server, so write errors are ignored, never a panic.
-fn preview(path: PathBuf, listen: &str) -> ExitCode {
+fn preview(path: PathBuf, db: Option<PathBuf>, listen: &str) -> ExitCode {
     if !path.exists() {
         eprintln!("error: {} does not exist", path.display());
         return ExitCode::from(2);
@@ -252,7 +256,10 @@ fn preview(path: PathBuf, listen: &str) -> ExitCode {
         .unwrap_or_default();
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
-        let server = crate::web::preview::server(path.clone(), listener)?;
+        if let Some(d) = db.as_ref().filter(|d| !d.is_file()) {
+            anyhow::bail!("there is no database at {}", d.display());
+        }
+        let server = crate::web::preview::server(path.clone(), db, listener)?;
         println!(
             "previewing {} at http://{addr}/ (edit, save, reload)",
             path.display()

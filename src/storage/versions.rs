@@ -93,3 +93,20 @@ pub fn load_version_shared(
     }
     Ok(q)
 }
+
+/// The newest stored version of a questionnaire, if any was ever served.
+pub fn latest_shared(conn: &Connection, id: &str) -> Result<Option<std::sync::Arc<Questionnaire>>> {
+    use rusqlite::OptionalExtension;
+    let version: Option<u32> = conn
+        .query_row(
+            "SELECT max(version) FROM questionnaire_versions WHERE questionnaire_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    match version {
+        Some(v) => Ok(Some(load_version_shared(conn, id, v)?)),
+        None => Ok(None),
+    }
+}

@@ -3,8 +3,10 @@
 //! form views), compiled afresh at every request so a saved edit shows at
 //! the next reload; a file with errors shows its diagnostics instead of the
 //! form; beside the form stand the scores, bands, rules and level the
-//! answers so far would give. It keeps the answers in memory and touches no
-//! database.
+//! answers so far would give. It keeps the answers in memory. With a
+//! database (`--db`), it also shows the alert load: the stored responses
+//! replayed through the draft's rules beside the stored version's (it only
+//! reads the database).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -29,6 +31,8 @@ type Progress = (Map<String, Json>, usize, String);
 
 struct Preview {
     path: PathBuf,
+    /// A database whose stored responses are replayed for the alert load.
+    db: Option<PathBuf>,
     pages: Pages,
     answers: Mutex<HashMap<String, Progress>>,
 }
@@ -36,9 +40,14 @@ struct Preview {
 type State = web::Data<Preview>;
 
 /// Starts the preview server on `listener`.
-pub fn server(path: PathBuf, listener: TcpListener) -> anyhow::Result<actix_web::dev::Server> {
+pub fn server(
+    path: PathBuf,
+    db: Option<PathBuf>,
+    listener: TcpListener,
+) -> anyhow::Result<actix_web::dev::Server> {
     let state = web::Data::new(Preview {
         path,
+        db,
         pages: Pages::load()?,
         answers: Mutex::default(),
     });
@@ -132,6 +141,65 @@ struct FlagRow {
     patient_text: Option<String>,
 }
 
+/// The alert load of the draft `q` on the stored responses, beside the
+/// stored version's: per rule, flags a week.
+#[derive(Serialize)]
+struct LoadView {
+    responses: u64,
+    weeks: String,
+    stored_version: Option<u32>,
+    rules: Vec<(String, String, String, String)>,
+    refused: u64,
+    error: Option<String>,
+}
+
+fn alert_load(db: &std::path::Path, q: &crate::core::model::Questionnaire) -> LoadView {
+    let read = || -> crate::storage::Result<_> {
+        let conn = crate::storage::connect(db, &Default::default())?;
+        let responses = crate::storage::responses::for_replay(&conn, &q.id, None)?;
+        let stored = crate::storage::versions::latest_shared(&conn, &q.id)?;
+        Ok((responses, stored))
+    };
+    let (responses, stored) = match read() {
+        Ok(x) => x,
+        Err(e) => {
+            return LoadView {
+                responses: 0,
+                weeks: String::new(),
+                stored_version: None,
+                rules: Vec::new(),
+                refused: 0,
+                error: Some(e.to_string()),
+            };
+        }
+    };
+    let draft = crate::core::simulate::replay(q, &responses);
+    let before = stored
+        .as_ref()
+        .map(|s| crate::core::simulate::replay(s, &responses));
+    let per_week = |n: u64| format!("{:.2}", n as f64 / draft.weeks);
+    let rules = draft
+        .rules
+        .iter()
+        .map(|(id, level, n)| {
+            let was = before
+                .as_ref()
+                .and_then(|b| b.rules.iter().find(|(r, _, _)| r == id))
+                .map(|(_, _, m)| per_week(*m))
+                .unwrap_or_else(|| "—".into());
+            (id.clone(), level.to_string(), per_week(*n), was)
+        })
+        .collect();
+    LoadView {
+        responses: responses.len() as u64,
+        weeks: format!("{:.1}", draft.weeks),
+        stored_version: stored.map(|s| s.version),
+        rules,
+        refused: draft.refused,
+        error: None,
+    }
+}
+
 fn render(state: &State, id: &str, status: StatusCode) -> HttpResponse {
     let Some(e) = entry(state, id) else {
         return HttpResponse::NotFound().body("no such questionnaire in the previewed path");
@@ -208,6 +276,9 @@ fn render(state: &State, id: &str, status: StatusCode) -> HttpResponse {
     c.insert("refusals", &refusals);
     let warnings = render_all(&e.compiled.diagnostics, &e.display, &e.source);
     c.insert("warnings", &warnings);
+    if let Some(db) = &state.db {
+        c.insert("load", &alert_load(db, q));
+    }
     state
         .pages
         .render(status, "preview/page.html", &view.language, c)

@@ -36,7 +36,8 @@ async fn the_preview_shows_the_form_what_answers_give_and_errors_after_an_edit()
     std::fs::write(&file, GOOD).expect("write");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = prom::web::preview::server(dir.path().to_path_buf(), listener).expect("starts");
+    let server =
+        prom::web::preview::server(dir.path().to_path_buf(), None, listener).expect("starts");
     tokio::spawn(server);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -87,4 +88,52 @@ async fn the_preview_shows_the_form_what_answers_give_and_errors_after_an_edit()
     std::fs::write(&file, GOOD).expect("fix");
     let (_, html) = get("/q/mood").await;
     assert!(html.contains("id=\"answers\""));
+}
+
+#[tokio::test]
+async fn with_a_database_the_preview_shows_the_alert_load_of_a_draft_beside_the_stored_version() {
+    let app = crate::helpers::spawn().await;
+    app.patient(&app.key_a, "P1").await;
+    for values in [[1, 1, 1, 1, 1, 1, 1, 0, 0], [2, 2, 2, 2, 1, 1, 1, 0, 0]] {
+        let body = serde_json::json!({"questionnaire": "phq9", "patient": "P1", "answers": crate::helpers::phq9(values)});
+        let (s, b) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    // A draft that flags from a total of 5 instead of 10.
+    let dir = tempfile::tempdir().expect("dir");
+    let src = std::fs::read_to_string(crate::helpers::root().join("questionnaires/phq9.yaml"))
+        .expect("phq9");
+    std::fs::write(
+        dir.path().join("phq9.yaml"),
+        src.replace("when: \"total >= 10\"", "when: \"total >= 5\""),
+    )
+    .expect("draft");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server =
+        prom::web::preview::server(dir.path().to_path_buf(), Some(app.db.clone()), listener)
+            .expect("starts");
+    tokio::spawn(server);
+    let html = reqwest::get(format!("{base}/q/phq9"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(html.contains("Alert load on stored responses"), "{html}");
+    assert!(html.contains("2 stored responses"), "{html}");
+    let row = html
+        .split("<tr>")
+        .find(|r| r.contains("<td>depression_likely</td>"))
+        .expect("the rule's row");
+    let cells: Vec<&str> = row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap_or_default())
+        .collect();
+    let (draft, stored): (f64, f64) = (
+        cells[2].parse().expect("draft"),
+        cells[3].parse().expect("stored"),
+    );
+    assert!(draft > stored, "the draft flags more: {cells:?}");
 }
