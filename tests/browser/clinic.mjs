@@ -101,6 +101,10 @@ try {
   check("a key shows as revoked", (await page.locator("form[action$='/revoke']").count()) === 0);
   await page.goto(`${base}/clinic/admin/staff`);
   await axe(page, "the staff page");
+  await page.goto(`${base}/clinic/admin/mail`);
+  await axe(page, "the undelivered e-mails page");
+  await page.goto(`${base}/clinic/letters`);
+  await axe(page, "the letters to print");
   await page.goto(`${base}/clinic/questionnaires`);
   await axe(page, "the questionnaires page");
   await page.click("a[href='/clinic/questionnaires/phq9']");
