@@ -1050,3 +1050,105 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
     }
     assert_eq!(checked, 5 * routes.len());
 }
+
+#[tokio::test]
+async fn staff_add_a_plan_with_its_timing_stop_it_and_admins_retry_a_dead_message() {
+    let app = spawn().await;
+    let pid = patient(&app, &app.key_a, "PL1").await;
+    let mut b = logged_in(&app, "a", "plan@a.example", "admin").await;
+    b.get(&format!("/clinic/patients/{pid}")).await;
+    let p = b
+        .post(
+            &format!("/clinic/patients/{pid}/plans"),
+            &[
+                ("questionnaire", "phq9"),
+                ("every", "28"),
+                ("deadline", "10"),
+                ("reminder", "2"),
+                ("early", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let (plan, timing): (String, (u32, u32, u32, u32)) = conn
+        .query_row(
+            "SELECT id, every_days, deadline_days, reminder_days, early_days FROM plans WHERE patient_id = ?1",
+            [&pid],
+            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))),
+        )
+        .expect("plan");
+    assert_eq!(timing, (28, 10, 2, 7));
+    let p = b
+        .post(
+            &format!("/clinic/patients/{pid}/plans"),
+            &[("questionnaire", "phq9"), ("every", "0")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    b.get(&format!("/clinic/patients/{pid}")).await;
+    let p = b
+        .post(&format!("/clinic/patients/{pid}/plans/{plan}/stop"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let stopped: Option<String> = conn
+        .query_row("SELECT stopped_at FROM plans WHERE id = ?1", [&plan], |r| {
+            r.get(0)
+        })
+        .expect("plan");
+    assert!(stopped.is_some());
+    // A message the mail server refused for good: listed, and retried.
+    prom::storage::outbox::enqueue(
+        &conn,
+        &prom::storage::outbox::NewMessage {
+            kind: "red_flag",
+            recipient: "alerts@a.example",
+            subject: "prom: et rødt svar venter",
+            body: "b",
+            clinic_id: Some("a"),
+            once_key: Some("dead-one"),
+            ..Default::default()
+        },
+        NOW,
+    )
+    .expect("message");
+    let id: String = conn
+        .query_row(
+            "SELECT id FROM outbox WHERE once_key = 'dead-one'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("id");
+    prom::storage::outbox::mark_failed(
+        &conn,
+        &id,
+        8,
+        "550 refused",
+        NOW.parse().expect("t"),
+        Duration::days(1),
+        true,
+    )
+    .expect("dead");
+    let page = b.get("/clinic/admin/mail").await;
+    assert!(
+        page.body.contains("550 refused") && page.body.contains("alerts@a.example"),
+        "{}",
+        page.body
+    );
+    let p = b.post(&format!("/clinic/admin/mail/{id}/retry"), &[]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let (dead, attempts): (Option<String>, i64) = conn
+        .query_row(
+            "SELECT dead_at, attempts FROM outbox WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert_eq!((dead, attempts), (None, 0), "a new start");
+    assert!(
+        !b.get("/clinic/admin/mail")
+            .await
+            .body
+            .contains("550 refused")
+    );
+}

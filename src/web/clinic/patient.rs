@@ -421,11 +421,34 @@ pub async fn add_plan(
             }
         },
     };
+    // Deadline, reminder and early days: the plan's defaults unless given.
+    let days = |name: &str, default: u32, max: u32| -> Option<u32> {
+        match field(&fields, name)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => Some(default),
+            Some(v) => v.parse::<u32>().ok().filter(|d| *d <= max),
+        }
+    };
+    let (Some(deadline), Some(reminder), Some(early)) = (
+        days("deadline", 14, 365).filter(|d| *d >= 1),
+        days("reminder", 3, 365),
+        days("early", 0, 3650),
+    ) else {
+        return message(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "c_plan_refused",
+        );
+    };
     let (now, actor, clinic, pid) = (state.clock.now(), me.actor(), me.clinic(), p.id.clone());
     match state
         .writer
         .write(move |c| {
             let id = invitations::insert_plan(c, &pid, &q, every, start, now)?;
+            invitations::set_plan_timing(c, &id, deadline, reminder, early)?;
             audit::record(
                 c,
                 &actor,
