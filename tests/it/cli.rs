@@ -294,7 +294,15 @@ fn bad_input_gets_one_line_status_2_and_writes_nothing() {
             "no clinic `nope`",
         ),
         (
-            &["export", "--questionnaire", "phq9", "--format", "fhir"],
+            &[
+                "export",
+                "--questionnaire",
+                "phq9",
+                "--format",
+                "fhir",
+                "--clinic",
+                "a",
+            ],
             None,
             "not available yet",
         ),
