@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod core;
 pub mod demo;
+pub mod fhir;
 pub mod mail;
 pub mod security;
 pub mod startup;

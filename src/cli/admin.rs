@@ -831,11 +831,6 @@ fn cell(v: Option<&serde_json::Value>) -> String {
 }
 
 fn export(e: Export) -> Result<(), Fail> {
-    if e.format == "fhir" {
-        return Err(Fail(
-            "FHIR export is not available yet; use --format csv".into(),
-        ));
-    }
     let catalog = crate::catalog::Catalog::load(&e.questionnaires).map_err(|_| {
         Fail(format!(
             "the questionnaires in {} have errors; run `prom check`",
@@ -845,6 +840,27 @@ fn export(e: Export) -> Result<(), Fail> {
     let q = catalog
         .get(&e.questionnaire)
         .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
+    if e.format == "fhir" {
+        // A Bundle holding the questionnaire as a FHIR R4 Questionnaire;
+        // its responses (QuestionnaireResponse) are still to come.
+        let bundle = serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{
+                "fullUrl": crate::fhir::canonical(&q.id),
+                "resource": crate::fhir::questionnaire(q),
+            }],
+        });
+        let text = serde_json::to_string_pretty(&bundle).map_err(|x| Fail(x.to_string()))?;
+        return match &e.out {
+            Some(path) => std::fs::write(path, text + "\n")
+                .map_err(|x| Fail(format!("cannot write {}: {x}", path.display()))),
+            None => {
+                println!("{text}");
+                Ok(())
+            }
+        };
+    }
     let mut conn = open_existing(&e.db)?;
     if let Some(c) = &e.clinic {
         crate::storage::clinics::get_clinic(&conn, c)

@@ -52,10 +52,38 @@ async fn questionnaires_are_listed_with_version_and_hash_and_shown_compiled() {
         (s, b["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("unknown_questionnaire"))
     );
-    let (s, _) = app
+    // The FHIR R4 view of every shipped questionnaire.
+    for id in [
+        "phq9",
+        "gad7",
+        "pain_nrs",
+        "ovarian_followup",
+        "chronic_followup",
+    ] {
+        let (s, f) = app
+            .get(&app.key_a, &format!("/api/v1/questionnaires/{id}/fhir"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{id}");
+        assert_eq!(f["resourceType"], "Questionnaire");
+        assert_eq!(f["url"], format!("urn:prom:questionnaire:{id}"));
+        assert!(!f["id"].as_str().expect("id").contains('_'));
+        assert!(!f["item"].as_array().expect("items").is_empty());
+    }
+    let (s, f) = app
         .get(&app.key_a, "/api/v1/questionnaires/phq9/fhir")
         .await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(s, StatusCode::OK);
+    let q1 = &f["item"][0];
+    assert_eq!(q1["type"], "choice");
+    assert_eq!(q1["answerOption"].as_array().expect("options").len(), 4);
+    assert!(
+        q1["_text"]["extension"][0]["url"]
+            .as_str()
+            .expect("translation")
+            .ends_with("/translation")
+    );
+    let (s, _) = app.get(&app.key_a, "/api/v1/responses/nope/fhir").await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "responses: still to come");
 }
 
 #[tokio::test]

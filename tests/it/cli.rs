@@ -297,14 +297,14 @@ fn bad_input_gets_one_line_status_2_and_writes_nothing() {
             &[
                 "export",
                 "--questionnaire",
-                "phq9",
+                "nope",
                 "--format",
                 "fhir",
                 "--clinic",
                 "a",
             ],
             None,
-            "not available yet",
+            "no questionnaire `nope`",
         ),
     ];
     let before = count(&db, "SELECT count(*) FROM audit_log");

@@ -35,7 +35,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .wrap(middleware::DefaultHeaders::new().add(("Cache-Control", "no-store")))
             .route("/questionnaires", web::get().to(questionnaires::list))
             .route("/questionnaires/{id}", web::get().to(questionnaires::get))
-            .route("/questionnaires/{id}/fhir", web::get().to(not_yet_fhir))
+            .route(
+                "/questionnaires/{id}/fhir",
+                web::get().to(questionnaires::fhir),
+            )
             .route("/patients", web::post().to(patients::create))
             .route(
                 "/patients/{ref}/responses",

@@ -30,3 +30,21 @@ pub async fn get(
     body["hash"] = json!(q.hash);
     Ok(HttpResponse::Ok().json(body))
 }
+
+/// `GET /questionnaires/{id}/fhir`: the questionnaire as a FHIR R4
+/// `Questionnaire` (see `crate::fhir` for what is mapped).
+pub async fn fhir(
+    _: ApiClinic,
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let q = state.catalog.get(&id).ok_or_else(|| {
+        ApiError::NotFound(
+            "unknown_questionnaire",
+            format!("there is no questionnaire `{id}`"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/fhir+json; charset=utf-8")
+        .json(crate::fhir::questionnaire(q)))
+}
