@@ -5,11 +5,15 @@
 use chrono::Duration;
 use clap::{Args, Subcommand};
 use rusqlite::{Connection, TransactionBehavior};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::DbArg;
+
+mod export;
+mod simulate;
+
 use crate::clock::{Clock, SystemClock, local_date};
 use crate::security;
 use crate::storage::audit::{self, Entry};
@@ -17,6 +21,8 @@ use crate::storage::clinics::Clinic;
 use crate::storage::ids::ts;
 use crate::storage::patients::NewPatient;
 use crate::storage::{self, Options, StorageError};
+pub use export::Export;
+pub use simulate::Simulate;
 
 #[derive(Subcommand, Debug)]
 pub enum ClinicCmd {
@@ -240,31 +246,6 @@ pub enum ApikeyCmd {
     },
 }
 
-#[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("scope").required(true).args(["clinic", "all_clinics"])))]
-pub struct Export {
-    #[arg(long)]
-    questionnaire: String,
-    #[arg(long, value_parser = ["csv", "fhir"])]
-    format: String,
-    /// The clinic whose responses are exported.
-    #[arg(long)]
-    clinic: Option<String>,
-    /// Every clinic's responses (say so explicitly).
-    #[arg(long)]
-    all_clinics: bool,
-    /// One row per answer instead of one per response.
-    #[arg(long)]
-    long: bool,
-    /// Write here instead of standard output.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
-    questionnaires: PathBuf,
-    #[command(flatten)]
-    db: DbArg,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
     /// Check that no row of the audit log was changed or removed.
@@ -278,25 +259,6 @@ pub enum AuditCmd {
 pub struct Backup {
     /// The file to write; it must not exist yet.
     file: PathBuf,
-    #[command(flatten)]
-    db: DbArg,
-}
-
-/// `prom simulate`: stored responses replayed through rules.
-#[derive(Args, Debug)]
-pub struct Simulate {
-    /// The questionnaire whose responses are replayed.
-    #[arg(long)]
-    questionnaire: String,
-    /// A draft of the questionnaire: its rules are counted beside the
-    /// current ones.
-    #[arg(long)]
-    with: Option<PathBuf>,
-    /// One clinic's responses only (default: every clinic's).
-    #[arg(long)]
-    clinic: Option<String>,
-    #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
-    questionnaires: PathBuf,
     #[command(flatten)]
     db: DbArg,
 }
@@ -442,13 +404,18 @@ fn find_patient(
     }
 }
 
-fn questionnaire_exists(dir: &std::path::Path, id: &str) -> Result<(), Fail> {
-    let catalog = crate::catalog::Catalog::load(dir).map_err(|_| {
+/// The questionnaires at `dir`, refused whole when any has errors.
+fn load_catalog(dir: &std::path::Path) -> Result<crate::catalog::Catalog, Fail> {
+    crate::catalog::Catalog::load(dir).map_err(|_| {
         Fail(format!(
             "the questionnaires in {} have errors; run `prom check`",
             dir.display()
         ))
-    })?;
+    })
+}
+
+fn questionnaire_exists(dir: &std::path::Path, id: &str) -> Result<(), Fail> {
+    let catalog = load_catalog(dir)?;
     if catalog.get(id).is_some() {
         Ok(())
     } else {
@@ -755,8 +722,8 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
             })?;
             println!("revoked {prefix}; a running server refuses it within a second");
         }
-        Cmd::Export(e) => export(e)?,
-        Cmd::Simulate(s) => simulate(&s)?,
+        Cmd::Export(e) => export::export(e)?,
+        Cmd::Simulate(s) => simulate::simulate(&s)?,
         Cmd::Backup(b) => {
             if !b.db.db.is_file() {
                 return Err(Fail(format!(
@@ -815,301 +782,4 @@ fn verify(db: &DbArg) -> ExitCode {
         Ok(audit::Verdict::CannotCheck(msg)) => cannot(msg),
         Err(e) => cannot(e.to_string()),
     }
-}
-
-fn cell(v: Option<&serde_json::Value>) -> String {
-    match v {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(xs)) => xs
-            .iter()
-            .map(|x| cell(Some(x)))
-            .collect::<Vec<_>>()
-            .join(";"),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn export(e: Export) -> Result<(), Fail> {
-    let catalog = crate::catalog::Catalog::load(&e.questionnaires).map_err(|_| {
-        Fail(format!(
-            "the questionnaires in {} have errors; run `prom check`",
-            e.questionnaires.display()
-        ))
-    })?;
-    let q = catalog
-        .get(&e.questionnaire)
-        .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
-    if e.format == "fhir" {
-        // A Bundle holding the questionnaire as a FHIR R4 Questionnaire;
-        // its responses (QuestionnaireResponse) are still to come.
-        let bundle = serde_json::json!({
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{
-                "fullUrl": crate::fhir::canonical(&q.id),
-                "resource": crate::fhir::questionnaire(q),
-            }],
-        });
-        let text = serde_json::to_string_pretty(&bundle).map_err(|x| Fail(x.to_string()))?;
-        return match &e.out {
-            Some(path) => std::fs::write(path, text + "\n")
-                .map_err(|x| Fail(format!("cannot write {}: {x}", path.display()))),
-            None => {
-                println!("{text}");
-                Ok(())
-            }
-        };
-    }
-    let mut conn = open_existing(&e.db)?;
-    if let Some(c) = &e.clinic {
-        crate::storage::clinics::get_clinic(&conn, c)
-            .map_err(|_| Fail(format!("there is no clinic `{c}`")))?;
-    }
-    let key = crate::storage::export::pseudonym_key(&e.db.db)?;
-    // The export is recorded first; the rows are then read in one read
-    // transaction (a snapshot), which does not hold up the server's writes.
-    in_tx(&mut conn, |tx| {
-        let subject = format!(
-            "responses to {}{}",
-            e.questionnaire,
-            if e.long { ", long" } else { "" }
-        );
-        audit_cli(tx, "export.csv", e.clinic.as_deref(), None, Some(&subject))
-    })?;
-    let items: Vec<&str> = q
-        .items
-        .iter()
-        .filter(|i| i.kind.answerable())
-        .map(|i| i.id.as_str())
-        .collect();
-    let mut header: Vec<String> = [
-        "response",
-        "patient",
-        "clinic",
-        "questionnaire",
-        "version",
-        "mode",
-        "submitted_at",
-        "response_date",
-        "corrected",
-    ]
-    .iter()
-    .map(|h| h.to_string())
-    .collect();
-    if e.long {
-        header.extend(["item".to_string(), "answer".to_string()]);
-    } else {
-        header.extend(items.iter().map(|i| i.to_string()));
-        for sc in &q.scores {
-            header.push(sc.id.clone());
-            if !sc.bands.is_empty() {
-                header.push(format!("{}_band", sc.id));
-            }
-        }
-        header.push("level".into());
-    }
-    // Rows go straight to the file (beside it, renamed at the end: no
-    // half-written file stays behind) or to standard output.
-    let tmp = e.out.as_ref().map(|p| p.with_extension("partial"));
-    let sink: Box<dyn Write> = match &tmp {
-        Some(t) => Box::new(
-            std::fs::File::create(t)
-                .map_err(|x| Fail(format!("cannot write {}: {x}", t.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
-    let csv_err = |x: csv::Error| Fail(x.to_string());
-    w.write_record(&header).map_err(csv_err)?;
-    let safe = crate::storage::export::safe_cell;
-    let tx = conn.transaction()?;
-    let mut n = 0u64;
-    crate::storage::export::for_each_row(&tx, &e.questionnaire, e.clinic.as_deref(), true, |r| {
-        n += 1;
-        let head = vec![
-            n.to_string(),
-            crate::storage::export::pseudonym(&key, &r.clinic_id, &r.patient_id),
-            safe(&r.clinic_id),
-            safe(&e.questionnaire),
-            r.version.to_string(),
-            r.mode.clone(),
-            r.submitted_at.clone(),
-            r.response_date.clone(),
-            r.corrects.to_string(),
-        ];
-        let write = |w: &mut csv::Writer<_>, rec: &[String]| {
-            w.write_record(rec)
-                .map_err(|x| StorageError::Invalid(x.to_string()))
-        };
-        if e.long {
-            for i in &items {
-                if let Some(v) = r.answers.get(*i) {
-                    let mut rec = head.clone();
-                    rec.push((*i).to_string());
-                    rec.push(safe(&cell(Some(v))));
-                    write(&mut w, &rec)?;
-                }
-            }
-            Ok(())
-        } else {
-            let mut rec = head;
-            rec.extend(items.iter().map(|i| safe(&cell(r.answers.get(*i)))));
-            for sc in &q.scores {
-                rec.push(safe(&cell(r.scores.get(&sc.id))));
-                if !sc.bands.is_empty() {
-                    rec.push(safe(&cell(r.bands.get(&sc.id))));
-                }
-            }
-            rec.push(r.level.clone());
-            write(&mut w, &rec)
-        }
-    })?;
-    drop(tx);
-    w.flush().map_err(|x| Fail(x.to_string()))?;
-    drop(w);
-    if let (Some(tmp), Some(path)) = (tmp, &e.out) {
-        std::fs::rename(&tmp, path)
-            .map_err(|x| Fail(format!("cannot write {}: {x}", path.display())))?;
-    }
-    Ok(())
-}
-
-/// Replays the stored responses of a questionnaire through its current
-/// rules (and a draft's), and prints per rule how often each would fire a
-/// week.
-fn simulate(s: &Simulate) -> Result<(), Fail> {
-    let catalog = crate::catalog::Catalog::load(&s.questionnaires).map_err(|_| {
-        Fail(format!(
-            "the questionnaires in {} have errors; run `prom check`",
-            s.questionnaires.display()
-        ))
-    })?;
-    let current = catalog.get(&s.questionnaire).cloned().ok_or_else(|| {
-        Fail(format!(
-            "there is no questionnaire `{}` in {}",
-            s.questionnaire,
-            s.questionnaires.display()
-        ))
-    })?;
-    let draft = match &s.with {
-        None => None,
-        Some(path) => {
-            let entry = crate::catalog::load_file(path);
-            if entry.errors() > 0 {
-                eprint!("{}", entry.render());
-                return Err(Fail(format!("the draft {} has errors", path.display())));
-            }
-            let q = entry
-                .questionnaire()
-                .cloned()
-                .ok_or_else(|| Fail(format!("the draft {} has errors", path.display())))?;
-            if q.id != current.id {
-                return Err(Fail(format!(
-                    "the draft is `{}`, not `{}`",
-                    q.id, current.id
-                )));
-            }
-            Some(q)
-        }
-    };
-    let conn = open_existing(&s.db)?;
-    let responses =
-        crate::storage::responses::for_replay(&conn, &s.questionnaire, s.clinic.as_deref())?;
-    let now = crate::core::simulate::replay(&current, &responses);
-    let after = draft
-        .as_ref()
-        .map(|d| crate::core::simulate::replay(d, &responses));
-    let scope = s
-        .clinic
-        .as_ref()
-        .map(|c| format!("clinic {c}"))
-        .unwrap_or_else(|| "all clinics".into());
-    println!(
-        "{} stored responses to `{}` ({scope}) over {:.1} weeks, replayed through version {}{}:",
-        responses.len(),
-        current.id,
-        now.weeks,
-        current.version,
-        draft
-            .as_ref()
-            .map(|d| format!(" and the draft (version {})", d.version))
-            .unwrap_or_default()
-    );
-    let per_week = |n: u64| n as f64 / now.weeks;
-    let mut rules: Vec<(String, &str)> =
-        now.rules.iter().map(|(r, l, _)| (r.clone(), *l)).collect();
-    if let Some(a) = &after {
-        for (r, l, _) in &a.rules {
-            if !rules.iter().any(|(x, _)| x == r) {
-                rules.push((r.clone(), l));
-            }
-        }
-    }
-    let width = rules.iter().map(|(r, _)| r.len()).max().unwrap_or(4).max(4);
-    match &after {
-        None => println!(
-            "  {:<width$}  {:<6}  {:>10}  {:>8}",
-            "rule", "level", "per week", "in all"
-        ),
-        Some(_) => println!(
-            "  {:<width$}  {:<6}  {:>10}  {:>10}  {:>8}",
-            "rule", "level", "now/week", "draft/week", "change"
-        ),
-    }
-    let count = |load: &crate::core::simulate::Load, rule: &str| -> Option<(u64, &'static str)> {
-        load.rules
-            .iter()
-            .find(|(r, _, _)| r == rule)
-            .map(|(_, l, n)| (*n, *l))
-    };
-    for (rule, level) in &rules {
-        let before = count(&now, rule);
-        match &after {
-            None => {
-                let n = before.map(|b| b.0).unwrap_or(0);
-                println!(
-                    "  {rule:<width$}  {level:<6}  {:>10.2}  {n:>8}",
-                    per_week(n)
-                );
-            }
-            Some(a) => {
-                let d = count(a, rule);
-                let level = d.map(|x| x.1).unwrap_or(level);
-                let show = |x: Option<(u64, &str)>| {
-                    x.map(|(n, _)| format!("{:.2}", per_week(n)))
-                        .unwrap_or_else(|| "—".into())
-                };
-                let change =
-                    d.map(|x| x.0 as i64).unwrap_or(0) - before.map(|x| x.0 as i64).unwrap_or(0);
-                println!(
-                    "  {rule:<width$}  {level:<6}  {:>10}  {:>10}  {:>+8}",
-                    show(before),
-                    show(d),
-                    change
-                );
-            }
-        }
-    }
-    for (name, load) in std::iter::once(("now", &now)).chain(after.as_ref().map(|a| ("draft", a))) {
-        for level in ["red", "yellow"] {
-            let n: u64 = load
-                .rules
-                .iter()
-                .filter(|(_, l, _)| *l == level)
-                .map(|(_, _, n)| n)
-                .sum();
-            println!(
-                "  {name}: {level} flags {:.2} a week ({n} in all)",
-                per_week(n)
-            );
-        }
-        if load.refused > 0 {
-            println!(
-                "  {name}: {} responses are not valid answers to it and were left out",
-                load.refused
-            );
-        }
-    }
-    Ok(())
 }

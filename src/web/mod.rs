@@ -98,6 +98,18 @@ pub struct AppState {
     pub pages: pages::Pages,
 }
 
+/// Runs `f` on a reader connection, off the async threads (SQLite
+/// blocks).
+pub(crate) async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&crate::storage::Connection) -> crate::storage::Result<T> + Send + 'static,
+) -> Result<T, crate::storage::StorageError> {
+    let readers = state.readers.clone();
+    web::block(move || readers.with(f))
+        .await
+        .unwrap_or(Err(crate::storage::StorageError::WriterGone))
+}
+
 /// Builds the HTTP server on an already bound listener.
 pub fn server(
     state: Arc<AppState>,

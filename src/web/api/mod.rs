@@ -83,14 +83,10 @@ async fn read<T: Send + 'static>(
     missing: fn() -> ApiError,
     f: impl FnOnce(&crate::storage::Connection) -> crate::storage::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let readers = state.readers.clone();
-    web::block(move || readers.with(f))
-        .await
-        .map_err(|_| ApiError::Internal(crate::storage::ids::new_id()))?
-        .map_err(|e| match e {
-            StorageError::NotFound => missing(),
-            other => other.into(),
-        })
+    super::read(state, f).await.map_err(|e| match e {
+        StorageError::NotFound => missing(),
+        other => other.into(),
+    })
 }
 
 fn no_response() -> ApiError {

@@ -6,7 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{Access, Me, State, failed, field, me, message, not_found, render, see_other, when};
+use super::{
+    Access, Me, State, failed, field, me, message, not_found, read, render, see_other, when,
+};
 use crate::clock::local_date;
 use crate::core::form::page_view;
 use crate::security::{hash_password, new_password, new_token, token_hash};
@@ -28,16 +30,14 @@ pub async fn questionnaires(req: HttpRequest, state: State) -> HttpResponse {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let readers = state.readers.clone();
     let clinic = me.clinic();
-    let counts = match web::block(move || {
-        readers.with(|c| crate::storage::responses::count_by_questionnaire(c, &clinic))
+    let counts = match read(&state, move |c| {
+        crate::storage::responses::count_by_questionnaire(c, &clinic)
     })
     .await
     {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, StorageError::WriterGone),
+        Ok(c) => c,
+        Err(e) => return failed(&state, e),
     };
     let rows: Vec<QuestionnaireRow> = state
         .catalog
@@ -103,12 +103,10 @@ async fn staff_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
-    let readers = state.readers.clone();
     let clinic = me.clinic();
-    let list = match web::block(move || readers.with(|c| staff::of_clinic(c, &clinic))).await {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return failed(state, e),
-        Err(_) => return failed(state, StorageError::WriterGone),
+    let list = match read(state, move |c| staff::of_clinic(c, &clinic)).await {
+        Ok(l) => l,
+        Err(e) => return failed(state, e),
     };
     let rows: Vec<StaffRow> = list
         .into_iter()
@@ -322,12 +320,10 @@ async fn keys_page(
     shown: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
-    let readers = state.readers.clone();
     let clinic = me.clinic();
-    let list = match web::block(move || readers.with(|c| keys::list(c, &clinic))).await {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return failed(state, e),
-        Err(_) => return failed(state, StorageError::WriterGone),
+    let list = match read(state, move |c| keys::list(c, &clinic)).await {
+        Ok(l) => l,
+        Err(e) => return failed(state, e),
     };
     let rows: Vec<KeyRow> = list
         .into_iter()
@@ -451,7 +447,6 @@ pub async fn audit(req: HttpRequest, state: State, q: web::Query<AuditQuery>) ->
     {
         return failed(&state, e);
     }
-    let readers = state.readers.clone();
     let clinic = me.clinic();
     let action = q
         .action
@@ -466,31 +461,28 @@ pub async fn audit(req: HttpRequest, state: State, q: web::Query<AuditQuery>) ->
     let staff_id = q.staff.clone().filter(|s| !s.is_empty());
     let before = q.before;
     let (a2, r2, s2) = (action.clone(), reference.clone(), staff_id.clone());
-    let loaded = web::block(move || {
-        readers.with(|c| {
-            let patient_id = match &r2 {
-                Some(r) => match crate::storage::patients::patient_id(c, &clinic, r) {
-                    Ok(id) => Some(id),
-                    Err(StorageError::NotFound) => Some(String::new()),
-                    Err(e) => return Err(e),
-                },
-                None => None,
-            };
-            let filter = audit::Filter {
-                action: a2,
-                patient_id,
-                actor: s2.map(|s| format!("staff:{s}")),
-            };
-            let rows = audit::browse(c, &clinic, &filter, before, 100)?;
-            let people = staff::of_clinic(c, &clinic)?;
-            Ok((rows, people))
-        })
+    let loaded = read(&state, move |c| {
+        let patient_id = match &r2 {
+            Some(r) => match crate::storage::patients::patient_id(c, &clinic, r) {
+                Ok(id) => Some(id),
+                Err(StorageError::NotFound) => Some(String::new()),
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let filter = audit::Filter {
+            action: a2,
+            patient_id,
+            actor: s2.map(|s| format!("staff:{s}")),
+        };
+        let rows = audit::browse(c, &clinic, &filter, before, 100)?;
+        let people = staff::of_clinic(c, &clinic)?;
+        Ok((rows, people))
     })
     .await;
     let (rows, people) = match loaded {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, StorageError::WriterGone),
+        Ok(x) => x,
+        Err(e) => return failed(&state, e),
     };
     let t = |k: &str| state.pages.text(&me.lang, k);
     let next = if rows.len() == 100 {
@@ -542,16 +534,14 @@ pub async fn mail(req: HttpRequest, state: State) -> HttpResponse {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let readers = state.readers.clone();
     let clinic = me.clinic();
-    let dead = match web::block(move || {
-        readers.with(|c| crate::storage::outbox::dead_of_clinic(c, &clinic, 200))
+    let dead = match read(&state, move |c| {
+        crate::storage::outbox::dead_of_clinic(c, &clinic, 200)
     })
     .await
     {
-        Ok(Ok(d)) => d,
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, StorageError::WriterGone),
+        Ok(d) => d,
+        Err(e) => return failed(&state, e),
     };
     let rows: Vec<DeadRow> = dead
         .into_iter()

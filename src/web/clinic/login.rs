@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::OnceLock;
 
 use super::{
-    Access, Me, State, cookie, cookie_name, failed, field, me, read_cookie, render, safe_next,
-    see_other,
+    Access, Me, State, cookie, cookie_name, failed, field, me, read, read_cookie, render,
+    safe_next, see_other,
 };
 use crate::security::{hash_password, new_token, verify_password};
 use crate::storage::staff;
@@ -119,19 +119,15 @@ pub async fn submit(
     let password = field(&fields, "password").unwrap_or_default().to_string();
     let addr = address(&req);
     let now = state.clock.now();
-    let readers = state.readers.clone();
     let (e, a) = (email.clone(), addr.clone());
-    let found = web::block(move || {
-        readers.with(|c| {
-            let throttled = login::throttled(c, &e, &a, now)?;
-            Ok((throttled, staff::by_email(c, &e)?))
-        })
+    let found = read(&state, move |c| {
+        let throttled = login::throttled(c, &e, &a, now)?;
+        Ok((throttled, staff::by_email(c, &e)?))
     })
     .await;
     let (throttled, account) = match found {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+        Ok(x) => x,
+        Err(e) => return failed(&state, e),
     };
     if throttled {
         return login_page(
@@ -201,12 +197,10 @@ fn set_session(headers: &mut header::HeaderMap, base_url: &str, token: &str, max
 
 /// The account with this e-mail, for the audit row of a failure.
 async fn staff_or_none(state: &State, email: &str) -> Option<staff::Staff> {
-    let readers = state.readers.clone();
     let e = email.to_string();
-    web::block(move || readers.with(|c| staff::by_email(c, &e)))
+    read(state, move |c| staff::by_email(c, &e))
         .await
         .ok()
-        .and_then(|r| r.ok())
         .flatten()
 }
 

@@ -13,13 +13,15 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, web};
 use serde::Serialize;
 
-use super::AppState;
 use super::pages::same_secret;
+use super::{AppState, read};
 use crate::security::token_hash;
 use crate::storage::sessions;
 use crate::storage::staff::Staff;
 
 mod admin;
+mod entry;
+mod letters;
 mod login;
 mod patient;
 mod queue;
@@ -115,32 +117,32 @@ fn table() -> Vec<(RouteInfo, Route)> {
             "GET",
             "/clinic/patients/{patient}/paper/{questionnaire}",
             Staff,
-            patient::paper_form,
+            entry::paper_form,
         ),
         r(
             "POST",
             "/clinic/patients/{patient}/paper/{questionnaire}",
             Staff,
-            patient::paper,
+            entry::paper,
         ),
         r(
             "GET",
             "/clinic/responses/{response}/correct",
             Staff,
-            patient::correct_form,
+            entry::correct_form,
         ),
         r(
             "POST",
             "/clinic/responses/{response}/correct",
             Staff,
-            patient::correct,
+            entry::correct,
         ),
-        r("GET", "/clinic/letters", Staff, patient::letters),
+        r("GET", "/clinic/letters", Staff, letters::letters),
         r(
             "GET",
             "/clinic/invitations/{invitation}/letter",
             Staff,
-            patient::letter,
+            letters::letter,
         ),
         r(
             "GET",
@@ -320,26 +322,22 @@ async fn me(req: &HttpRequest, state: &State, access: Access) -> Result<Me, Http
     };
     let hash = token_hash(&token);
     let now = state.clock.now();
-    let readers = state.readers.clone();
     let h = hash.clone();
-    let found = web::block(move || {
-        readers.with(|c| {
-            let Some(s) = sessions::live(c, &h, now)? else {
-                return Ok(None);
-            };
-            let Some(id) = s.staff_id.as_deref().filter(|_| s.kind == "staff") else {
-                return Ok(None);
-            };
-            let who = crate::storage::staff::by_id(c, id)?;
-            Ok(who.filter(|w| !w.disabled).map(|w| (s, w)))
-        })
+    let found = read(state, move |c| {
+        let Some(s) = sessions::live(c, &h, now)? else {
+            return Ok(None);
+        };
+        let Some(id) = s.staff_id.as_deref().filter(|_| s.kind == "staff") else {
+            return Ok(None);
+        };
+        let who = crate::storage::staff::by_id(c, id)?;
+        Ok(who.filter(|w| !w.disabled).map(|w| (s, w)))
     })
     .await;
     let (session, staff) = match found {
-        Ok(Ok(Some(x))) => x,
-        Ok(Ok(None)) => return Err(to_login(req)),
-        Ok(Err(e)) => return Err(failed(state, e)),
-        Err(_) => return Err(failed(state, crate::storage::StorageError::WriterGone)),
+        Ok(Some(x)) => x,
+        Ok(None) => return Err(to_login(req)),
+        Err(e) => return Err(failed(state, e)),
     };
     let half = session.stage != "full";
     match (access, half) {

@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::{
-    Access, Me, State, failed, field, me, message, not_found, render, see_other, urlencode, waited,
-    when,
+    Access, Me, State, failed, field, me, message, not_found, read, render, see_other, urlencode,
+    waited, when,
 };
 use crate::storage::audit;
 use crate::storage::review::{self, Acted, After, QueueFilter, WorkItem};
@@ -160,20 +160,16 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
     {
         return failed(&state, e);
     }
-    let readers = state.readers.clone();
     let clinic = me.clinic();
-    let loaded = web::block(move || {
-        readers.with(|c| {
-            let counts = review::counts(c, &clinic)?;
-            let page = review::work_queue(c, &clinic, &filter, PAGE, after.as_ref())?;
-            Ok((counts, page))
-        })
+    let loaded = read(&state, move |c| {
+        let counts = review::counts(c, &clinic)?;
+        let page = review::work_queue(c, &clinic, &filter, PAGE, after.as_ref())?;
+        Ok((counts, page))
     })
     .await;
     let (counts, (items, more)) = match loaded {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+        Ok(x) => x,
+        Err(e) => return failed(&state, e),
     };
     let count = |level: &str| -> u32 {
         counts
@@ -237,13 +233,11 @@ pub async fn act(
     }
     let id = path.into_inner();
     // Another clinic's item is not found, whatever the form says.
-    let readers = state.readers.clone();
     let (clinic, i) = (me.clinic(), id.clone());
-    match web::block(move || readers.with(|c| review::work_item_by_id(c, &clinic, &i))).await {
-        Ok(Ok(Some(_))) => {}
-        Ok(Ok(None)) => return not_found(&state, &me),
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+    match read(&state, move |c| review::work_item_by_id(c, &clinic, &i)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(&state, &me),
+        Err(e) => return failed(&state, e),
     }
     let rev: i64 = field(&fields, "rev")
         .and_then(|r| r.parse().ok())
@@ -357,28 +351,24 @@ pub async fn response(req: HttpRequest, state: State, path: web::Path<String>) -
         Ok(None) => return not_found(&state, &me),
         Err(e) => return failed(&state, e),
     };
-    let readers = state.readers.clone();
     let (clinic, pid) = (me.clinic(), patient_id.clone());
     let at = crate::storage::ids::ts(now);
-    let loaded = web::block(move || {
-        readers.with(|c| {
-            let r = crate::storage::responses::get_response(c, &clinic, &id)?;
-            let q = crate::storage::versions::load_version(c, &r.questionnaire, r.version)?;
-            let item = review::work_item_of_response(c, &clinic, &id)?;
-            let events = match &item {
-                Some(i) => review::events(c, &i.id)?,
-                None => Vec::new(),
-            };
-            let snoozes = review::snoozes(c, &pid, Some(&r.questionnaire), &at)?;
-            Ok((r, q, item, events, snoozes))
-        })
+    let loaded = read(&state, move |c| {
+        let r = crate::storage::responses::get_response(c, &clinic, &id)?;
+        let q = crate::storage::versions::load_version(c, &r.questionnaire, r.version)?;
+        let item = review::work_item_of_response(c, &clinic, &id)?;
+        let events = match &item {
+            Some(i) => review::events(c, &i.id)?,
+            None => Vec::new(),
+        };
+        let snoozes = review::snoozes(c, &pid, Some(&r.questionnaire), &at)?;
+        Ok((r, q, item, events, snoozes))
     })
     .await;
     let (r, q, item, events, snoozes) = match loaded {
-        Ok(Ok(x)) => x,
-        Ok(Err(crate::storage::StorageError::NotFound)) => return not_found(&state, &me),
-        Ok(Err(e)) => return failed(&state, e),
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+        Ok(x) => x,
+        Err(crate::storage::StorageError::NotFound) => return not_found(&state, &me),
+        Err(e) => return failed(&state, e),
     };
     let lang = me.lang.clone();
     let answers: Vec<crate::web::history::Answer> = q
