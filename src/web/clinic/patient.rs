@@ -288,6 +288,27 @@ pub(super) async fn posted(
     Ok((me, p))
 }
 
+/// The form's `questionnaire`, one the server serves; else the refusal
+/// page (a guard like `me`, so the error is the response itself).
+#[allow(clippy::result_large_err)]
+fn chosen_questionnaire(
+    state: &State,
+    me: &Me,
+    fields: &[(String, String)],
+) -> Result<String, HttpResponse> {
+    field(fields, "questionnaire")
+        .filter(|q| state.catalog.get(q).is_some())
+        .map(String::from)
+        .ok_or_else(|| {
+            message(
+                state,
+                me,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "c_questionnaire_unknown",
+            )
+        })
+}
+
 /// `POST /clinic/patients/{patient}/invitations`: a new invitation link.
 pub async fn invite(
     req: HttpRequest,
@@ -299,16 +320,9 @@ pub async fn invite(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(q) = field(&fields, "questionnaire")
-        .filter(|q| state.catalog.get(q).is_some())
-        .map(String::from)
-    else {
-        return message(
-            &state,
-            &me,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "c_questionnaire_unknown",
-        );
+    let q = match chosen_questionnaire(&state, &me, &fields) {
+        Ok(q) => q,
+        Err(r) => return r,
     };
     let days: i64 = field(&fields, "days")
         .and_then(|d| d.parse().ok())
@@ -370,16 +384,9 @@ pub async fn add_plan(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(q) = field(&fields, "questionnaire")
-        .filter(|q| state.catalog.get(q).is_some())
-        .map(String::from)
-    else {
-        return message(
-            &state,
-            &me,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "c_questionnaire_unknown",
-        );
+    let q = match chosen_questionnaire(&state, &me, &fields) {
+        Ok(q) => q,
+        Err(r) => return r,
     };
     let Some(every) = field(&fields, "every")
         .and_then(|d| d.trim().parse::<u32>().ok())
