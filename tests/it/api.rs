@@ -83,7 +83,7 @@ async fn questionnaires_are_listed_with_version_and_hash_and_shown_compiled() {
             .ends_with("/translation")
     );
     let (s, _) = app.get(&app.key_a, "/api/v1/responses/nope/fhir").await;
-    assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "responses: still to come");
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod broken_files;
 mod cli;
 mod clinic;
 mod durability;
+mod fhir;
 mod helpers;
 mod hostile_files;
 mod language;

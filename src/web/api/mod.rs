@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod body;
+mod fhir;
 mod flags;
 pub mod paging;
 mod patients;
@@ -46,7 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/responses", web::post().to(responses::create))
             .route("/responses/{id}", web::get().to(responses::get))
-            .route("/responses/{id}/fhir", web::get().to(not_yet_fhir))
+            .route("/responses/{id}/fhir", web::get().to(fhir::response))
+            .route("/fhir/QuestionnaireResponse", web::post().to(fhir::import))
             .route(
                 "/responses/{id}/corrections",
                 web::post().to(responses::correct),
@@ -67,12 +69,6 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(
         "not_found",
         "there is nothing at this address".into(),
-    ))
-}
-
-async fn not_yet_fhir() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotImplemented(
-        "FHIR R4 views are not available yet; use the JSON form of this resource".into(),
     ))
 }
 

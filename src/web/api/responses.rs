@@ -39,7 +39,7 @@ struct CorrectionBody {
     idempotency_key: Option<String>,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
+pub(super) fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest("invalid", message.into())
 }
 
@@ -52,7 +52,7 @@ fn mode_of(mode: Option<&str>) -> Result<Mode, ApiError> {
     }
 }
 
-fn idempotency<T: Serialize>(
+pub(super) fn idempotency<T: Serialize>(
     key: Option<&str>,
     scope: String,
     request: &T,
@@ -70,7 +70,8 @@ fn idempotency<T: Serialize>(
     }
 }
 
-/// Validates and stores a response (new, or a correction of `supersedes`).
+/// Validates and stores a response (new, or a correction of `supersedes`)
+/// and answers with it as JSON.
 #[allow(clippy::too_many_arguments)]
 async fn store(
     req: &HttpRequest,
@@ -84,6 +85,37 @@ async fn store(
     supersedes: Option<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = language(req);
+    let rec = store_record(
+        lang.as_deref(),
+        state,
+        c,
+        patient,
+        questionnaire_id,
+        answers,
+        mode,
+        idempotency,
+        supersedes,
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/responses/{}", rec.id)))
+        .json(response_json(&rec, lang.as_deref())))
+}
+
+/// Validates and stores a response: the one way the API (JSON or FHIR)
+/// stores answers, with the same clinic rules, idempotency and audit.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn store_record(
+    lang: Option<&str>,
+    state: &State,
+    c: Clinic,
+    patient: PatientRef,
+    questionnaire_id: &str,
+    answers: &Map<String, Json>,
+    mode: Mode,
+    idempotency: Option<Idempotency>,
+    supersedes: Option<(String, String)>,
+) -> Result<crate::storage::responses::ResponseRecord, ApiError> {
     let q = state
         .catalog
         .get(questionnaire_id)
@@ -97,7 +129,7 @@ async fn store(
     let now = state.clock.now();
     let date = local_date(now, &c.time_zone);
     let evaluation = validate(&q, answers, mode, date).map_err(|errs| {
-        let msg_lang = lang.as_deref().unwrap_or(q.default_language()).to_string();
+        let msg_lang = lang.unwrap_or(q.default_language()).to_string();
         let errors: Map<String, Json> = errs
             .iter()
             .map(|e| (e.item.clone(), Json::String(e.message(&msg_lang))))
@@ -138,9 +170,7 @@ async fn store(
     };
     state.stats.stored(replay);
     tracing::debug!(response = %rec.id, clinic = %c.id, replay, "response stored");
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/responses/{}", rec.id)))
-        .json(response_json(&rec, lang.as_deref())))
+    Ok(rec)
 }
 
 pub async fn create(

@@ -1,15 +1,23 @@
-//! FHIR R4 views of the questionnaire format (a first part: the
-//! `Questionnaire` resource). Pure: a compiled questionnaire in, JSON out.
+//! FHIR R4 views of the questionnaire format. Pure: compiled questionnaires
+//! and stored responses in, JSON out (and back, in `response` and
+//! `import`).
 //!
+//! The `Questionnaire`:
 //! Mapped: items and their types (`section` → `group` holding the items up
 //! to the next section, `multi` → a repeating `choice`, a slider → an
 //! `integer` or `decimal` with the SDC slider control), answer options as
 //! codings with `ordinalValue` (their score), every language through the
 //! translation extension, `required`, bounds as `minValue`/`maxValue`, and
 //! `show_if` as `enableWhen` where it is comparisons of items with values
-//! joined by one kind of `and`/`or`. A `show_if` beyond that, and every
-//! score (as a read-only item), carry the prom expression in the
-//! `prom-expression` extension: FHIRPath translation is still to come.
+//! joined by one kind of `and`/`or` (or a boolean item alone, or `item in
+//! [...]`). A `show_if` beyond that becomes SDC's `enableWhenExpression`
+//! and every score a read-only item with SDC's `calculatedExpression`, both
+//! in FHIRPath (`fhirpath.rs`); each also keeps the prom expression in the
+//! `prom-expression` extension, which is exact where FHIRPath cannot follow
+//! (history, tables) and which the import reads back.
+
+pub mod fhirpath;
+pub mod response;
 
 use serde_json::{Value as Json, json};
 
@@ -19,9 +27,29 @@ use crate::core::value::{Value, fmt_num};
 
 /// The extension that carries a prom expression FHIR cannot hold yet.
 pub const PROM_EXPRESSION: &str = "urn:prom:fhir:extension:prom-expression";
+/// A score's prom definition (method, items, missing answers, bands …).
+pub const PROM_SCORE: &str = "urn:prom:fhir:extension:prom-score";
+/// A triage rule.
+pub const PROM_RULE: &str = "urn:prom:fhir:extension:prom-rule";
 const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
 const ORDINAL: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
 const ITEM_CONTROL: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl";
+pub const ENABLE_WHEN_EXPRESSION: &str =
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression";
+pub const CALCULATED_EXPRESSION: &str =
+    "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression";
+const VARIABLE: &str = "http://hl7.org/fhir/StructureDefinition/variable";
+
+/// An SDC `Expression` in FHIRPath.
+fn fhirpath_value(name: Option<&str>, expression: &str) -> Json {
+    let mut e = serde_json::Map::new();
+    if let Some(n) = name {
+        e.insert("name".into(), json!(n));
+    }
+    e.insert("language".into(), json!("text/fhirpath"));
+    e.insert("expression".into(), json!(expression));
+    Json::Object(e)
+}
 
 /// A FHIR id for a prom id (FHIR ids hold no `_`).
 pub fn fhir_id(id: &str) -> String {
@@ -112,6 +140,24 @@ fn enable_when(q: &Questionnaire, e: &Expr) -> Option<(Vec<Json>, Option<&'stati
             _ => out.push(e),
         }
     }
+    if let ExprKind::Bin(BinOp::In, a, b) = &e.kind {
+        let (ExprKind::Name(item, _), ExprKind::Lit(Value::List(xs))) = (&a.kind, &b.kind) else {
+            return None;
+        };
+        let conditions = xs
+            .iter()
+            .map(|v| {
+                let (key, value) = answer(q, item, v)?;
+                let mut c = serde_json::Map::new();
+                c.insert("question".into(), json!(item));
+                c.insert("operator".into(), json!("="));
+                c.insert(key, value);
+                Some(Json::Object(c))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let behaviour = (conditions.len() > 1).then_some("any");
+        return Some((conditions, behaviour));
+    }
     let (join, behaviour) = match &e.kind {
         ExprKind::Bin(BinOp::Or, ..) => (BinOp::Or, Some("any")),
         ExprKind::Bin(BinOp::And, ..) => (BinOp::And, Some("all")),
@@ -122,6 +168,10 @@ fn enable_when(q: &Questionnaire, e: &Expr) -> Option<(Vec<Json>, Option<&'stati
     let conditions = parts
         .iter()
         .map(|p| {
+            if let ExprKind::Name(item, _) = &p.kind {
+                let (key, value) = answer(q, item, &Value::Bool(true))?;
+                return Some(json!({"question": item, "operator": "=", key: value}));
+            }
             let ExprKind::Bin(op, a, b) = &p.kind else {
                 return None;
             };
@@ -147,6 +197,81 @@ fn enable_when(q: &Questionnaire, e: &Expr) -> Option<(Vec<Json>, Option<&'stati
         .collect::<Option<Vec<_>>>()?;
     let behaviour = behaviour.filter(|_| conditions.len() > 1);
     Some((conditions, behaviour))
+}
+
+/// Sub-extensions for a text: one `url` per language, each holding `lang`
+/// and `content` (as the translation extension does).
+fn sub_text(url: &str, t: &Text) -> Vec<Json> {
+    t.0.iter()
+        .map(|(lang, s)| {
+            json!({"url": url, "extension": [
+                {"url": "lang", "valueCode": lang},
+                {"url": "content", "valueString": s}
+            ]})
+        })
+        .collect()
+}
+
+/// A score's whole prom definition, so that `prom import fhir` gets back
+/// exactly what FHIRPath can only approximate.
+fn score_extension(q: &Questionnaire, s: &crate::core::model::Score) -> Json {
+    let mut parts = Vec::new();
+    let method = match s.method {
+        Method::Sum => "sum",
+        Method::Mean => "mean",
+        Method::Expr => "expr",
+    };
+    parts.push(json!({"url": "method", "valueCode": method}));
+    if let Some(e) = &s.expr {
+        parts.push(json!({"url": "expr", "valueString": e.source}));
+    }
+    for &i in &s.items {
+        parts.push(json!({"url": "item", "valueString": q.items[i].id}));
+    }
+    for &i in &s.reverse {
+        parts.push(json!({"url": "reverse", "valueString": q.items[i].id}));
+    }
+    if s.allow_missing > 0 {
+        parts.push(json!({"url": "allow-missing", "valueInteger": s.allow_missing}));
+    }
+    if s.impute == crate::core::model::Impute::Mean {
+        parts.push(json!({"url": "impute", "valueCode": "mean"}));
+    }
+    if let Some(t) = &s.transform {
+        parts.push(json!({"url": "transform", "valueString": t.source}));
+    }
+    if let Some(r) = s.round {
+        parts.push(json!({"url": "round", "valueInteger": r}));
+    }
+    for b in &s.bands {
+        let mut band = vec![
+            json!({"url": "from", "valueDecimal": number(b.from)}),
+            json!({"url": "id", "valueCode": b.id}),
+        ];
+        if let Some(t) = &b.text {
+            band.extend(sub_text("text", t));
+        }
+        parts.push(json!({"url": "band", "extension": band}));
+    }
+    json!({"url": PROM_SCORE, "extension": parts})
+}
+
+/// A rule (FHIR has no place for triage): its condition, level, texts and
+/// source, for `prom import fhir`.
+fn rule_extension(r: &crate::core::model::Rule) -> Json {
+    let mut parts = vec![
+        json!({"url": "id", "valueCode": r.id}),
+        json!({"url": "level", "valueCode": r.level.name()}),
+        json!({"url": "when", "valueString": r.when.source}),
+    ];
+    parts.extend(sub_text("text", &r.text));
+    if let Some(t) = &r.patient_text {
+        parts.extend(sub_text("patient-text", t));
+    }
+    if let Some(src) = &r.source {
+        parts.push(json!({"url": "source", "valueString": src}));
+    }
+    json!({"url": PROM_RULE, "extension": parts})
 }
 
 fn prom_expression(source: &str) -> Json {
@@ -278,7 +403,13 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
                         o.insert("enableBehavior".into(), json!(b));
                     }
                 }
-                None => ext.push(prom_expression(&show.source)),
+                None => {
+                    if let Some(fp) = fhirpath::expression(q, &show.ast) {
+                        ext.push(json!({"url": ENABLE_WHEN_EXPRESSION,
+                            "valueExpression": fhirpath_value(None, &fp)}));
+                    }
+                    ext.push(prom_expression(&show.source));
+                }
             }
         }
         if !ext.is_empty() {
@@ -292,8 +423,9 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
     } else {
         items.append(&mut children);
     }
-    // Scores: read-only items; how each is computed travels as the prom
-    // expression (a sum or mean names its items).
+    // Scores: read-only items computed by SDC's calculatedExpression where
+    // FHIRPath can say it, and always by the prom definition (`prom-score`),
+    // which the import reads back.
     for s in &q.scores {
         let mut o = serde_json::Map::new();
         o.insert("linkId".into(), json!(s.id));
@@ -305,16 +437,23 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
         }
         o.insert("type".into(), json!("decimal"));
         o.insert("readOnly".into(), json!(true));
-        let source = match (&s.method, &s.expr) {
-            (Method::Expr, Some(e)) => e.source.clone(),
-            (m, _) => {
-                let names: Vec<&str> = s.items.iter().map(|&i| q.items[i].id.as_str()).collect();
-                let f = if *m == Method::Mean { "mean" } else { "sum" };
-                format!("{f}({})", names.join(", "))
+        let mut ext = Vec::new();
+        if let Some((vars, calc)) = fhirpath::score(q, s) {
+            for (name, e) in vars {
+                ext.push(
+                    json!({"url": VARIABLE, "valueExpression": fhirpath_value(Some(&name), &e)}),
+                );
             }
-        };
-        o.insert("extension".into(), json!([prom_expression(&source)]));
+            ext.push(json!({"url": CALCULATED_EXPRESSION,
+                "valueExpression": fhirpath_value(None, &calc)}));
+        }
+        ext.push(score_extension(q, s));
+        o.insert("extension".into(), Json::Array(ext));
         items.push(Json::Object(o));
+    }
+    if !q.rules.is_empty() {
+        let rules: Vec<Json> = q.rules.iter().map(rule_extension).collect();
+        root.insert("extension".into(), Json::Array(rules));
     }
     root.insert("item".into(), Json::Array(items));
     Json::Object(root)
@@ -326,7 +465,7 @@ mod tests {
 
     #[test]
     fn a_questionnaire_maps_types_options_translations_and_simple_conditions() {
-        let src = include_str!("../tests/fhir/small.yaml");
+        let src = include_str!("../../tests/fhir/small.yaml");
         let q = crate::core::compile::compile_yaml(src)
             .questionnaire
             .expect("compiles");
@@ -350,6 +489,10 @@ mod tests {
         assert_eq!(items[1]["enableWhen"][0]["answerCoding"]["code"], "2");
         assert_eq!(items[2]["type"], "integer");
         assert_eq!(items[3]["readOnly"], true);
-        assert_eq!(items[3]["extension"][0]["valueString"], "sum(pain)");
+        let ext = items[3]["extension"].as_array().expect("extensions");
+        let def = &ext.last().expect("one")["extension"];
+        assert_eq!(def[0]["valueCode"], "sum");
+        assert_eq!(def[1]["valueString"], "pain");
+        assert!(ext.iter().any(|e| e["url"] == CALCULATED_EXPRESSION));
     }
 }
