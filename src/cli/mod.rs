@@ -10,6 +10,7 @@ use crate::catalog;
 use crate::core::testing;
 
 mod admin;
+mod import;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +65,9 @@ enum Command {
     Apikey(admin::ApikeyCmd),
     /// Export responses for research or another system.
     Export(admin::Export),
+    /// Make a questionnaire file from another format.
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// The audit log.
     #[command(subcommand)]
     Audit(admin::AuditCmd),
@@ -171,6 +175,7 @@ pub fn main() -> ExitCode {
         Command::Plan(c) => admin::run(admin::Cmd::Plan(c)),
         Command::Apikey(c) => admin::run(admin::Cmd::Apikey(c)),
         Command::Export(c) => admin::run(admin::Cmd::Export(c)),
+        Command::Import(c) => import::run(c),
         Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
         Command::Backup(c) => admin::run(admin::Cmd::Backup(c)),
         Command::Simulate(c) => admin::run(admin::Cmd::Simulate(c)),

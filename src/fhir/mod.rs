@@ -17,6 +17,7 @@
 //! (history, tables) and which the import reads back.
 
 pub mod fhirpath;
+pub mod import;
 pub mod response;
 
 use serde_json::{Value as Json, json};
@@ -29,16 +30,34 @@ use crate::core::value::{Value, fmt_num};
 pub const PROM_EXPRESSION: &str = "urn:prom:fhir:extension:prom-expression";
 /// A score's prom definition (method, items, missing answers, bands …).
 pub const PROM_SCORE: &str = "urn:prom:fhir:extension:prom-score";
+/// A look-up table.
+pub const PROM_TABLE: &str = "urn:prom:fhir:extension:prom-table";
 /// A triage rule.
 pub const PROM_RULE: &str = "urn:prom:fhir:extension:prom-rule";
-const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
+pub(crate) const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
 const ORDINAL: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
-const ITEM_CONTROL: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl";
+pub(crate) const ITEM_CONTROL: &str =
+    "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl";
 pub const ENABLE_WHEN_EXPRESSION: &str =
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression";
 pub const CALCULATED_EXPRESSION: &str =
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression";
 const VARIABLE: &str = "http://hl7.org/fhir/StructureDefinition/variable";
+
+pub(crate) const SLIDER_STEP: &str =
+    "http://hl7.org/fhir/StructureDefinition/questionnaire-sliderStepValue";
+pub(crate) const UNIT: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit";
+pub(crate) const OPTION_EXCLUSIVE: &str =
+    "http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive";
+/// A step that is not a whole number (FHIR's slider step is an integer).
+pub const PROM_STEP: &str = "urn:prom:fhir:extension:step";
+/// An option that counts as answered but not applicable.
+pub const PROM_NOT_APPLICABLE: &str = "urn:prom:fhir:extension:not-applicable";
+
+fn item_control(code: &str) -> Json {
+    json!({"url": ITEM_CONTROL, "valueCodeableConcept": {"coding": [{
+        "system": "http://hl7.org/fhir/questionnaire-item-control", "code": code}]}})
+}
 
 /// An SDC `Expression` in FHIRPath.
 fn fhirpath_value(name: Option<&str>, expression: &str) -> Json {
@@ -141,8 +160,19 @@ fn enable_when(q: &Questionnaire, e: &Expr) -> Option<(Vec<Json>, Option<&'stati
         }
     }
     if let ExprKind::Bin(BinOp::In, a, b) = &e.kind {
-        let (ExprKind::Name(item, _), ExprKind::Lit(Value::List(xs))) = (&a.kind, &b.kind) else {
+        let ExprKind::Name(item, _) = &a.kind else {
             return None;
+        };
+        let xs: Vec<Value> = match &b.kind {
+            ExprKind::Lit(Value::List(xs)) => xs.clone(),
+            ExprKind::List(es) => es
+                .iter()
+                .map(|e| match &e.kind {
+                    ExprKind::Lit(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?,
+            _ => return None,
         };
         let conditions = xs
             .iter()
@@ -256,6 +286,21 @@ fn score_extension(q: &Questionnaire, s: &crate::core::model::Score) -> Json {
     json!({"url": PROM_SCORE, "extension": parts})
 }
 
+/// A look-up table for `table()`.
+fn table_extension(t: &crate::core::model::Table) -> Json {
+    let mut parts = vec![json!({"url": "name", "valueString": t.name})];
+    for (k, v) in &t.entries {
+        let key = match k {
+            Value::Num(d) => json!({"url": "key", "valueDecimal": number(*d)}),
+            Value::Str(s) => json!({"url": "key", "valueString": s}),
+            other => json!({"url": "key", "valueString": other.to_json().to_string()}),
+        };
+        parts.push(json!({"url": "entry", "extension": [key,
+            {"url": "value", "valueDecimal": number(*v)}]}));
+    }
+    json!({"url": PROM_TABLE, "extension": parts})
+}
+
 /// A rule (FHIR has no place for triage): its condition, level, texts and
 /// source, for `prom import fhir`.
 fn rule_extension(r: &crate::core::model::Rule) -> Json {
@@ -362,10 +407,39 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
             ext.push(json!({"url": "http://hl7.org/fhir/StructureDefinition/maxValue", value_key: number(m)}));
         }
         if it.kind == ItemType::Slider {
-            ext.push(
-                json!({"url": ITEM_CONTROL, "valueCodeableConcept": {"coding": [{
-                "system": "http://hl7.org/fhir/questionnaire-item-control", "code": "slider"}]}}),
-            );
+            ext.push(item_control("slider"));
+        }
+        if let Some(step) = it.step {
+            if step.fract().is_zero() {
+                ext.push(json!({"url": SLIDER_STEP, "valueInteger": number(step)}));
+            } else {
+                ext.push(json!({"url": PROM_STEP, "valueDecimal": number(step)}));
+            }
+        }
+        if let Some(u) = &it.unit {
+            let mut coding = serde_json::Map::new();
+            put_text(&mut coding, "display", u);
+            ext.push(json!({"url": UNIT, "valueCoding": coding}));
+        }
+        // Help and a slider's end labels: display items under the question
+        // with SDC's item controls.
+        let mut under: Vec<Json> = Vec::new();
+        for (t, control) in [
+            (&it.help, "help"),
+            (&it.min_text, "lower"),
+            (&it.max_text, "upper"),
+        ] {
+            if let Some(t) = t {
+                let mut d = serde_json::Map::new();
+                d.insert("linkId".into(), json!(format!("{}-{control}", it.id)));
+                put_text(&mut d, "text", t);
+                d.insert("type".into(), json!("display"));
+                d.insert("extension".into(), json!([item_control(control)]));
+                under.push(Json::Object(d));
+            }
+        }
+        if !under.is_empty() {
+            o.insert("item".into(), Json::Array(under));
         }
         if !it.options.is_empty() {
             let system = format!("{}:{}", canonical(&q.id), it.id);
@@ -383,11 +457,18 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
                     coding.insert("code".into(), json!(code));
                     put_text(&mut coding, "display", &opt.text);
                     let mut option = serde_json::Map::new();
+                    let mut oext = Vec::new();
                     if let Some(s) = opt.scoring_value() {
-                        option.insert(
-                            "extension".into(),
-                            json!([{"url": ORDINAL, "valueDecimal": number(s)}]),
-                        );
+                        oext.push(json!({"url": ORDINAL, "valueDecimal": number(s)}));
+                    }
+                    if opt.exclusive {
+                        oext.push(json!({"url": OPTION_EXCLUSIVE, "valueBoolean": true}));
+                    }
+                    if opt.not_applicable {
+                        oext.push(json!({"url": PROM_NOT_APPLICABLE, "valueBoolean": true}));
+                    }
+                    if !oext.is_empty() {
+                        option.insert("extension".into(), Json::Array(oext));
                     }
                     option.insert("valueCoding".into(), Json::Object(coding));
                     Json::Object(option)
@@ -408,9 +489,10 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
                         ext.push(json!({"url": ENABLE_WHEN_EXPRESSION,
                             "valueExpression": fhirpath_value(None, &fp)}));
                     }
-                    ext.push(prom_expression(&show.source));
                 }
             }
+            // Always, so that the import gets back the author's words.
+            ext.push(prom_expression(&show.source));
         }
         if !ext.is_empty() {
             o.insert("extension".into(), Json::Array(ext));
@@ -451,9 +533,10 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
         o.insert("extension".into(), Json::Array(ext));
         items.push(Json::Object(o));
     }
-    if !q.rules.is_empty() {
-        let rules: Vec<Json> = q.rules.iter().map(rule_extension).collect();
-        root.insert("extension".into(), Json::Array(rules));
+    let mut root_ext: Vec<Json> = q.tables.iter().map(table_extension).collect();
+    root_ext.extend(q.rules.iter().map(rule_extension));
+    if !root_ext.is_empty() {
+        root.insert("extension".into(), Json::Array(root_ext));
     }
     root.insert("item".into(), Json::Array(items));
     Json::Object(root)

@@ -401,3 +401,318 @@ async fn every_shipped_questionnaires_test_answers_go_out_as_fhir_and_back_with_
     }
     assert!(compared >= 30, "only {compared} compared");
 }
+
+/// The parts of a compiled questionnaire a round trip through FHIR keeps.
+fn essentials(q: &prom::core::model::Questionnaire) -> Value {
+    let items: Vec<Value> = q
+        .items
+        .iter()
+        .map(|it| {
+            json!({
+                "id": it.id,
+                "kind": format!("{:?}", it.kind),
+                "text": it.text.to_json(),
+                "help": it.help.as_ref().map(|t| t.to_json()),
+                "required": it.required,
+                "options": it.options.iter().map(|o| json!({
+                    "value": o.value.to_json(),
+                    "text": o.text.to_json(),
+                    "score": o.scoring_value().map(|d| d.to_string()),
+                    "exclusive": o.exclusive,
+                    "not_applicable": o.not_applicable,
+                })).collect::<Vec<_>>(),
+                "min": it.min.map(|d| d.to_string()),
+                "max": it.max.map(|d| d.to_string()),
+                "step": it.step.map(|d| d.to_string()),
+                "unit": it.unit.as_ref().map(|t| t.to_json()),
+                "min_text": it.min_text.as_ref().map(|t| t.to_json()),
+                "max_text": it.max_text.as_ref().map(|t| t.to_json()),
+                "max_length": it.max_length,
+                "show_if": it.show_if.as_ref().map(|e| e.source.clone()),
+            })
+        })
+        .collect();
+    let scores: Vec<Value> = q
+        .scores
+        .iter()
+        .map(|s| {
+            let ids = |xs: &[usize]| xs.iter().map(|&i| q.items[i].id.clone()).collect::<Vec<_>>();
+            json!({
+                "id": s.id,
+                "title": s.title.as_ref().map(|t| t.to_json()),
+                "items": ids(&s.items),
+                "method": format!("{:?}", s.method),
+                "expr": s.expr.as_ref().map(|e| e.source.clone()),
+                "reverse": ids(&s.reverse),
+                "allow_missing": s.allow_missing,
+                "impute": format!("{:?}", s.impute),
+                "transform": s.transform.as_ref().map(|e| e.source.clone()),
+                "round": s.round,
+                "bands": s.bands.iter().map(|b| json!([b.from.to_string(), b.id, b.text.as_ref().map(|t| t.to_json())])).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let rules: Vec<Value> = q
+        .rules
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "when": r.when.source, "level": r.level.name(),
+                "text": r.text.to_json(),
+                "patient_text": r.patient_text.as_ref().map(|t| t.to_json()),
+                "source": r.source,
+            })
+        })
+        .collect();
+    json!({
+        "id": q.id, "version": q.version, "title": q.title.to_json(),
+        "languages": q.languages, "items": items, "scores": scores, "rules": rules,
+        "tables": q.tables.iter().map(|t| json!([t.name, t.entries.iter().map(|(k, v)| json!([k.to_json(), v.to_string()])).collect::<Vec<_>>()])).collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn every_shipped_questionnaire_goes_to_fhir_and_back_to_yaml_unchanged() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut entries = prom::catalog::load(&root.join("questionnaires")).expect("questionnaires");
+    // And one with every feature the view carries.
+    entries.push(prom::catalog::load_file(
+        &root.join("tests/fhir/everything.yaml"),
+    ));
+    assert_eq!(entries.len(), 6);
+    for e in entries {
+        let q = e.questionnaire().expect("compiles");
+        let fhir = prom::fhir::questionnaire(q);
+        let back = prom::fhir::import::to_yaml(&fhir, &[], Some(&q.id)).expect("imports");
+        let compiled = prom::core::compile::compile_yaml(&back.yaml);
+        assert!(
+            !compiled.has_errors(),
+            "{}:\n{}\n{}",
+            q.id,
+            prom::core::diag::render_all(&compiled.diagnostics, "back.yaml", &back.yaml),
+            back.yaml
+        );
+        let again = compiled.questionnaire.expect("compiles");
+        let (a, b) = (essentials(q), essentials(&again));
+        for k in [
+            "id",
+            "version",
+            "title",
+            "languages",
+            "items",
+            "scores",
+            "rules",
+            "tables",
+        ] {
+            if let (Some(xs), Some(ys)) = (a[k].as_array(), b[k].as_array()) {
+                assert_eq!(xs.len(), ys.len(), "{}: {k}", q.id);
+                for (x, y) in xs.iter().zip(ys) {
+                    assert_eq!(x, y, "{}: {k}", q.id);
+                }
+            } else {
+                assert_eq!(a[k], b[k], "{}: {k}", q.id);
+            }
+        }
+        assert!(back.notes.is_empty(), "{}: {:?}", q.id, back.notes);
+    }
+}
+
+fn import(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+        .arg("import")
+        .arg("fhir")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("prom runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn prom_import_fhir_writes_a_questionnaire_that_passes_check_and_says_what_it_left_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("sleep_check.yaml");
+    let (code, _, err) = import(&[
+        "tests/fhir/external-questionnaire.json",
+        "--valueset",
+        "tests/fhir/external-valueset.json",
+        "--out",
+        out.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("check: no errors"), "{err}");
+    let yaml = std::fs::read_to_string(&out).expect("written");
+    let e = prom::catalog::load_file(&out);
+    assert_eq!(e.errors(), 0, "{}", e.render());
+    let q = e.questionnaire().expect("compiles");
+    assert_eq!(q.id, "sleep_check");
+    assert_eq!(q.languages, ["da"]);
+    let kinds: Vec<(String, String)> = q
+        .items
+        .iter()
+        .map(|i| (i.id.clone(), format!("{:?}", i.kind)))
+        .collect();
+    let expect = [
+        ("sleep", "Section"),
+        ("sleep_wake_ups", "Choice"),
+        ("sleep_hours", "Decimal"),
+        ("sleep_aids", "Multi"),
+        ("sleep_pill_name", "Text"),
+        ("day", "Section"),
+        ("day_tired", "Boolean"),
+        ("day_naps", "Integer"),
+        ("day_when", "Date"),
+        ("day_other", "Choice"),
+    ];
+    assert_eq!(
+        kinds,
+        expect
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    // Options from the contained value set with their weights as scores,
+    // and from the value set given beside it.
+    let wake = &q.items[1];
+    assert_eq!(wake.options.len(), 3);
+    assert_eq!(wake.options[2].text.get("da"), "Ofte");
+    assert_eq!(
+        wake.options[2].scoring_value(),
+        Some(rust_decimal::Decimal::from(2))
+    );
+    assert_eq!(q.items[9].options.len(), 2);
+    assert_eq!((q.items[1].required, q.items[2].required), (true, false));
+    assert_eq!(q.items[2].max, Some(rust_decimal::Decimal::from(24)));
+    // Conditions: a multi's answer, a group's condition on each of its
+    // items, `any`, and FHIR's `!=` (true when unanswered).
+    let show = |i: usize| q.items[i].show_if.as_ref().map(|e| e.source.clone());
+    assert_eq!(show(4).as_deref(), Some("'pill' in sleep_aids"));
+    assert_eq!(show(6).as_deref(), Some("not (sleep_wake_ups = 'LA-0')"));
+    assert_eq!(
+        show(7).as_deref(),
+        Some("(not (sleep_wake_ups = 'LA-0')) and ((day_tired = true) or (sleep_hours < 6))")
+    );
+    // What could not be carried over is said in the file and on stderr.
+    for said in [
+        "`/day/photo` (attachment) was not imported",
+        "the calculated item `/day/score` was not imported: write it as a score",
+        "a date and time in FHIR: here the date",
+        "translations into en were left out",
+        "open-choice in FHIR",
+    ] {
+        assert!(
+            yaml.contains(&format!("# import: {said}")),
+            "{said}:\n{yaml}"
+        );
+        assert!(err.contains(said), "{said}: {err}");
+    }
+    assert!(yaml.contains("# import: linkId `/sleep/wakeUps`"));
+    // `prom check` agrees.
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+        .arg("check")
+        .arg(&out)
+        .output()
+        .expect("prom runs");
+    assert!(check.status.success());
+    // Without the value set beside it, that item is a text answer and the
+    // file says where its options are.
+    let (code, yaml2, err2) = import(&["tests/fhir/external-questionnaire.json"]);
+    assert_eq!(code, 0, "{err2}");
+    assert!(yaml2.contains("which is not in the file: give it with --valueset"));
+}
+
+#[test]
+fn prom_import_fhir_refuses_what_is_not_a_questionnaire_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"resourceType\": \"Patient\"}").expect("write");
+    let (code, out, err) = import(&[bad.to_str().expect("path")]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("this is a FHIR Patient; `prom import fhir` reads a Questionnaire"),
+        "{err}"
+    );
+    std::fs::write(&bad, "{not json").expect("write");
+    let (code, _, err) = import(&[bad.to_str().expect("path")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not JSON"), "{err}");
+    let (code, _, err) = import(&["tests/fhir/external-questionnaire.json", "--id", "Bad-Id"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`Bad-Id` is not an id"), "{err}");
+}
+
+#[tokio::test]
+async fn prom_export_fhir_bundles_the_questionnaire_with_one_clinics_responses() {
+    let app = spawn().await;
+    app.patient(&app.key_a, "P1").await;
+    app.patient(&app.key_b, "Q1").await;
+    let post = |key: String, p: &'static str, v: [u8; 9]| {
+        let body = json!({"questionnaire": "phq9", "patient": p, "answers": phq9(v)});
+        let app = &app;
+        async move { app.post(&key, "/api/v1/responses", &body).await.1 }
+    };
+    let first = post(app.key_a.clone(), "P1", [1; 9]).await;
+    post(app.key_a.clone(), "P1", [0; 9]).await;
+    post(app.key_b.clone(), "Q1", [2; 9]).await;
+    let fix = json!({"answers": phq9([2; 9]), "reason": "typed wrongly"});
+    let (s, _) = app
+        .post(
+            &app.key_a,
+            &format!(
+                "/api/v1/responses/{}/corrections",
+                first["id"].as_str().expect("id")
+            ),
+            &fix,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let out = app.dir.path().join("bundle.json");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+        .args([
+            "export",
+            "--questionnaire",
+            "phq9",
+            "--format",
+            "fhir",
+            "--clinic",
+            "a",
+        ])
+        .arg("--db")
+        .arg(&app.db)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("prom runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("JSON");
+    keep("phq9-bundle", &bundle);
+    let entries = bundle["entry"].as_array().expect("entries");
+    assert_eq!(entries[0]["resource"]["resourceType"], "Questionnaire");
+    let responses: Vec<&Value> = entries[1..].iter().map(|e| &e["resource"]).collect();
+    assert_eq!(responses.len(), 3, "clinic a's three, not clinic b's");
+    assert!(
+        responses
+            .iter()
+            .all(|r| r["subject"]["identifier"]["value"] == "P1")
+    );
+    let statuses: Vec<&str> = responses
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["completed", "completed", "amended"]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'export.fhir'"),
+        1
+    );
+}

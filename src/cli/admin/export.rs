@@ -47,31 +47,99 @@ fn cell(v: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// Where an export goes: a file beside `out` (renamed at the end by
+/// [`close_sink`], so no half-written file stays behind) or standard output.
+fn open_sink(out: Option<&std::path::Path>) -> Result<(Box<dyn Write>, Option<PathBuf>), Fail> {
+    let tmp = out.map(|p| p.with_extension("partial"));
+    let sink: Box<dyn Write> = match &tmp {
+        Some(t) => Box::new(
+            std::fs::File::create(t)
+                .map_err(|x| Fail(format!("cannot write {}: {x}", t.display())))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    Ok((sink, tmp))
+}
+
+fn close_sink(tmp: Option<PathBuf>, out: Option<&std::path::Path>) -> Result<(), Fail> {
+    if let (Some(tmp), Some(path)) = (tmp, out) {
+        std::fs::rename(&tmp, path)
+            .map_err(|x| Fail(format!("cannot write {}: {x}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// A `Bundle` (collection) holding the questionnaire as a FHIR R4
+/// `Questionnaire` and, when there is a database, every response to it in
+/// the scope asked for (corrections and what they replaced, each saying so)
+/// as `QuestionnaireResponse`s of the exact version answered. Written entry
+/// by entry, so memory stays flat however many there are.
+fn export_fhir(e: &Export, q: &crate::core::model::Questionnaire) -> Result<(), Fail> {
+    let (sink, tmp) = open_sink(e.out.as_deref())?;
+    let mut w = std::io::BufWriter::new(sink);
+    let io = |x: std::io::Error| Fail(format!("cannot write the export: {x}"));
+    let first = serde_json::json!({
+        "fullUrl": crate::fhir::canonical(&q.id),
+        "resource": crate::fhir::questionnaire(q),
+    });
+    write!(
+        w,
+        "{{\"resourceType\": \"Bundle\", \"type\": \"collection\", \"entry\": [\n{first}"
+    )
+    .map_err(io)?;
+    let mut n = 0u64;
+    if e.db.db.is_file() {
+        let mut conn = open_existing(&e.db)?;
+        if let Some(c) = &e.clinic {
+            crate::storage::clinics::get_clinic(&conn, c)
+                .map_err(|_| Fail(format!("there is no clinic `{c}`")))?;
+        }
+        in_tx(&mut conn, |tx| {
+            let subject = format!("responses to {} as FHIR", e.questionnaire);
+            audit_cli(tx, "export.fhir", e.clinic.as_deref(), None, Some(&subject))
+        })?;
+        let tx = conn.transaction()?;
+        crate::storage::export::for_each_row(
+            &tx,
+            &e.questionnaire,
+            e.clinic.as_deref(),
+            false,
+            |r| {
+                let rec =
+                    crate::storage::responses::get_response(&tx, &r.clinic_id, &r.response_id)?;
+                let version =
+                    crate::storage::versions::load_version_shared(&tx, &q.id, rec.version)?;
+                let entry = serde_json::json!({
+                    "fullUrl": format!("urn:uuid:{}", rec.id),
+                    "resource": crate::fhir::response::questionnaire_response(&version, &rec, &r.clinic_id),
+                });
+                n += 1;
+                write!(w, ",\n{entry}").map_err(|x| StorageError::Invalid(x.to_string()))
+            },
+        )?;
+    } else {
+        eprintln!(
+            "no database at {}: the bundle holds the questionnaire only",
+            e.db.db.display()
+        );
+    }
+    writeln!(w, "\n]}}").map_err(io)?;
+    w.flush().map_err(io)?;
+    drop(w);
+    close_sink(tmp, e.out.as_deref())?;
+    if e.out.is_some() {
+        eprintln!("exported the questionnaire and {n} responses");
+    }
+    Ok(())
+}
+
 pub(super) fn export(e: Export) -> Result<(), Fail> {
     let catalog = load_catalog(&e.questionnaires)?;
     let q = catalog
         .get(&e.questionnaire)
         .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
     if e.format == "fhir" {
-        // A Bundle holding the questionnaire as a FHIR R4 Questionnaire;
-        // its responses (QuestionnaireResponse) are still to come.
-        let bundle = serde_json::json!({
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{
-                "fullUrl": crate::fhir::canonical(&q.id),
-                "resource": crate::fhir::questionnaire(q),
-            }],
-        });
-        let text = serde_json::to_string_pretty(&bundle).map_err(|x| Fail(x.to_string()))?;
-        return match &e.out {
-            Some(path) => std::fs::write(path, text + "\n")
-                .map_err(|x| Fail(format!("cannot write {}: {x}", path.display()))),
-            None => {
-                println!("{text}");
-                Ok(())
-            }
-        };
+        return export_fhir(&e, q);
     }
     let mut conn = open_existing(&e.db)?;
     if let Some(c) = &e.clinic {
@@ -123,14 +191,7 @@ pub(super) fn export(e: Export) -> Result<(), Fail> {
     }
     // Rows go straight to the file (beside it, renamed at the end: no
     // half-written file stays behind) or to standard output.
-    let tmp = e.out.as_ref().map(|p| p.with_extension("partial"));
-    let sink: Box<dyn Write> = match &tmp {
-        Some(t) => Box::new(
-            std::fs::File::create(t)
-                .map_err(|x| Fail(format!("cannot write {}: {x}", t.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let (sink, tmp) = open_sink(e.out.as_deref())?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
     let csv_err = |x: csv::Error| Fail(x.to_string());
     w.write_record(&header).map_err(csv_err)?;
@@ -180,9 +241,6 @@ pub(super) fn export(e: Export) -> Result<(), Fail> {
     drop(tx);
     w.flush().map_err(|x| Fail(x.to_string()))?;
     drop(w);
-    if let (Some(tmp), Some(path)) = (tmp, &e.out) {
-        std::fs::rename(&tmp, path)
-            .map_err(|x| Fail(format!("cannot write {}: {x}", path.display())))?;
-    }
+    close_sink(tmp, e.out.as_deref())?;
     Ok(())
 }
