@@ -93,9 +93,39 @@ pub fn prom_name(s: &str) -> String {
     }
 }
 
-/// A YAML double-quoted scalar (a JSON string is one).
+/// Whether YAML can hold a character as it is (its printable set, less
+/// the byte order mark, which a document may not contain).
+fn yaml_printable(c: char) -> bool {
+    matches!(c, '\t' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}')
+        || c >= '\u{10000}'
+}
+
+/// A YAML double-quoted scalar (a JSON string is one), with every character
+/// YAML cannot hold as it is escaped.
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    json.chars()
+        .map(|c| {
+            if yaml_printable(c) || c == '\n' {
+                c.to_string()
+            } else {
+                format!("\\u{:04x}", c as u32)
+            }
+        })
+        .collect()
+}
+
+/// Text for a `#` comment: one line, nothing YAML cannot hold.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if yaml_printable(c) && c != '\t' {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", c as u32)
+            }
+        })
+        .collect()
 }
 
 fn lang_of(code: &str) -> Option<String> {
@@ -208,6 +238,8 @@ struct Importer<'a> {
     /// linkId of every item whose answers are numbers (in conditions,
     /// every other answer is a quoted string).
     numeric: HashSet<String>,
+    /// The option codes of every choice and multi item, by linkId.
+    codes: HashMap<String, Vec<String>>,
     kinds: HashMap<String, &'static str>,
     notes: Vec<String>,
     /// Notes for the head of the file (not about one item).
@@ -217,10 +249,9 @@ struct Importer<'a> {
 }
 
 impl Importer<'_> {
+    /// A new prom id for an item; conditions find it by its `linkId` (the
+    /// first item, if a `linkId` is used twice).
     fn id_for(&mut self, link: &str) -> String {
-        if let Some(id) = self.ids.get(link) {
-            return id.clone();
-        }
         let base = if link.is_empty() {
             "item".to_string()
         } else {
@@ -233,7 +264,7 @@ impl Importer<'_> {
             n += 1;
         }
         self.taken.insert(id.clone());
-        if !link.is_empty() {
+        if !link.is_empty() && !self.ids.contains_key(link) {
             self.ids.insert(link.to_string(), id.clone());
         }
         id
@@ -347,10 +378,14 @@ impl Importer<'_> {
         let mut parts = Vec::new();
         for c in list {
             let q = c["question"].as_str().unwrap_or("");
-            let id = self.ids.get(q).ok_or_else(|| {
-                format!("its condition asks about `{q}`, which is not an earlier item")
-            })?;
-            let kind = self.kinds.get(q).copied().unwrap_or("text");
+            let kind = self.kinds.get(q).copied().unwrap_or("none");
+            let id = self
+                .ids
+                .get(q)
+                .filter(|_| !matches!(kind, "none" | "section" | "display"))
+                .ok_or_else(|| {
+                    format!("its condition asks about `{q}`, which is not an earlier question")
+                })?;
             let op = c["operator"].as_str().unwrap_or("=");
             if op == "exists" {
                 let yes = c["answerBoolean"].as_bool().unwrap_or(true);
@@ -361,29 +396,56 @@ impl Importer<'_> {
                 });
                 continue;
             }
+            let op = match op {
+                "=" | "!=" | "<" | "<=" | ">" | ">=" => op,
+                other => return Err(format!("its condition uses the operator `{other}`")),
+            };
+            let numeric = self.numeric.contains(q);
+            let mismatch = || {
+                Err(format!(
+                    "its condition compares `{q}` ({kind}) with another kind of answer"
+                ))
+            };
             let value = if let Some(code) = c["answerCoding"]["code"].as_str() {
-                if self.numeric.contains(q) {
-                    code.to_string()
-                } else {
-                    quote_expr(code)
+                match self.codes.get(q) {
+                    Some(codes) if !codes.iter().any(|x| x == code) => {
+                        return Err(format!(
+                            "its condition names `{code}`, which is not an option of `{q}`"
+                        ));
+                    }
+                    Some(_) if numeric => code.to_string(),
+                    Some(_) => quote_expr(code),
+                    None if kind == "text" => quote_expr(code),
+                    None => return mismatch(),
                 }
             } else if let Some(b) = c["answerBoolean"].as_bool() {
+                if kind != "boolean" {
+                    return mismatch();
+                }
                 b.to_string()
             } else if let Some(n) =
                 number_text(&c["answerInteger"]).or_else(|| number_text(&c["answerDecimal"]))
             {
+                if !matches!(kind, "integer" | "decimal" | "slider") {
+                    return mismatch();
+                }
                 n
-            } else if let Some(s) = c["answerString"].as_str() {
-                quote_expr(s)
+            } else if let Some(t) = c["answerString"].as_str() {
+                match self.codes.get(q) {
+                    Some(codes) if codes.iter().any(|x| x == t) && !numeric => quote_expr(t),
+                    None if kind == "text" => quote_expr(t),
+                    _ => return mismatch(),
+                }
             } else {
                 return Err(format!(
                     "its condition on `{q}` compares with a kind of answer prom's conditions cannot name"
                 ));
             };
-            let op = match op {
-                "=" | "!=" | "<" | "<=" | ">" | ">=" => op,
-                other => return Err(format!("its condition uses the operator `{other}`")),
-            };
+            if matches!(op, "<" | "<=" | ">" | ">=") && !numeric {
+                return Err(format!(
+                    "its condition orders the answers of `{q}`, which are not numbers"
+                ));
+            }
             parts.push(match (kind, op) {
                 ("multi", "=") => format!("{value} in {id}"),
                 ("multi", "!=") => format!("not ({value} in {id})"),
@@ -449,7 +511,28 @@ impl Importer<'_> {
             }
             return;
         }
+        // The item's own condition, with its group's.
+        let own = match ext_of(it, PROM_EXPRESSION).and_then(|e| e["valueString"].as_str()) {
+            Some(src) => Some(src.to_string()),
+            None => match self.condition(it) {
+                Ok(c) => c,
+                Err(why) => {
+                    self.note(&mut comments, format!("shown always: {why}"));
+                    None
+                }
+            },
+        };
+        if self.ids.contains_key(&link) {
+            self.note(
+                &mut comments,
+                format!(
+                    "the linkId `{link}` is used twice in the source; conditions refer to the first"
+                ),
+            );
+        }
         let id = self.id_for(&link);
+        // Conditions name the first item with a linkId.
+        let first = self.ids.get(&link) == Some(&id);
         if id != link {
             comments.push(format!("linkId `{link}`"));
         }
@@ -465,17 +548,6 @@ impl Importer<'_> {
         if let Some(p) = it["prefix"].as_str() {
             comments.push(format!("prefix `{p}`"));
         }
-        // The item's own condition, with its group's.
-        let own = match ext_of(it, PROM_EXPRESSION).and_then(|e| e["valueString"].as_str()) {
-            Some(src) => Some(src.to_string()),
-            None => match self.condition(it) {
-                Ok(c) => c,
-                Err(why) => {
-                    self.note(&mut comments, format!("shown always: {why}"));
-                    None
-                }
-            },
-        };
         if own.is_none()
             && let Some(e) = ext_of(it, ENABLE_WHEN_EXPRESSION)
         {
@@ -562,7 +634,9 @@ impl Importer<'_> {
                     "`{link}` ({other}) was not imported: prom has no such kind of answer"
                 ));
                 self.taken.remove(&id);
-                self.ids.remove(&link);
+                if self.ids.get(&link) == Some(&id) {
+                    self.ids.remove(&link);
+                }
                 return;
             }
         };
@@ -612,24 +686,40 @@ impl Importer<'_> {
             comments: Vec::new(),
         };
         if matches!(kind, "choice" | "multi") {
-            item.options = self.options(it, &mut comments);
+            let mut seen = HashSet::new();
+            for o in self.options(it, &mut comments) {
+                if seen.insert(o.code.clone()) {
+                    item.options.push(o);
+                } else {
+                    let msg = format!("the option `{}` is given twice; kept once", o.code);
+                    self.note(&mut comments, msg);
+                }
+            }
             if item.options.is_empty() {
                 self.note(
                     &mut comments,
                     "no options: imported as a text answer".into(),
                 );
                 item.kind = "text";
-            } else if item.options.iter().all(|o| numeric_code(&o.code)) {
-                self.numeric.insert(link.clone());
+            } else if first {
+                if item.options.iter().all(|o| numeric_code(&o.code)) {
+                    self.numeric.insert(link.clone());
+                }
+                self.codes.insert(
+                    link.clone(),
+                    item.options.iter().map(|o| o.code.clone()).collect(),
+                );
             }
         }
-        if matches!(item.kind, "integer" | "decimal" | "slider") {
+        if first && matches!(item.kind, "integer" | "decimal" | "slider") {
             self.numeric.insert(link.clone());
         }
         if !matches!(kind, "section" | "display") && repeats && kind != "multi" {
             self.note(&mut comments, "repeats in FHIR: here one answer".into());
         }
-        self.kinds.insert(link.clone(), item.kind);
+        if first {
+            self.kinds.insert(link.clone(), item.kind);
+        }
         match kind {
             "section" => {
                 if condition.is_some() {
@@ -707,6 +797,7 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
         taken: HashSet::new(),
         items: Vec::new(),
         numeric: HashSet::new(),
+        codes: HashMap::new(),
         kinds: HashMap::new(),
         notes: Vec::new(),
         top: Vec::new(),
@@ -764,8 +855,8 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
     let mut y = String::new();
     let url = q["url"].as_str().unwrap_or("");
     let version_in = q["version"].as_str().unwrap_or("");
-    y.push_str(&format!(
-        "# Imported from the FHIR Questionnaire {}{} by `prom import fhir`.\n",
+    let from = format!(
+        "Imported from the FHIR Questionnaire {}{} by `prom import fhir`.",
         if url.is_empty() {
             q["id"].as_str().unwrap_or("")
         } else {
@@ -776,26 +867,27 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
         } else {
             format!(" (version {version_in})")
         }
-    ));
+    );
+    y.push_str(&format!("# {}\n", comment(&from)));
     y.push_str("# Lines starting with `# import:` mark what could not be carried over.\n");
     if let Some(p) = q["publisher"].as_str() {
-        y.push_str(&format!("# Publisher: {p}\n"));
+        y.push_str(&format!("# Publisher: {}\n", comment(p)));
     }
     if q["status"].as_str().is_some_and(|s| s != "active") {
-        y.push_str(&format!(
-            "# import: the source's status is `{}`\n",
+        let status = format!(
+            "the source's status is `{}`",
             q["status"].as_str().unwrap_or("")
-        ));
+        );
+        y.push_str(&format!("# import: {}\n", comment(&status)));
     }
     for n in &imp.top {
-        y.push_str(&format!("# import: {n}\n"));
+        y.push_str(&format!("# import: {}\n", comment(n)));
     }
     y.push_str(&format!("id: {qid}\n"));
     let version = version_in.parse::<u32>().ok().filter(|v| *v > 0);
     if version.is_none() && !version_in.is_empty() {
-        y.push_str(&format!(
-            "# import: FHIR version `{version_in}` is not a whole number; prom's starts at 1\n"
-        ));
+        let why = format!("FHIR version `{version_in}` is not a whole number; prom's starts at 1");
+        y.push_str(&format!("# import: {}\n", comment(&why)));
     }
     y.push_str(&format!("version: {}\n", version.unwrap_or(1)));
     y.push_str(&format!("title: {}\n", text_yaml(&title, &langs)));
@@ -850,7 +942,7 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
     y.push_str("items:\n");
     for it in &imp.items {
         for c in &it.comments {
-            y.push_str(&format!("  # import: {c}\n"));
+            y.push_str(&format!("  # import: {}\n", comment(c)));
         }
         y.push_str(&format!("  - id: {}\n    type: {}\n", it.id, it.kind));
         y.push_str(&format!("    text: {}\n", text_yaml(&it.text, &langs)));
@@ -953,7 +1045,9 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
                 y.push_str(&format!("    reverse: [{}]\n", reverse.join(", ")));
             }
             let allow = one("allow-missing").and_then(|e| e["valueInteger"].as_u64());
-            let impute = one("impute").and_then(|e| e["valueCode"].as_str());
+            let impute = one("impute")
+                .and_then(|e| e["valueCode"].as_str())
+                .map(|i| if i == "mean" { "mean" } else { "none" });
             if allow.is_some() || impute.is_some() {
                 y.push_str(&format!(
                     "    missing: {{allow: {}, impute: {}}}\n",
@@ -974,7 +1068,10 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
                     let from = sub(b, "from")
                         .first()
                         .and_then(|e| number_text(&e["valueDecimal"]));
-                    let bid = sub(b, "id").first().and_then(|e| e["valueCode"].as_str());
+                    let bid = sub(b, "id")
+                        .first()
+                        .and_then(|e| e["valueCode"].as_str())
+                        .map(prom_name);
                     let (Some(from), Some(bid)) = (from, bid) else {
                         continue;
                     };
@@ -1032,4 +1129,64 @@ pub fn to_yaml(q: &Json, value_sets: &[Json], id: Option<&str>) -> Result<Import
         scores: n_scores,
         rules: rules.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_ids_become_prom_names() {
+        assert_eq!(prom_name("LittleInterest"), "little_interest");
+        assert_eq!(prom_name("/sleep/wakeUps"), "sleep_wake_ups");
+        assert_eq!(prom_name("/44250-9"), "q_44250_9");
+        assert_eq!(prom_name("1.1"), "q_1_1");
+        assert_eq!(prom_name("phq9"), "phq9");
+        assert_eq!(prom_name("--"), "q");
+    }
+
+    #[test]
+    fn text_from_elsewhere_cannot_break_the_yaml_or_a_comment() {
+        let hostile = "a\"b\nc\u{feff}d\u{7}e: #f";
+        let q = quote(hostile);
+        assert!(!q.contains('\n') && !q.contains('\u{feff}') && !q.contains('\u{7}'));
+        let back = crate::core::compile::compile_yaml(&format!(
+            "id: x\nversion: 1\ntitle: {q}\nitems:\n  - {{id: a, type: boolean, text: t}}\n"
+        ));
+        let title = back.questionnaire.expect("compiles").title;
+        assert_eq!(title.get("en"), hostile);
+        let c = comment(hostile);
+        assert!(!c.contains('\n') && !c.contains('\u{feff}'));
+    }
+
+    #[test]
+    fn fhir_conditions_keep_fhir_s_meaning_in_prom_s_words() {
+        let q = serde_json::json!({"resourceType": "Questionnaire", "item": [
+            {"linkId": "a", "type": "choice", "text": "A", "answerOption": [
+                {"valueCoding": {"code": "y"}}, {"valueCoding": {"code": "n"}}]},
+            {"linkId": "b", "type": "integer", "text": "B"},
+            {"linkId": "c", "type": "string", "text": "C", "enableWhen": [
+                {"question": "a", "operator": "!=", "answerCoding": {"code": "y"}},
+                {"question": "b", "operator": "exists", "answerBoolean": false}],
+             "enableBehavior": "any"},
+            {"linkId": "d", "type": "string", "text": "D", "enableWhen": [
+                {"question": "a", "operator": "=", "answerCoding": {"code": "maybe"}}]}
+        ]});
+        let out = to_yaml(&q, &[], None).expect("imports");
+        assert!(
+            out.yaml
+                .contains("show_if: \"(not (a = 'y')) or (not answered(b))\""),
+            "{}",
+            out.yaml
+        );
+        // A condition on an option that does not exist would be dead: said.
+        assert!(
+            out.yaml.contains(
+                "# import: shown always: its condition names `maybe`, which is not an option of `a`"
+            ),
+            "{}",
+            out.yaml
+        );
+        assert!(!crate::core::compile::compile_yaml(&out.yaml).has_errors());
+    }
 }

@@ -271,3 +271,132 @@ proptest! {
         }
     }
 }
+
+/// A FHIR `Questionnaire` item of any type, with options and conditions
+/// drawn from a small pool so they sometimes meet, sometimes not.
+fn fhir_item(depth: u32) -> BoxedStrategy<Json> {
+    let link = prop_oneof![
+        "[a-z]{1,6}",
+        "/[0-9]{1,3}(/[a-zA-Z]{1,5})?",
+        "[A-Z][a-z]{1,5}[A-Z][a-z]{1,4}",
+        Just("1.1".to_string()),
+        Just("".to_string()),
+        ".{0,8}",
+    ];
+    let kind = prop::sample::select(vec![
+        "group",
+        "display",
+        "boolean",
+        "decimal",
+        "integer",
+        "date",
+        "dateTime",
+        "time",
+        "string",
+        "text",
+        "url",
+        "choice",
+        "open-choice",
+        "attachment",
+        "reference",
+        "quantity",
+        "nonsense",
+    ]);
+    let option = prop_oneof![
+        "[a-z0-9]{1,3}".prop_map(|c| json!({"valueCoding": {"code": c, "display": c}})),
+        (0i64..5).prop_map(|n| json!({"valueInteger": n})),
+        ".{0,6}".prop_map(|s| json!({"valueString": s})),
+        Just(json!({"valueCoding": {"code": "1"},
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueDecimal": 2.5}]})),
+        Just(json!({})),
+    ];
+    let condition = (
+        prop_oneof!["[a-z]{1,6}", Just("1.1".to_string())],
+        prop::sample::select(vec!["=", "!=", "<", ">=", "exists", "??"]),
+        prop_oneof![
+            "[a-z0-9]{1,3}".prop_map(|c| json!({"answerCoding": {"code": c}})),
+            any::<bool>().prop_map(|b| json!({"answerBoolean": b})),
+            (0i64..9).prop_map(|n| json!({"answerInteger": n})),
+            Just(json!({"answerDate": "2026-01-01"})),
+            Just(json!({})),
+        ],
+    )
+        .prop_map(|(q, op, mut a)| {
+            a["question"] = json!(q);
+            a["operator"] = json!(op);
+            a
+        });
+    let children = if depth == 0 {
+        Just(Vec::new()).boxed()
+    } else {
+        prop::collection::vec(fhir_item(depth - 1), 0..3).boxed()
+    };
+    (
+        link,
+        kind,
+        prop::option::of(".{0,20}"),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(option, 0..4),
+        prop::collection::vec(condition, 0..3),
+        any::<bool>(),
+        children,
+    )
+        .prop_map(
+            |(link, kind, text, required, repeats, options, when, any, children)| {
+                let mut it =
+                    json!({"linkId": link, "type": kind, "required": required, "repeats": repeats});
+                if let Some(t) = text {
+                    it["text"] = json!(t);
+                }
+                if !options.is_empty() {
+                    it["answerOption"] = json!(options);
+                }
+                if !when.is_empty() {
+                    it["enableWhen"] = json!(when);
+                    if any {
+                        it["enableBehavior"] = json!("any");
+                    }
+                }
+                if !children.is_empty() {
+                    it["item"] = json!(children);
+                }
+                it
+            },
+        )
+        .boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever a FHIR Questionnaire holds, `prom import fhir` either says
+    /// why it cannot import it or writes a file that compiles without
+    /// errors: what it cannot carry becomes a comment, never a broken file.
+    #[test]
+    fn an_imported_fhir_questionnaire_always_compiles_or_is_refused_with_a_reason(
+        items in prop::collection::vec(fhir_item(2), 0..6),
+        title in prop::option::of(".{0,20}"),
+        language in prop::option::of(prop::sample::select(vec!["da", "en-US", "x", "DE"])),
+    ) {
+        let mut q = json!({"resourceType": "Questionnaire", "status": "active", "item": items});
+        if let Some(t) = title {
+            q["title"] = json!(t);
+        }
+        if let Some(l) = language {
+            q["language"] = json!(l);
+        }
+        match prom::fhir::import::to_yaml(&q, &[], None) {
+            Err(why) => prop_assert!(!why.is_empty()),
+            Ok(imported) => {
+                let compiled = compile_yaml(&imported.yaml);
+                prop_assert!(
+                    !compiled.has_errors(),
+                    "{}\n{}",
+                    prom::core::diag::render_all(&compiled.diagnostics, "imported.yaml", &imported.yaml),
+                    imported.yaml
+                );
+            }
+        }
+    }
+}
