@@ -106,6 +106,18 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The FHIR side, beside processing one response (the baseline above).
+    c.bench_function("PHQ-9 as a FHIR Questionnaire (with FHIRPath)", |b| {
+        b.iter(|| prom::fhir::questionnaire(black_box(&q)).to_string())
+    });
+    let fhir = prom::fhir::questionnaire(&q);
+    c.bench_function("PHQ-9 FHIR Questionnaire back to YAML and compiled", |b| {
+        b.iter(|| {
+            let y = prom::fhir::import::to_yaml(black_box(&fhir), &[], None).expect("imports");
+            compile_yaml(&y.yaml)
+        })
+    });
+
     let mut hostile = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..10 {
         hostile.push_str(&format!(

@@ -38,7 +38,7 @@ pub async fn fhir(
     state: State,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = state.catalog.get(&id).ok_or_else(|| {
+    let body = state.catalog.fhir_json(&id).ok_or_else(|| {
         ApiError::NotFound(
             "unknown_questionnaire",
             format!("there is no questionnaire `{id}`"),
@@ -46,5 +46,5 @@ pub async fn fhir(
     })?;
     Ok(HttpResponse::Ok()
         .content_type("application/fhir+json; charset=utf-8")
-        .json(crate::fhir::questionnaire(q)))
+        .body(body.to_string()))
 }
