@@ -565,3 +565,63 @@ async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
         .expect("a change");
     assert!(change > 0, "{line}");
 }
+
+/// Free text that a spreadsheet would run, exported, and kept under the
+/// target folder's `tmp` for `.ci/run`, which opens it in a real
+/// spreadsheet (LibreOffice Calc) and checks that no cell is a formula.
+#[tokio::test]
+async fn a_csv_export_of_hostile_free_text_is_kept_for_the_spreadsheet_check() {
+    let app = crate::helpers::spawn().await;
+    let hostile = [
+        "=HYPERLINK(\"http://evil.example\",\"klik\")",
+        "+SUM(1,2)",
+        "-2+3",
+        "@SUM(1)",
+        "\t=1+1",
+        "\r=1+1",
+        "=cmd|' /C calc'!A0",
+    ];
+    for (n, text) in hostile.iter().enumerate() {
+        let p = format!("H{n}");
+        app.patient(&app.key_a, &p).await;
+        let body = serde_json::json!({"questionnaire": "pain_nrs", "patient": p,
+            "answers": {"pain_now": n % 11, "pain_worst": 10, "comment": text}});
+        let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+        assert_eq!(s, reqwest::StatusCode::CREATED, "{r}");
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("spreadsheet");
+    std::fs::create_dir_all(&dir).expect("folder");
+    for (name, long) in [("wide", false), ("long", true)] {
+        let out = dir.join(format!("pain_nrs-{name}.csv"));
+        let mut args = vec![
+            "export",
+            "--questionnaire",
+            "pain_nrs",
+            "--format",
+            "csv",
+            "--clinic",
+            "a",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        if long {
+            args.push("--long");
+        }
+        let db = app.db.clone();
+        let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (code, _, err) = tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = owned.iter().map(String::as_str).collect();
+            prom(&db, &a, None)
+        })
+        .await
+        .expect("export");
+        assert_eq!(code, 0, "{err}");
+        let csv = std::fs::read_to_string(&out).expect("csv");
+        for text in hostile {
+            assert!(
+                csv.contains(&format!("'{}", text.replace('"', "\"\""))),
+                "{text:?} neutralised in {csv}"
+            );
+        }
+    }
+}
