@@ -145,15 +145,17 @@ impl Tr<'_> {
             Func::Floor => format!("{}.floor()", one()?),
             Func::Ceil => format!("{}.ceiling()", one()?),
             Func::Round => {
-                // prom rounds half away from zero; FHIRPath's round() rounds
-                // half up, so negative numbers are rounded as positives.
                 let x = one()?;
                 let digits = match args.get(1).map(|a| &a.kind) {
-                    None => "0".to_string(),
-                    Some(ExprKind::Lit(Value::Num(d))) if !d.is_sign_negative() => fmt_num(*d),
+                    None => 0,
+                    Some(ExprKind::Lit(Value::Num(d)))
+                        if !d.is_sign_negative() && d.fract().is_zero() =>
+                    {
+                        rust_decimal::prelude::ToPrimitive::to_u32(d).filter(|d| *d <= 28)?
+                    }
                     Some(_) => return None,
                 };
-                format!("iif({x} < 0, -((-{x}).round({digits})), {x}.round({digits}))")
+                round_half_away(&x, digits)
             }
             Func::If => {
                 let a = all()?;
@@ -166,6 +168,20 @@ impl Tr<'_> {
             }
             _ => return None,
         })
+    }
+}
+
+/// `x` rounded to `digits` half away from zero, as prom rounds. Written
+/// with `floor()`, whose meaning every engine shares: FHIRPath's `round()`
+/// says "half up" but engines differ (some round half to even).
+fn round_half_away(x: &str, digits: u32) -> String {
+    let scale = fmt_num(Decimal::from_i128_with_scale(10i128.pow(digits), 0));
+    if digits == 0 {
+        format!("iif({x} < 0, -((-{x}) + 0.5).floor(), ({x} + 0.5).floor())")
+    } else {
+        format!(
+            "iif({x} < 0, -(((-{x}) * {scale} + 0.5).floor() / {scale}), ({x} * {scale} + 0.5).floor() / {scale})"
+        )
     }
 }
 
@@ -310,7 +326,7 @@ pub fn score(q: &Questionnaire, s: &Score) -> Option<(Vec<(String, String)>, Str
     let value = match s.round {
         Some(d) => {
             vars.push(("value".to_string(), value));
-            format!("iif(%value < 0, -((-%value).round({d})), %value.round({d}))")
+            round_half_away("%value", d)
         }
         None => value,
     };
@@ -405,7 +421,7 @@ rules:
         );
         assert_eq!(
             calc,
-            "iif(%value < 0, -((-%value).round(0)), %value.round(0))"
+            "iif(%value < 0, -((-%value) + 0.5).floor(), (%value + 0.5).floor())"
         );
     }
 }
