@@ -20,9 +20,13 @@ pub enum ImportCmd {
         /// The questionnaire's id (default: made from the FHIR id).
         #[arg(long)]
         id: Option<String>,
-        /// Write here (default: standard output).
+        /// Write here (default: standard output); an existing file is
+        /// kept unless --force.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the file at --out.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -37,8 +41,18 @@ fn run_fhir(
     value_sets: &[PathBuf],
     id: Option<&str>,
     out: Option<&std::path::Path>,
+    force: bool,
 ) -> Result<bool, String> {
     use crate::fhir::import;
+    if let Some(p) = out
+        && p.exists()
+        && !force
+    {
+        return Err(format!(
+            "{} exists; give another --out, or --force to replace it",
+            p.display()
+        ));
+    }
     if let Some(i) = id
         && import::prom_name(i) != i
     {
@@ -117,7 +131,8 @@ pub fn run(cmd: ImportCmd) -> ExitCode {
             value_sets,
             id,
             out,
-        } => match run_fhir(&file, &value_sets, id.as_deref(), out.as_deref()) {
+            force,
+        } => match run_fhir(&file, &value_sets, id.as_deref(), out.as_deref(), force) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {

@@ -639,6 +639,24 @@ fn prom_import_fhir_refuses_what_is_not_a_questionnaire_with_one_clear_line() {
     let (code, _, err) = import(&[bad.to_str().expect("path")]);
     assert_eq!(code, 2);
     assert!(err.contains("is not JSON"), "{err}");
+    // An existing file is not replaced unless asked.
+    let existing = dir.path().join("keep.yaml");
+    std::fs::write(&existing, "mine").expect("write");
+    let target = existing.to_str().expect("path");
+    let (code, _, err) = import(&["tests/fhir/external-questionnaire.json", "--out", target]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("exists; give another --out, or --force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&existing).expect("read"), "mine");
+    let (code, _, _) = import(&[
+        "tests/fhir/external-questionnaire.json",
+        "--out",
+        target,
+        "--force",
+    ]);
+    assert_eq!(code, 0);
     let (code, _, err) = import(&["tests/fhir/external-questionnaire.json", "--id", "Bad-Id"]);
     assert_eq!(code, 2);
     assert!(err.contains("`Bad-Id` is not an id"), "{err}");
