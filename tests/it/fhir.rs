@@ -332,7 +332,7 @@ async fn a_questionnaire_response_that_cannot_be_stored_gets_an_operation_outcom
         );
     }
     assert_eq!(app.count("SELECT count(*) FROM responses"), 0);
-    // Without a key, nothing at all.
+    // Without a key, nothing at all; said as FHIR, with the challenge.
     let r = app
         .http
         .post(format!("{}/api/v1/fhir/QuestionnaireResponse", app.base))
@@ -341,6 +341,32 @@ async fn a_questionnaire_response_that_cannot_be_stored_gets_an_operation_outcom
         .await
         .expect("request");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers().get("www-authenticate").map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..])
+    );
+    let oo: Value = r.json().await.expect("json");
+    assert_eq!(oo["resourceType"], "OperationOutcome");
+    assert_eq!(oo["issue"][0]["code"], "security");
+    for path in [
+        "/api/v1/questionnaires/phq9/fhir",
+        "/api/v1/responses/nope/fhir",
+    ] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let oo: Value = r.json().await.expect("json");
+        assert_eq!(oo["resourceType"], "OperationOutcome", "{path}");
+    }
+    let (s, oo) = app
+        .get(&app.key_a, "/api/v1/questionnaires/nope/fhir")
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(oo["issue"][0]["code"], "not-found");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! The FHIR R4 side of the API: `GET /responses/{id}/fhir` and
-//! `POST /fhir/QuestionnaireResponse`. Errors here are FHIR
+//! The FHIR R4 side of the API: `GET /questionnaires/{id}/fhir`,
+//! `GET /responses/{id}/fhir` and `POST /fhir/QuestionnaireResponse`.
+//! Errors here, a missing or wrong key included, are FHIR
 //! `OperationOutcome`s (with the same status codes as the JSON API), so a
 //! FHIR client can read them.
 
@@ -86,13 +87,33 @@ impl ResponseError for FhirError {
     }
 }
 
-/// `GET /api/v1/responses/{id}/fhir`: a stored response as a FHIR R4
-/// `QuestionnaireResponse` of the exact version answered.
-pub async fn response(
-    ApiClinic(c): ApiClinic,
+/// `GET /api/v1/questionnaires/{id}/fhir`: the questionnaire as a FHIR R4
+/// `Questionnaire` (see `crate::fhir` for what is mapped), made once.
+pub async fn questionnaire(
+    auth: Result<ApiClinic, ApiError>,
     state: State,
     id: web::Path<String>,
 ) -> Result<HttpResponse, FhirError> {
+    auth?;
+    let body = state.catalog.fhir_json(&id).ok_or_else(|| {
+        ApiError::NotFound(
+            "unknown_questionnaire",
+            format!("there is no questionnaire `{id}`"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(FHIR_JSON)
+        .body(body.to_string()))
+}
+
+/// `GET /api/v1/responses/{id}/fhir`: a stored response as a FHIR R4
+/// `QuestionnaireResponse` of the exact version answered.
+pub async fn response(
+    auth: Result<ApiClinic, ApiError>,
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, FhirError> {
+    let ApiClinic(c) = auth?;
     let (cid, rid) = (c.id.clone(), id.into_inner());
     let (rec, pid, q) = read(&state, no_response, move |conn| {
         let rec = responses::get_response(conn, &cid, &rid)?;
@@ -132,10 +153,11 @@ fn invalid(problems: Vec<Problem>) -> FhirError {
 /// response.
 pub async fn import(
     req: HttpRequest,
-    ApiClinic(c): ApiClinic,
+    auth: Result<ApiClinic, ApiError>,
     state: State,
     payload: web::Payload,
 ) -> Result<HttpResponse, FhirError> {
+    let ApiClinic(c) = auth?;
     let bytes = body::read(payload, state.limits.body).await?;
     let body: Json = body::parse(&bytes)?;
     let catalog = &state.catalog;

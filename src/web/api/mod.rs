@@ -38,7 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/questionnaires/{id}", web::get().to(questionnaires::get))
             .route(
                 "/questionnaires/{id}/fhir",
-                web::get().to(questionnaires::fhir),
+                web::get().to(fhir::questionnaire),
             )
             .route("/patients", web::post().to(patients::create))
             .route(

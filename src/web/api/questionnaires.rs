@@ -30,21 +30,3 @@ pub async fn get(
     body["hash"] = json!(q.hash);
     Ok(HttpResponse::Ok().json(body))
 }
-
-/// `GET /questionnaires/{id}/fhir`: the questionnaire as a FHIR R4
-/// `Questionnaire` (see `crate::fhir` for what is mapped).
-pub async fn fhir(
-    _: ApiClinic,
-    state: State,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let body = state.catalog.fhir_json(&id).ok_or_else(|| {
-        ApiError::NotFound(
-            "unknown_questionnaire",
-            format!("there is no questionnaire `{id}`"),
-        )
-    })?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/fhir+json; charset=utf-8")
-        .body(body.to_string()))
-}
