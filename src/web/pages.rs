@@ -35,6 +35,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/patient/problem.html"),
     ),
     (
+        "patient/home.html",
+        include_str!("../../templates/patient/home.html"),
+    ),
+    (
         "patient/mydata.html",
         include_str!("../../templates/patient/mydata.html"),
     ),

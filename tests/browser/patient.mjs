@@ -46,6 +46,10 @@ try {
     await axe(page, `the used-link page (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "the used-link page");
     await page.screenshot({ path: join(shots, `link-used-${width}.png`), fullPage: true });
+    // The front page, for someone who comes without a link.
+    await page.goto(new URL("/", link).href);
+    await axe(page, `the front page (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "the front page");
     await ctx.close();
   }
 } finally {

@@ -252,6 +252,22 @@ async fn expired_and_unknown_links_get_a_friendly_page_and_pages_carry_security_
 }
 
 #[tokio::test]
+async fn the_front_page_tells_a_patient_to_use_their_link_and_shows_staff_the_way_in() {
+    let app = spawn().await;
+    let mut b = Browser::new(&app);
+    let (s, html, _) = b.get("/").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<html lang=\"da\""), "Danish first");
+    assert!(html.contains("Åbn det link, du har fået fra afdelingen"));
+    assert!(html.contains("href=\"/clinic\""));
+    assert!(html.contains("href=\"/?lang=en\""));
+    let (s, html, _) = b.get("/?lang=en").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("<html lang=\"en\""));
+    assert!(html.contains("Open the link your department gave you"));
+}
+
+#[tokio::test]
 async fn one_patients_session_cannot_reach_another_patients_answers() {
     let app = spawn().await;
     let (l1, l2) = (invite(&app, "P1", 14), invite(&app, "P2", 14));

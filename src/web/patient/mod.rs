@@ -26,7 +26,8 @@ type State = web::Data<AppState>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Fixed paths before `/a/{token}`, which would take them as tokens.
-    cfg.route("/me", web::get().to(mydata::show))
+    cfg.route("/", web::get().to(home))
+        .route("/me", web::get().to(mydata::show))
         .route("/me/correction", web::post().to(mydata::correction))
         .route("/me/{token}", web::get().to(mydata::open))
         .route("/a", web::get().to(show))
@@ -43,6 +44,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/app.css", web::get().to(super::pages::stylesheet))
         .route("/static/app.js", web::get().to(super::pages::script))
         .route("/a/{token}", web::get().to(open));
+}
+
+#[derive(serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// `GET /`: what this is, for a patient without their link (Danish first,
+/// English by `?lang=en`), and the way in for staff.
+async fn home(state: State, q: web::Query<LangQuery>) -> HttpResponse {
+    let lang = match q.lang.as_deref() {
+        Some("en") => "en",
+        _ => "da",
+    };
+    state
+        .pages
+        .render(StatusCode::OK, "patient/home.html", lang, Context::new())
 }
 
 fn problem(state: &State, lang: &str, status: StatusCode, key: &str) -> HttpResponse {
