@@ -372,17 +372,16 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
         let mut o = serde_json::Map::new();
         o.insert("linkId".into(), json!(it.id));
         put_text(&mut o, "text", &it.text);
-        let whole_slider = it.step.is_none_or(|s| s.fract().is_zero())
-            && it.min.is_none_or(|m| m.fract().is_zero());
-        let kind = match it.kind {
-            ItemType::Choice | ItemType::Multi => "choice",
-            ItemType::Integer => "integer",
-            ItemType::Slider if whole_slider => "integer",
-            ItemType::Decimal | ItemType::Slider => "decimal",
-            ItemType::Boolean => "boolean",
-            ItemType::Date => "date",
-            ItemType::Text => "text",
-            ItemType::Display | ItemType::Section => "display",
+        // The item's FHIR type follows the kind of answer it takes, as the
+        // QuestionnaireResponse writes it (one mapping for both).
+        let kind = match response::value_key(it) {
+            Some("valueCoding") => "choice",
+            Some("valueInteger") => "integer",
+            Some("valueDecimal") => "decimal",
+            Some("valueBoolean") => "boolean",
+            Some("valueDate") => "date",
+            Some(_) => "text",
+            None => "display",
         };
         o.insert("type".into(), json!(kind));
         if it.kind.answerable() {
