@@ -21,12 +21,8 @@ use crate::core::value::{Value, fmt_num};
 fn answers(link_id: &str) -> String {
     format!(
         "%resource.repeat(item).where(linkId='{}').answer.value",
-        escape(link_id)
+        super::escape_quoted(link_id)
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 fn literal(v: &Value) -> Option<String> {
@@ -34,7 +30,7 @@ fn literal(v: &Value) -> Option<String> {
         Value::Null => "{}".into(),
         Value::Bool(b) => b.to_string(),
         Value::Num(d) => fmt_num(*d),
-        Value::Str(s) => format!("'{}'", escape(s)),
+        Value::Str(s) => format!("'{}'", super::escape_quoted(s)),
         Value::Date(d) => format!("@{d}"),
         Value::List(xs) => {
             let parts = xs.iter().map(literal).collect::<Option<Vec<_>>>()?;
@@ -247,7 +243,10 @@ fn term(q: &Questionnaire, s: &Score, i: usize) -> Option<String> {
                         None if it.kind == ItemType::Multi => return None,
                         None => "{}".into(),
                     };
-                    chain = format!("iif(code = '{}', {score}, {chain})", escape(&code));
+                    chain = format!(
+                        "iif(code = '{}', {score}, {chain})",
+                        super::escape_quoted(&code)
+                    );
                 }
                 chain
             };

@@ -84,6 +84,12 @@ pub fn fhir_id(id: &str) -> String {
         .collect()
 }
 
+/// A text inside single quotes, as FHIRPath and prom's expressions both
+/// write it: `\` and `'` escaped with a backslash.
+pub(crate) fn escape_quoted(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
 /// The canonical URL of a questionnaire.
 pub fn canonical(id: &str) -> String {
     format!("urn:prom:questionnaire:{id}")
