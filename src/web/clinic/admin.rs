@@ -7,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::{
-    Access, Me, State, failed, field, me, message, not_found, read, render, see_other, when,
+    Access, Me, State, failed, field, me, me_posting, message, not_found, read, render, see_other,
+    when,
 };
 use crate::clock::local_date;
 use crate::core::form::page_view;
@@ -143,13 +144,10 @@ pub async fn add_staff(
     state: State,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Admin).await {
+    let me = match me_posting(&req, &state, Access::Admin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let email = match crate::vocab::Email::parse(field(&fields, "email").unwrap_or_default()) {
         Ok(e) => e.as_str().to_string(),
         Err(_) => {
@@ -234,13 +232,10 @@ async fn on_staff(
         chrono::DateTime<chrono::Utc>,
     ) -> crate::storage::Result<()>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Admin).await {
+    let me = match me_posting(&req, &state, Access::Admin, fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(fields) {
-        return super::csrf_refused(&state, &me);
-    }
     if id == me.staff.id && action == "staff.deactivate" {
         return message(
             &state,
@@ -355,13 +350,10 @@ pub async fn add_key(
     state: State,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Admin).await {
+    let me = match me_posting(&req, &state, Access::Admin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let key = new_token("prom_key_");
     let (hash, prefix) = (token_hash(&key), keys::prefix_of(&key));
     let (now, actor, clinic) = (state.clock.now(), me.actor(), me.clinic());
@@ -386,13 +378,10 @@ pub async fn revoke_key(
     path: web::Path<String>,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Admin).await {
+    let me = match me_posting(&req, &state, Access::Admin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let name = path.into_inner();
     let (now, actor, clinic) = (state.clock.now(), me.actor(), me.clinic());
     let result = state
@@ -575,13 +564,10 @@ pub async fn retry_mail(
     path: web::Path<String>,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Admin).await {
+    let me = match me_posting(&req, &state, Access::Admin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let id = path.into_inner();
     let (now, actor, clinic) = (state.clock.now(), me.actor(), me.clinic());
     match state

@@ -9,7 +9,9 @@ use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
 use super::patient::{posted, read_patient};
-use super::{Access, Me, State, failed, field, me, message, not_found, read, render, see_other};
+use super::{
+    Access, Me, State, failed, field, me, me_posting, message, not_found, read, render, see_other,
+};
 use crate::clock::local_date;
 use crate::core::engine::{AnswerError, Mode, validate};
 use crate::core::form::{PageView, answers_from_form, page_view, pages};
@@ -302,13 +304,10 @@ pub async fn correct(
     path: web::Path<String>,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Staff).await {
+    let me = match me_posting(&req, &state, Access::Staff, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let rid = path.into_inner();
     let (r, q, p) = match correctable(&state, &me, &rid).await {
         Ok(x) => x,

@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::OnceLock;
 
 use super::{
-    Access, Me, State, cookie, cookie_name, failed, field, me, read, read_cookie, render,
-    safe_next, see_other,
+    Access, Me, State, cookie, cookie_name, failed, field, me, me_posting, read, read_cookie,
+    render, safe_next, see_other,
 };
 use crate::security::{hash_password, new_token, verify_password};
 use crate::storage::staff;
@@ -285,13 +285,10 @@ pub async fn enrol(
     state: State,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::HalfLogin).await {
+    let me = match me_posting(&req, &state, Access::HalfLogin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let code = field(&fields, "code").unwrap_or_default().to_string();
     let now = state.clock.now();
     let addr = address(&req);
@@ -366,13 +363,10 @@ pub async fn code(
     state: State,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::HalfLogin).await {
+    let me = match me_posting(&req, &state, Access::HalfLogin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let code = field(&fields, "code").unwrap_or_default().to_string();
     let now = state.clock.now();
     let addr = address(&req);
@@ -417,13 +411,10 @@ pub async fn logout(
     state: State,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Staff).await {
+    let me = match me_posting(&req, &state, Access::Staff, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let now = state.clock.now();
     let (h, s) = (me.token_hash.clone(), me.staff.clone());
     if let Err(e) = state

@@ -451,6 +451,21 @@ fn not_found(state: &State, me: &Me) -> HttpResponse {
     message(state, me, StatusCode::NOT_FOUND, "c_not_found")
 }
 
+/// [`me`] for a form: the staff member, once the form's CSRF token is
+/// theirs (else the refusal page).
+async fn me_posting(
+    req: &HttpRequest,
+    state: &State,
+    access: Access,
+    fields: &[(String, String)],
+) -> Result<Me, HttpResponse> {
+    let me = me(req, state, access).await?;
+    if !me.form_ok(fields) {
+        return Err(csrf_refused(state, &me));
+    }
+    Ok(me)
+}
+
 fn csrf_refused(state: &State, me: &Me) -> HttpResponse {
     message(state, me, StatusCode::FORBIDDEN, "c_csrf")
 }

@@ -8,7 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
-    Access, Me, State, failed, field, me, message, not_found, read, render, see_other, when,
+    Access, Me, State, failed, field, me, me_posting, message, not_found, read, render, see_other,
+    when,
 };
 use crate::clock::local_date;
 use crate::security::{new_token, token_hash};
@@ -65,13 +66,10 @@ pub async fn create(
     state: State,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Admin).await {
+    let me = match me_posting(&req, &state, Access::Admin, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let reference =
         match crate::vocab::PatientRef::parse(field(&fields, "reference").unwrap_or_default()) {
             Ok(r) => r.as_str().to_string(),

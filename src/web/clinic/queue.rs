@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::{
-    Access, Me, State, failed, field, me, message, not_found, read, render, see_other, urlencode,
-    waited, when,
+    Access, Me, State, failed, field, me, me_posting, message, not_found, read, render, see_other,
+    urlencode, waited, when,
 };
 use crate::storage::audit;
 use crate::storage::review::{self, Acted, After, QueueFilter, WorkItem};
@@ -224,13 +224,10 @@ pub async fn act(
     path: web::Path<String>,
     fields: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let me = match me(&req, &state, Access::Staff).await {
+    let me = match me_posting(&req, &state, Access::Staff, &fields).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    if !me.form_ok(&fields) {
-        return super::csrf_refused(&state, &me);
-    }
     let id = path.into_inner();
     // Another clinic's item is not found, whatever the form says.
     let (clinic, i) = (me.clinic(), id.clone());
