@@ -35,7 +35,9 @@ pub const PROM_TABLE: &str = "urn:prom:fhir:extension:prom-table";
 /// A triage rule.
 pub const PROM_RULE: &str = "urn:prom:fhir:extension:prom-rule";
 pub(crate) const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
-const ORDINAL: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
+pub(crate) const ORDINAL: &str = "http://hl7.org/fhir/StructureDefinition/ordinalValue";
+pub(crate) const MIN_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/minValue";
+pub(crate) const MAX_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/maxValue";
 pub(crate) const ITEM_CONTROL: &str =
     "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl";
 pub const ENABLE_WHEN_EXPRESSION: &str =
@@ -406,10 +408,10 @@ pub fn questionnaire(q: &Questionnaire) -> Json {
             "valueDecimal"
         };
         if let Some(m) = it.min {
-            ext.push(json!({"url": "http://hl7.org/fhir/StructureDefinition/minValue", value_key: number(m)}));
+            ext.push(json!({"url": MIN_VALUE, value_key: number(m)}));
         }
         if let Some(m) = it.max {
-            ext.push(json!({"url": "http://hl7.org/fhir/StructureDefinition/maxValue", value_key: number(m)}));
+            ext.push(json!({"url": MAX_VALUE, value_key: number(m)}));
         }
         if it.kind == ItemType::Slider {
             ext.push(item_control("slider"));

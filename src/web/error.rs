@@ -19,7 +19,6 @@ pub enum ApiError {
     TooLarge,
     /// The body did not arrive in time.
     Timeout,
-    NotImplemented(String),
     Unavailable(&'static str, String),
     Internal(String),
 }
@@ -41,7 +40,6 @@ impl ApiError {
             ApiError::Unprocessable(..) => "invalid_answers",
             ApiError::TooLarge => "too_large",
             ApiError::Timeout => "timeout",
-            ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -55,7 +53,6 @@ impl ApiError {
             | ApiError::BadRequest(_, m)
             | ApiError::Conflict(m)
             | ApiError::Unprocessable(m, _)
-            | ApiError::NotImplemented(m)
             | ApiError::Unavailable(_, m) => m.clone(),
             ApiError::TooLarge => {
                 format!("the request body is larger than {} bytes", super::MAX_BODY)
@@ -80,7 +77,6 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value as Json;
 
 use super::prom_name;
-use super::read::{MAX_VALUE, MIN_VALUE, Texts, ext_of, number_text, numeric_code, texts};
-use crate::fhir::{ENABLE_WHEN_EXPRESSION, PROM_EXPRESSION, PROM_SCORE};
+use super::read::{Texts, ext_of, number_text, numeric_code, texts};
+use crate::fhir::{ENABLE_WHEN_EXPRESSION, MAX_VALUE, MIN_VALUE, PROM_EXPRESSION, PROM_SCORE};
 
 pub(super) struct Opt {
     pub(super) code: String,

@@ -8,13 +8,13 @@ use crate::fhir::TRANSLATION;
 /// A text in each language: `(language, text)`, the first the resource's.
 pub(super) type Texts = Vec<(String, String)>;
 
+/// Where an option's score may be: R4's `ordinalValue`, and the names
+/// other versions and tools give it.
 pub(super) const ORDINAL: &[&str] = &[
-    "http://hl7.org/fhir/StructureDefinition/ordinalValue",
+    crate::fhir::ORDINAL,
     "http://hl7.org/fhir/StructureDefinition/itemWeight",
     "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value",
 ];
-pub(super) const MIN_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/minValue";
-pub(super) const MAX_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/maxValue";
 
 pub(super) fn lang_of(code: &str) -> Option<String> {
     let l = code.split(['-', '_']).next()?.to_ascii_lowercase();
