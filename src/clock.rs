@@ -60,9 +60,62 @@ pub fn local_date(t: DateTime<Utc>, zone: &str) -> NaiveDate {
     t.with_timezone(&tz).date_naive()
 }
 
+/// When an item opened at `opened` must have been dealt with: the end of
+/// the clinic's day `working_days` working days (Monday to Friday) after
+/// the day it opened, in the clinic's time zone. Zero is the same day,
+/// whatever the day; from one on, a weekend's item has the Monday as its
+/// first working day.
+pub fn due_by(opened: DateTime<Utc>, zone: &str, working_days: u32) -> DateTime<Utc> {
+    use chrono::{Datelike, Duration, TimeZone, Weekday};
+    let tz: Tz = zone.parse().unwrap_or(chrono_tz::Europe::Copenhagen);
+    let weekend = |d: NaiveDate| matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
+    let mut day = opened.with_timezone(&tz).date_naive();
+    let mut left = working_days;
+    if left > 0 && weekend(day) {
+        while weekend(day) {
+            day += Duration::days(1);
+        }
+        left -= 1;
+    }
+    while left > 0 {
+        day += Duration::days(1);
+        if !weekend(day) {
+            left -= 1;
+        }
+    }
+    // The first instant of the next local day (the earliest, around a
+    // change of clocks).
+    let next = (day + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    match tz.from_local_datetime(&next).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        None => Utc.from_utc_datetime(&next),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_item_is_due_by_the_end_of_the_clinics_day_counting_working_days() {
+        let due = |at: &str, days| {
+            due_by(at.parse().expect("time"), "Europe/Copenhagen", days).to_rfc3339()
+        };
+        // Wednesday 2026-03-04, 10:00 local.
+        assert_eq!(due("2026-03-04T09:00:00Z", 0), "2026-03-04T23:00:00+00:00");
+        assert_eq!(due("2026-03-04T09:00:00Z", 1), "2026-03-05T23:00:00+00:00");
+        // Late Friday evening local is still Friday: one working day is Monday.
+        assert_eq!(due("2026-03-06T22:30:00Z", 1), "2026-03-09T23:00:00+00:00");
+        // A red item on Saturday is due that Saturday.
+        assert_eq!(due("2026-03-07T09:00:00Z", 0), "2026-03-07T23:00:00+00:00");
+        // A yellow one on Saturday is due by the end of Monday.
+        assert_eq!(due("2026-03-07T09:00:00Z", 1), "2026-03-09T23:00:00+00:00");
+        assert_eq!(due("2026-03-07T09:00:00Z", 2), "2026-03-10T23:00:00+00:00");
+        // Summer time: the local day ends at 22:00 UTC.
+        assert_eq!(due("2026-07-01T09:00:00Z", 0), "2026-07-01T22:00:00+00:00");
+    }
 
     #[test]
     fn a_late_evening_in_copenhagen_is_still_that_day() {

@@ -193,6 +193,53 @@ pub fn page_view(
     }
 }
 
+/// The name of the hidden fields by which a form page says which questions
+/// it showed: one per shown question, disabled while the question is hidden
+/// (the page's script keeps them in step as it shows and hides questions).
+pub const SHOWN_FIELD: &str = "_shown";
+
+/// The questions of page `page` (0-based) that `answers` show and the
+/// patient has not seen yet, in page order: not among the page's
+/// `SHOWN_FIELD`s, or, for a page sent without them, neither shown by the
+/// answers `before` nor answered. A page that brings such questions must
+/// come back with them before the patient moves on or sends it.
+pub fn unseen_questions(
+    q: &Questionnaire,
+    before: &Map<String, Json>,
+    answers: &Map<String, Json>,
+    page: usize,
+    fields: &[(String, String)],
+    date: NaiveDate,
+) -> Vec<String> {
+    let Some(range) = pages(q).get(page).cloned() else {
+        return Vec::new();
+    };
+    let now = evaluate(q, lenient_values(q, answers), date).visible;
+    let listed: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == SHOWN_FIELD)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let was = if fields.iter().any(|(k, _)| k == SHOWN_FIELD) {
+        None
+    } else {
+        Some(evaluate(q, lenient_values(q, before), date).visible)
+    };
+    range
+        .filter(|&i| q.items[i].kind != ItemType::Section && now[i])
+        .filter(|&i| {
+            let id = q.items[i].id.as_str();
+            match &was {
+                None => !listed.contains(&id),
+                Some(was) => {
+                    !was[i] && !fields.iter().any(|(k, v)| k == id && !v.trim().is_empty())
+                }
+            }
+        })
+        .map(|i| q.items[i].id.clone())
+        .collect()
+}
+
 /// A page sent from the form: which page it was (the `page` field, 1-based;
 /// clamped to the pages there are) as a 0-based index, and the answers so
 /// far with that page's answers replaced by the fields sent.

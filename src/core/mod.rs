@@ -12,6 +12,7 @@ pub mod chart;
 pub mod compile;
 pub mod diag;
 pub mod engine;
+pub mod explain;
 pub mod expr;
 pub mod form;
 pub mod model;

@@ -246,6 +246,33 @@ pub fn response_patient(conn: &Connection, clinic_id: &str, response_id: &str) -
     )?)
 }
 
+/// The answers and scores of the response that came before `id` in its
+/// patient's history of the same questionnaire (not superseded, in the
+/// history's order), for showing what a rule on earlier answers compared.
+pub fn previous_values(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(Map<String, Json>, Map<String, Json>)>> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT p.answers, p.score_values FROM responses r
+             JOIN responses p ON p.patient_id = r.patient_id
+                AND p.questionnaire_id = r.questionnaire_id
+                AND (p.submitted_at, p.id) < (r.submitted_at, r.id)
+             WHERE r.id = ?1 AND p.id != coalesce(r.supersedes, '')
+               AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = p.id AND s.id != r.id)
+             ORDER BY p.submitted_at DESC, p.id DESC LIMIT 1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(a, s)| {
+        (
+            serde_json::from_str(&a).unwrap_or_default(),
+            serde_json::from_str(&s).unwrap_or_default(),
+        )
+    }))
+}
+
 /// A response to insert, with its scores and the flags that fired.
 pub struct NewResponse<'a> {
     pub id: &'a str,

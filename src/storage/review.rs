@@ -207,9 +207,9 @@ pub struct WorkItem {
     pub flags: Vec<FlagRecord>,
     /// A correction of the response exists.
     pub corrected: bool,
-    /// The patient's latest request on the item (contact, a correction and
-    /// its reason), as noted.
-    pub request: Option<String>,
+    /// The patient's requests on the item (contact, a correction and its
+    /// reason), as noted, oldest first.
+    pub requests: Vec<String>,
 }
 
 /// Which items the queue shows.
@@ -233,8 +233,9 @@ const ITEM_DETAIL: &str = "
              ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
            FROM flags f WHERE f.response_id = r.id),
         EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id),
-        (SELECT e.note FROM review_events e
-           WHERE e.review_item_id = page.id AND e.actor = 'patient' ORDER BY e.id DESC LIMIT 1),
+        (SELECT json_group_array(x.note) FROM (SELECT e.note FROM review_events e
+           WHERE e.review_item_id = page.id AND e.actor = 'patient' AND e.note IS NOT NULL
+           ORDER BY e.id) x),
         page.invitation_id
     FROM page
     LEFT JOIN responses r ON r.id = page.response_id
@@ -260,7 +261,7 @@ fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
         questionnaire: r.get(12)?,
         flags: serde_json::from_str(&flags).unwrap_or_default(),
         corrected: r.get(14)?,
-        request: r.get(15)?,
+        requests: serde_json::from_str(&r.get::<_, String>(15)?).unwrap_or_default(),
         invitation: r.get(16)?,
     })
 }
@@ -428,6 +429,43 @@ pub fn take(
         )?;
     }
     Ok(r)
+}
+
+/// Closes the unresolved item of a response that a correction replaced,
+/// with the outcome `superseded` and `note` (naming the correction) in its
+/// history; returns whether there was one.
+pub fn close_superseded(
+    conn: &Connection,
+    response_id: &str,
+    actor: &str,
+    note: &str,
+    at: &str,
+) -> Result<bool> {
+    let Some((id, _, status)) = item_for_response(conn, response_id)? else {
+        return Ok(false);
+    };
+    if status == "resolved" {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "UPDATE review_items SET status = 'resolved', outcome = 'superseded', rev = rev + 1
+         WHERE id = ?1 AND status != 'resolved'",
+    )?
+    .execute([&id])?;
+    add_event(conn, &id, "resolved", actor, Some(note), at)?;
+    Ok(true)
+}
+
+/// Opens a resolved item again (a patient's new request on it): it goes
+/// back to the queue at its level, untaken.
+pub fn reopen(conn: &Connection, id: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE review_items SET status = 'open', outcome = NULL, taken_by = NULL, taken_at = NULL,
+            rev = rev + 1
+         WHERE id = ?1 AND status = 'resolved'",
+    )?
+    .execute([id])?;
+    Ok(())
 }
 
 /// The outcomes a resolution may name.

@@ -10,7 +10,8 @@ use crate::storage::{Connection, Result, audit, review};
 /// The note a contact request leaves in a review item's history.
 pub const CONTACT_NOTE: &str = "patient asks to be contacted";
 
-/// The response's review item, opened at yellow when it had none.
+/// The response's review item, opened at yellow when it had none and
+/// opened again when it was resolved.
 fn item_or_yellow(
     conn: &Connection,
     clinic_id: &str,
@@ -18,7 +19,14 @@ fn item_or_yellow(
     at: &str,
 ) -> Result<String> {
     match review::item_for_response(conn, response_id)? {
-        Some((id, _, _)) => Ok(id),
+        Some((id, _, status)) => {
+            // A request after the clinic closed the item puts it back in
+            // the queue, at the level it carries.
+            if status == "resolved" {
+                review::reopen(conn, &id)?;
+            }
+            Ok(id)
+        }
         None => review::open_item(conn, response_id, clinic_id, "yellow", at),
     }
 }
@@ -31,20 +39,22 @@ pub fn request_contact(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let at = ts(now);
-    let item = item_or_yellow(conn, clinic_id, response_id, &at)?;
-    if !review::has_event(conn, &item, CONTACT_NOTE)? {
-        review::add_event(conn, &item, "open", "patient", Some(CONTACT_NOTE), &at)?;
-        audit::record(
-            conn,
-            "patient",
-            "contact.request",
-            clinic_id,
-            Some(patient_id),
-            Some(response_id),
-            now,
-        )?;
+    if let Some((item, _, _)) = review::item_for_response(conn, response_id)?
+        && review::has_event(conn, &item, CONTACT_NOTE)?
+    {
+        return Ok(());
     }
-    Ok(())
+    let item = item_or_yellow(conn, clinic_id, response_id, &at)?;
+    review::add_event(conn, &item, "open", "patient", Some(CONTACT_NOTE), &at)?;
+    audit::record(
+        conn,
+        "patient",
+        "contact.request",
+        clinic_id,
+        Some(patient_id),
+        Some(response_id),
+        now,
+    )
 }
 
 /// The note a correction request leaves, before the patient's reason.

@@ -12,6 +12,10 @@ use crate::storage::audit;
 use crate::storage::ids::ts;
 use crate::storage::review::{self, Acted};
 
+/// The note that closes the item of a response a correction replaced,
+/// before the correction's id.
+pub const SUPERSEDED_NOTE: &str = "superseded by correction";
+
 /// What a staff member wants done.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

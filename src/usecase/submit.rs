@@ -259,6 +259,12 @@ fn record(
     if review_level != Level::Green {
         review::open_item(conn, &id, &s.clinic_id, review_level.name(), &now)?;
     }
+    // One problem, one item: the replaced response's item is closed,
+    // pointing at the correction (which has its own item if it needs one).
+    if let Some(old) = supersedes {
+        let note = format!("{}: {id}", super::review::SUPERSEDED_NOTE);
+        review::close_superseded(conn, old, &s.actor, &note, &now)?;
+    }
     if level != Level::Green {
         // A worrying answer brings a plan's next questionnaire forward,
         // when the plan asks for that.

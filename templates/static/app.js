@@ -1,10 +1,12 @@
 // Shows and hides the form's questions as the patient answers, by asking
 // the server (the one evaluator of `show_if`): each change posts the
 // page's fields to /a/visible, which answers with the ids of the questions
-// to show. Without this script the server does the same when the page is
-// sent. It also shows each slider's range control and keeps it in step
-// with the slider's field, which is what the form sends. No other script
-// runs on the pages.
+// to show; each shown question's `_shown` field tells the server, when the
+// page is sent, that the patient saw it. Without this script the server
+// shows the same page again when its answers bring new questions. It also
+// shows each slider's range control and keeps it in step with the
+// slider's field, which is what the form sends. No other script runs on
+// the pages.
 (function () {
   "use strict";
   var sliders = document.querySelectorAll("[data-slider]");
@@ -51,7 +53,11 @@
         v.visible.forEach(function (id) { shown[id] = true; });
         var items = form.querySelectorAll("[data-item]");
         for (var i = 0; i < items.length; i++) {
-          items[i].hidden = !shown[items[i].getAttribute("data-item")];
+          var hide = !shown[items[i].getAttribute("data-item")];
+          items[i].hidden = hide;
+          // The page tells the server which questions the patient saw.
+          var mark = items[i].querySelector("input[name=_shown]");
+          if (mark) mark.disabled = hide;
         }
       })
       .catch(function () { /* the server decides when the page is sent */ });

@@ -153,6 +153,8 @@ for (const width of [320, 1280]) {
       "--db", join(keep.dir, "prom.db"), "--questionnaires", join(root, "questionnaires")], { encoding: "utf8" });
     return (r.stdout || "").trim() || r.stderr;
   };
+  // The conditional questions that the first options bring.
+  const followUps = { chronic_followup: ["new_symptoms_text", "side_effects", "contact_topic"] };
   try {
     for (const q of ["phq9", "gad7", "pain_nrs", "ovarian_followup", "chronic_followup"]) {
       const first = invite(q, "D001");
@@ -168,9 +170,11 @@ for (const width of [320, 1280]) {
       await page.goto(link);
       let pagesSeen = 0;
       let clean = true;
+      const asked = new Set();
       for (let step = 0; step < 12 && !page.url().endsWith("/done"); step++) {
         pagesSeen += 1;
         for (const item of await page.locator("[data-item]:not([hidden])").all()) {
+          asked.add(await item.getAttribute("data-item"));
           const radios = item.locator("input[type=radio]");
           const boxes = item.locator("input[type=checkbox]");
           const text = item.locator("input[type=text]");
@@ -193,6 +197,11 @@ for (const width of [320, 1280]) {
       }
       check(`${q}: answered to the receipt (${pagesSeen} pages, ${how})`, page.url().endsWith("/done"), page.url());
       check(`${q}: no page scrolls sideways at 320 px (${how})`, clean);
+      // The first option of each question is "yes": every follow-up
+      // question it brings must be asked before the page moves on.
+      for (const follow of followUps[q] || []) {
+        check(`${q}: the follow-up question ${follow} is asked (${how})`, asked.has(follow), [...asked].join(" "));
+      }
       await ctx.close();
       }
       // The first page again with JavaScript, for axe-core.

@@ -729,3 +729,150 @@ async fn a_patient_asks_for_a_correction_and_sees_the_clinics_new_version_beside
         "the new version, named"
     );
 }
+
+/// What a browser without JavaScript sends for a form page: the hidden
+/// fields that are not disabled, an empty text field for each hidden
+/// question (a hidden field is still sent), and `answers` for the questions
+/// the page shows. Returns the fields and the ids of the questions shown.
+fn fill_without_js(
+    html: &str,
+    answers: &serde_json::Map<String, serde_json::Value>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut fields = vec![
+        ("csrf".to_string(), csrf(html)),
+        (
+            "page".to_string(),
+            html.split("name=\"page\" value=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .expect("a page field")
+                .to_string(),
+        ),
+    ];
+    let mut shown = Vec::new();
+    for part in html.split("data-item=\"").skip(1) {
+        let id = part.split('"').next().expect("an id").to_string();
+        let hidden = part[id.len()..].starts_with("\" hidden");
+        let mark = format!("name=\"_shown\" value=\"{id}\"");
+        if part.contains(&format!("{mark}>")) {
+            fields.push(("_shown".into(), id.clone()));
+        }
+        let block = part.split("data-item=\"").next().unwrap_or(part);
+        let typed = block.contains("<textarea")
+            || block.contains("type=\"text\"")
+            || block.contains("type=\"date\"");
+        if hidden {
+            if typed {
+                fields.push((id, String::new()));
+            }
+            continue;
+        }
+        shown.push(id.clone());
+        match answers.get(&id) {
+            Some(serde_json::Value::Array(xs)) => {
+                for x in xs {
+                    fields.push((
+                        id.clone(),
+                        x.as_str().map(String::from).unwrap_or(x.to_string()),
+                    ));
+                }
+            }
+            Some(serde_json::Value::String(s)) => fields.push((id, s.clone())),
+            Some(v) => fields.push((id, v.to_string())),
+            None if typed => fields.push((id, String::new())),
+            None => {}
+        }
+    }
+    (fields, shown)
+}
+
+#[tokio::test]
+async fn without_javascript_every_conditional_question_of_every_shipped_questionnaire_is_asked() {
+    use prom::core::engine::{Mode, evaluate, lenient_values, validate};
+    let app = spawn().await;
+    let dir = crate::helpers::root().join("questionnaires");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+    let mut walked = 0;
+    for entry in prom::catalog::load(&dir).expect("questionnaires") {
+        let q = entry.questionnaire().expect("compiles").clone();
+        for (i, item) in q.items.iter().enumerate() {
+            if item.show_if.is_none() {
+                continue;
+            }
+            // A case of the file's own tests that shows the question (with
+            // an answer to it where one exists) and is a valid web answer.
+            let case = entry
+                .compiled
+                .tests
+                .iter()
+                .filter(|t| {
+                    evaluate(&q, lenient_values(&q, &t.answers), date).visible[i]
+                        && validate(&q, &t.answers, Mode::Web, date).is_ok()
+                })
+                .max_by_key(|t| t.answers.contains_key(&item.id))
+                .unwrap_or_else(|| panic!("{}: no test shows `{}`", q.id, item.id));
+            let reference = format!("W-{}-{}", q.id, item.id);
+            let link = invite_to(&app, &reference, 14, &q.id);
+            let mut b = Browser::new(&app);
+            b.get(&link).await;
+            let mut seen = false;
+            let mut done = false;
+            for _ in 0..30 {
+                let (s, html, _) = b.get("/a").await;
+                if s == StatusCode::SEE_OTHER {
+                    done = true;
+                    break;
+                }
+                let mut html = html;
+                loop {
+                    let (mut fields, shown) = fill_without_js(&html, &case.answers);
+                    seen |= shown.contains(&item.id);
+                    let go = if html.contains("value=\"submit\"") {
+                        "submit"
+                    } else {
+                        "next"
+                    };
+                    fields.push(("go".into(), go.into()));
+                    let pairs: Vec<(&str, &str)> = fields
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    let (s, again, _) = b.post("/a", &pairs).await;
+                    match s {
+                        StatusCode::SEE_OTHER => break,
+                        StatusCode::OK => {
+                            assert!(again.contains("flere spørgsmål"), "{}: {again}", q.id);
+                            html = again;
+                        }
+                        other => panic!("{} › {}: {other}: {again}", q.id, case.name),
+                    }
+                }
+            }
+            assert!(
+                done,
+                "{} › {}: the walk did not reach the receipt",
+                q.id, case.name
+            );
+            assert!(
+                seen,
+                "{}: `{}` was never shown (case {})",
+                q.id, item.id, case.name
+            );
+            if let Some(want) = case.answers.get(&item.id) {
+                let stored: String = app
+                    .conn()
+                    .query_row(
+                        "SELECT r.answers FROM responses r JOIN patients p ON p.id = r.patient_id \
+                         WHERE p.ref = ?1",
+                        [&reference],
+                        |r| r.get(0),
+                    )
+                    .expect("stored");
+                let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+                assert_eq!(&stored[&item.id], want, "{}: `{}` stored", q.id, item.id);
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 6, "every conditional question walked: {walked}");
+}

@@ -25,6 +25,7 @@ mod letters;
 mod login;
 mod patient;
 mod queue;
+mod response;
 
 type State = web::Data<AppState>;
 
@@ -84,7 +85,7 @@ fn table() -> Vec<(RouteInfo, Route)> {
             "GET",
             "/clinic/responses/{response}",
             Staff,
-            queue::response,
+            response::response,
         ),
         r("GET", "/clinic/patients", Staff, patient::list),
         r("POST", "/clinic/patients", Admin, patient::create),

@@ -30,7 +30,7 @@ pub struct QueueQuery {
 }
 
 #[derive(Serialize)]
-struct ItemView {
+pub(super) struct ItemView {
     id: String,
     /// `None` for a questionnaire not answered by its deadline.
     response: Option<String>,
@@ -49,7 +49,9 @@ struct ItemView {
     corrected: bool,
     outcome: Option<String>,
     /// What the patient asked for, in words.
-    request: Option<String>,
+    requests: Vec<String>,
+    /// The patient asked to be contacted.
+    contact: bool,
 }
 
 /// A flag's text in `lang` (the first language when it lacks `lang`).
@@ -66,7 +68,7 @@ pub(super) fn flag_text(text: &serde_json::Value, lang: &str, rule: &str) -> Str
     }
 }
 
-fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
+pub(super) fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
     let t = |k: &str| state.pages.text(&me.lang, k);
     let now = state.clock.now();
     ItemView {
@@ -97,18 +99,15 @@ fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
         taken_by: i.taken_by.clone(),
         corrected: i.corrected,
         outcome: i.outcome.as_ref().map(|o| t(&format!("c_outcome_{o}"))),
-        request: i.request.as_ref().map(|n| {
-            use crate::usecase::contact::{CONTACT_NOTE, CORRECTION_NOTE};
-            match n.strip_prefix(CORRECTION_NOTE) {
-                Some(reason) => format!(
-                    "{}{}",
-                    t("c_request_correction"),
-                    reason.trim_start_matches(':')
-                ),
-                None if n == CONTACT_NOTE => t("c_request_contact"),
-                None => n.clone(),
-            }
-        }),
+        requests: i
+            .requests
+            .iter()
+            .map(|n| super::response::event_note(state, &me.lang, n))
+            .collect(),
+        contact: i
+            .requests
+            .iter()
+            .any(|n| n == crate::usecase::contact::CONTACT_NOTE),
     }
 }
 
@@ -231,11 +230,11 @@ pub async fn act(
     let id = path.into_inner();
     // Another clinic's item is not found, whatever the form says.
     let (clinic, i) = (me.clinic(), id.clone());
-    match read(&state, move |c| review::work_item_by_id(c, &clinic, &i)).await {
-        Ok(Some(_)) => {}
+    let response = match read(&state, move |c| review::work_item_by_id(c, &clinic, &i)).await {
+        Ok(Some(item)) => item.response,
         Ok(None) => return not_found(&state, &me),
         Err(e) => return failed(&state, e),
-    }
+    };
     let rev: i64 = field(&fields, "rev")
         .and_then(|r| r.parse().ok())
         .unwrap_or(-1);
@@ -244,6 +243,17 @@ pub async fn act(
         Some("resolve") => {
             let outcome = field(&fields, "outcome").unwrap_or_default();
             let note = field(&fields, "note").map(|n| n.trim().to_string());
+            // No outcome is chosen for the staff member: without one the
+            // item stays open and the page says why, the note kept.
+            if !review::OUTCOMES.contains(&outcome)
+                && let Some(rid) = response
+                && note.as_ref().is_none_or(|n| n.chars().count() <= 2000)
+            {
+                let refused = super::response::Refused {
+                    note: note.unwrap_or_default(),
+                };
+                return super::response::response_page(&state, &me, rid, Some(refused)).await;
+            }
             if !review::OUTCOMES.contains(&outcome)
                 || note.as_ref().is_some_and(|n| n.chars().count() > 2000)
             {
@@ -302,167 +312,4 @@ pub async fn act(
         }
         Err(e) => failed(&state, e),
     }
-}
-
-#[derive(Serialize)]
-struct ScoreView {
-    title: String,
-    value: String,
-    band: String,
-}
-
-/// `GET /clinic/responses/{response}`: one response in the version
-/// answered, its scores and flags, its review item and what was done.
-pub async fn response(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
-    let me = match me(&req, &state, Access::Staff).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let id = path.into_inner();
-    let now = state.clock.now();
-    let (clinic, actor, rid) = (me.clinic(), me.actor(), id.clone());
-    // The read is logged before anything is shown (and only for the
-    // clinic's own responses).
-    let logged = state
-        .writer
-        .write(move |c| {
-            let pid = match crate::storage::responses::response_patient(c, &clinic, &rid) {
-                Ok(p) => p,
-                Err(crate::storage::StorageError::NotFound) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            audit::record(
-                c,
-                &actor,
-                "response.read",
-                &clinic,
-                Some(&pid),
-                Some(&rid),
-                now,
-            )?;
-            Ok(Some(pid))
-        })
-        .await;
-    let patient_id = match logged {
-        Ok(Some(p)) => p,
-        Ok(None) => return not_found(&state, &me),
-        Err(e) => return failed(&state, e),
-    };
-    let (clinic, pid) = (me.clinic(), patient_id.clone());
-    let at = crate::storage::ids::ts(now);
-    let loaded = read(&state, move |c| {
-        let r = crate::storage::responses::get_response(c, &clinic, &id)?;
-        let q = crate::storage::versions::load_version(c, &r.questionnaire, r.version)?;
-        let item = review::work_item_of_response(c, &clinic, &id)?;
-        let events = match &item {
-            Some(i) => review::events(c, &i.id)?,
-            None => Vec::new(),
-        };
-        let snoozes = review::snoozes(c, &pid, Some(&r.questionnaire), &at)?;
-        Ok((r, q, item, events, snoozes))
-    })
-    .await;
-    let (r, q, item, events, snoozes) = match loaded {
-        Ok(x) => x,
-        Err(crate::storage::StorageError::NotFound) => return not_found(&state, &me),
-        Err(e) => return failed(&state, e),
-    };
-    let lang = me.lang.clone();
-    let answers: Vec<crate::web::history::Answer> = q
-        .items
-        .iter()
-        .filter_map(|it| {
-            r.answers.get(&it.id).map(|v| crate::web::history::Answer {
-                question: it.text.get(&lang).to_string(),
-                answer: crate::web::history::answer_text(&q, &it.id, v, &lang),
-            })
-        })
-        .collect();
-    let scores: Vec<ScoreView> = q
-        .scores
-        .iter()
-        .map(|s| ScoreView {
-            title: s
-                .title
-                .as_ref()
-                .map(|t| t.get(&lang).to_string())
-                .unwrap_or_else(|| s.id.clone()),
-            value: match r.scores.get(&s.id) {
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                _ => "—".into(),
-            },
-            band: r
-                .bands
-                .get(&s.id)
-                .and_then(|b| b.as_str())
-                .and_then(|b| s.bands.iter().find(|x| x.id == b))
-                .map(|b| {
-                    b.text
-                        .as_ref()
-                        .map(|t| t.get(&lang).to_string())
-                        .unwrap_or_else(|| b.id.clone())
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
-    let flags: Vec<(String, String, String)> = r
-        .flags
-        .iter()
-        .map(|f| {
-            (
-                f.rule.clone(),
-                state.pages.text(&lang, &format!("c_level_{}", f.level)),
-                flag_text(&f.text, &lang, &f.rule),
-            )
-        })
-        .collect();
-    let events: Vec<(String, String, String, String)> = events
-        .into_iter()
-        .map(|e| {
-            (
-                when(&e.at),
-                state.pages.text(&lang, &format!("c_status_{}", e.status)),
-                e.by,
-                e.note.unwrap_or_default(),
-            )
-        })
-        .collect();
-    let outcomes: Vec<(&str, String)> = review::OUTCOMES
-        .iter()
-        .map(|o| (*o, state.pages.text(&lang, &format!("c_outcome_{o}"))))
-        .collect();
-    let mut c = tera::Context::new();
-    c.insert(
-        "r",
-        &serde_json::json!({
-            "id": r.id,
-            "patient": r.patient,
-            "patient_id": patient_id,
-            "questionnaire": q.title.get(&lang),
-            "version": r.version,
-            "date": r.response_date,
-            "submitted": when(&r.submitted_at),
-            "mode": state.pages.text(&lang, &format!("c_mode_{}", r.mode)),
-            "level": r.level,
-            "level_text": state.pages.text(&lang, &format!("c_level_{}", r.level)),
-            "supersedes": r.supersedes,
-            "superseded_by": r.superseded_by,
-            "correction_reason": r.correction_reason,
-        }),
-    );
-    c.insert("answers", &answers);
-    c.insert("scores", &scores);
-    c.insert("flags", &flags);
-    c.insert("item", &item.as_ref().map(|i| item_view(&state, &me, i)));
-    c.insert("events", &events);
-    let snoozes: Vec<review::Snooze> = snoozes
-        .into_iter()
-        .map(|mut s| {
-            s.until = when(&s.until);
-            s
-        })
-        .collect();
-    c.insert("snoozes", &snoozes);
-    c.insert("outcomes", &outcomes);
-    render(&state, &me, StatusCode::OK, "clinic/response.html", c)
 }

@@ -14,7 +14,7 @@ use super::AppState;
 use super::pages::{same_secret, session_cookie, session_token};
 use crate::clock::local_date;
 use crate::core::engine::{AnswerError, Mode, validate};
-use crate::core::form::{merge_page, page_view, pages};
+use crate::core::form::{merge_page, page_view, pages, unseen_questions};
 use crate::security::token_hash;
 use crate::storage::{invitations, responses, sessions};
 use crate::usecase::invitation::{LinkProblem, open_link};
@@ -314,9 +314,21 @@ async fn answer(
             .cloned()
             .collect(),
     };
+    // Without JavaScript a question that the answers on this page just
+    // showed has not been seen: the same page again, with it, before any
+    // refusal of it (the patient has not had the chance to answer it).
+    let unseen = if go == "back" {
+        Vec::new()
+    } else {
+        unseen_questions(&q, &before, &answers, page, &fields, date)
+    };
+    let errors_here: Vec<AnswerError> = errors_here
+        .into_iter()
+        .filter(|e| !unseen.contains(&e.item))
+        .collect();
     let next_page = match go {
         "back" => page.saturating_sub(1),
-        _ if !errors_here.is_empty() => page,
+        _ if !errors_here.is_empty() || !unseen.is_empty() => page,
         "submit" => page,
         _ => (page + 1).min(all.len().saturating_sub(1)),
     };
@@ -328,37 +340,21 @@ async fn answer(
     {
         return failed(&state, e);
     }
-    if go != "back" && !errors_here.is_empty() {
-        return form(
+    if go != "back" && (!errors_here.is_empty() || !unseen.is_empty()) {
+        let status = if errors_here.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        return form_with(
             &state,
             &v,
             &answers,
             page,
             &errors_here,
-            StatusCode::UNPROCESSABLE_ENTITY,
+            status,
+            !unseen.is_empty(),
         );
-    }
-    // Without JavaScript a question that the answers on this page just
-    // showed has not been seen: the same page again, with it.
-    if go != "back" {
-        let was = page_view(&q, &lang, &before, page, &[], date);
-        let now_shown = page_view(&q, &lang, &answers, page, &[], date);
-        let newly = now_shown
-            .items
-            .iter()
-            .zip(&was.items)
-            .any(|(n, w)| n.visible && !w.visible && !fields.iter().any(|(k, _)| *k == n.id));
-        if newly {
-            let (inv, a2) = (v.invitation.id.clone(), answers.clone());
-            if let Err(e) = state
-                .writer
-                .write(move |conn| invitations::save_draft(conn, &inv, &a2, page as u32, now))
-                .await
-            {
-                return failed(&state, e);
-            }
-            return form_with(&state, &v, &answers, page, &[], StatusCode::OK, true);
-        }
     }
     if go != "submit" {
         return HttpResponse::SeeOther()
