@@ -94,6 +94,31 @@ pub fn due_by(opened: DateTime<Utc>, zone: &str, working_days: u32) -> DateTime<
     }
 }
 
+/// The instant before which an item opened is overdue at `now` (its
+/// `due_by` has passed): the start of the latest clinic day whose items are
+/// due by now. Items opened at or after it are not overdue.
+pub fn overdue_before(now: DateTime<Utc>, zone: &str, working_days: u32) -> DateTime<Utc> {
+    use chrono::{Duration, TimeZone};
+    let tz: Tz = zone.parse().unwrap_or(chrono_tz::Europe::Copenhagen);
+    let start = |d: NaiveDate| {
+        let t = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        match tz.from_local_datetime(&t).earliest() {
+            Some(x) => x.with_timezone(&Utc),
+            None => Utc.from_utc_datetime(&t),
+        }
+    };
+    let mut day = now.with_timezone(&tz).date_naive();
+    // `due_by` depends only on the day opened and grows with it: walk back
+    // to the newest day already due (a few weeks at the most).
+    for _ in 0..120 {
+        if due_by(start(day), zone, working_days) <= now {
+            return start(day + Duration::days(1));
+        }
+        day -= Duration::days(1);
+    }
+    start(day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +138,31 @@ mod tests {
         // A yellow one on Saturday is due by the end of Monday.
         assert_eq!(due("2026-03-07T09:00:00Z", 1), "2026-03-09T23:00:00+00:00");
         assert_eq!(due("2026-03-07T09:00:00Z", 2), "2026-03-10T23:00:00+00:00");
+        // What is overdue at a moment: items opened before the instant.
+        let before = |now: &str, days| {
+            overdue_before(now.parse().expect("time"), "Europe/Copenhagen", days).to_rfc3339()
+        };
+        // Thursday noon: red (same day) items from before today are late;
+        // yellow (one working day) items from before yesterday.
+        assert_eq!(
+            before("2026-03-05T11:00:00Z", 0),
+            "2026-03-04T23:00:00+00:00"
+        );
+        assert_eq!(
+            before("2026-03-05T11:00:00Z", 1),
+            "2026-03-03T23:00:00+00:00"
+        );
+        // Monday noon: a yellow from Friday is due tonight; one from
+        // Thursday is late, and the weekend's are not.
+        assert_eq!(
+            before("2026-03-09T11:00:00Z", 1),
+            "2026-03-05T23:00:00+00:00"
+        );
+        // Tuesday noon: the weekend's (due Monday) are late too.
+        assert_eq!(
+            before("2026-03-10T11:00:00Z", 1),
+            "2026-03-08T23:00:00+00:00"
+        );
         // Summer time: the local day ends at 22:00 UTC.
         assert_eq!(due("2026-07-01T09:00:00Z", 0), "2026-07-01T22:00:00+00:00");
     }

@@ -72,6 +72,14 @@ pub struct AlertingArgs {
     /// A red item not taken within this many hours is escalated (default 4).
     #[arg(long)]
     escalate_hours: Option<u32>,
+    /// Working days after the day a red item opened before the queue marks
+    /// it overdue (default 0: the same day).
+    #[arg(long)]
+    red_response_days: Option<u32>,
+    /// Working days after the day a yellow item opened before the queue
+    /// marks it overdue (default 1).
+    #[arg(long)]
+    yellow_response_days: Option<u32>,
 }
 
 /// Applies what `a` gives to the clinic's alerting.
@@ -108,6 +116,27 @@ fn set_alerting(tx: &crate::storage::Connection, id: &str, a: &AlertingArgs) -> 
         p.escalate_hours = h;
     }
     crate::storage::clinics::set_alerting(tx, id, &p)?;
+    let mut times = crate::storage::clinics::response_times(tx, id)?;
+    for (given, field, flag) in [
+        (
+            a.red_response_days,
+            &mut times.red_days,
+            "--red-response-days",
+        ),
+        (
+            a.yellow_response_days,
+            &mut times.yellow_days,
+            "--yellow-response-days",
+        ),
+    ] {
+        if let Some(d) = given {
+            if d > 30 {
+                return Err(Fail(format!("{flag} must be from 0 to 30")));
+            }
+            *field = d;
+        }
+    }
+    crate::storage::clinics::set_response_times(tx, id, &times)?;
     Ok(())
 }
 

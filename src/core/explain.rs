@@ -25,7 +25,7 @@ pub fn rule_reads(q: &Questionnaire, rule: usize) -> RuleReads {
     let Some(r) = q.rules.get(rule) else {
         return out;
     };
-    collect(q, &r.when.ast, false, &mut out);
+    collect(&r.when.ast, false, &mut out);
     // The answers behind each score read (a score may read other scores).
     let mut i = 0;
     while i < out.scores.len() {
@@ -34,7 +34,7 @@ pub fn rule_reads(q: &Questionnaire, rule: usize) -> RuleReads {
             push(&mut out.items, it);
         }
         for e in [&s.expr, &s.transform].into_iter().flatten() {
-            collect(q, &e.ast, false, &mut out);
+            collect(&e.ast, false, &mut out);
         }
         i += 1;
     }
@@ -48,29 +48,27 @@ fn push(v: &mut Vec<usize>, x: usize) {
     }
 }
 
-fn collect(q: &Questionnaire, e: &Expr, in_history: bool, out: &mut RuleReads) {
+fn collect(e: &Expr, in_history: bool, out: &mut RuleReads) {
     match &e.kind {
         ExprKind::Name(n, slot) => match (slot, in_history) {
             (Slot::Item(i), false) => push(&mut out.items, *i),
             (Slot::Score(s), false) => push(&mut out.scores, *s),
-            (Slot::Item(_) | Slot::Score(_), true) => {
-                if !out.earlier.contains(n) {
-                    out.earlier.push(n.clone());
-                }
+            (Slot::Item(_) | Slot::Score(_), true) if !out.earlier.contains(n) => {
+                out.earlier.push(n.clone());
             }
             _ => {}
         },
         ExprKind::Call(f, args) => {
             for a in args {
-                collect(q, a, in_history || f.is_history(), out);
+                collect(a, in_history || f.is_history(), out);
             }
         }
         ExprKind::Lit(_) => {}
-        ExprKind::List(xs) => xs.iter().for_each(|x| collect(q, x, in_history, out)),
-        ExprKind::Neg(x) | ExprKind::Not(x) => collect(q, x, in_history, out),
+        ExprKind::List(xs) => xs.iter().for_each(|x| collect(x, in_history, out)),
+        ExprKind::Neg(x) | ExprKind::Not(x) => collect(x, in_history, out),
         ExprKind::Bin(_, a, b) => {
-            collect(q, a, in_history, out);
-            collect(q, b, in_history, out);
+            collect(a, in_history, out);
+            collect(b, in_history, out);
         }
     }
 }

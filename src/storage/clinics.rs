@@ -133,6 +133,38 @@ pub fn set_alerting(conn: &Connection, clinic_id: &str, a: &Alerting) -> Result<
     Ok(())
 }
 
+/// How soon a clinic answers its items (migration 8), and its time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseTimes {
+    pub time_zone: String,
+    /// Working days after the day a red item opened (0: the same day).
+    pub red_days: u32,
+    /// Working days after the day a yellow item opened.
+    pub yellow_days: u32,
+}
+
+pub fn response_times(conn: &Connection, clinic_id: &str) -> Result<ResponseTimes> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT time_zone, response_days_red, response_days_yellow FROM clinics WHERE id = ?1",
+        )?
+        .query_row([clinic_id], |r| {
+            Ok(ResponseTimes {
+                time_zone: r.get(0)?,
+                red_days: r.get(1)?,
+                yellow_days: r.get(2)?,
+            })
+        })?)
+}
+
+pub fn set_response_times(conn: &Connection, clinic_id: &str, t: &ResponseTimes) -> Result<()> {
+    conn.execute(
+        "UPDATE clinics SET response_days_red = ?2, response_days_yellow = ?3 WHERE id = ?1",
+        params![clinic_id, t.red_days, t.yellow_days],
+    )?;
+    Ok(())
+}
+
 /// Every clinic's id.
 pub fn all_ids(conn: &Connection) -> Result<Vec<String>> {
     let rows = conn

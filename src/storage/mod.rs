@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_alerting.sql"),
     include_str!("migrations/0006_plans.sql"),
     include_str!("migrations/0007_missed_questionnaires.sql"),
+    include_str!("migrations/0008_walk_fixes.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

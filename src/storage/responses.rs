@@ -246,13 +246,13 @@ pub fn response_patient(conn: &Connection, clinic_id: &str, response_id: &str) -
     )?)
 }
 
+/// A response's answers and score values, by id.
+pub type AnswersAndScores = (Map<String, Json>, Map<String, Json>);
+
 /// The answers and scores of the response that came before `id` in its
 /// patient's history of the same questionnaire (not superseded, in the
 /// history's order), for showing what a rule on earlier answers compared.
-pub fn previous_values(
-    conn: &Connection,
-    id: &str,
-) -> Result<Option<(Map<String, Json>, Map<String, Json>)>> {
+pub fn previous_values(conn: &Connection, id: &str) -> Result<Option<AnswersAndScores>> {
     let row: Option<(String, String)> = conn
         .prepare_cached(
             "SELECT p.answers, p.score_values FROM responses r

@@ -220,6 +220,10 @@ pub struct QueueFilter {
     pub questionnaire: Option<String>,
     /// The statuses shown: `open` and `acknowledged` by default.
     pub statuses: Vec<&'static str>,
+    /// Only the items this staff member took.
+    pub taken_by: Option<String>,
+    /// Oldest first whatever the level (red before yellow otherwise).
+    pub by_wait: bool,
 }
 
 /// The statuses a queue filter may name.
@@ -267,32 +271,47 @@ fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
 }
 
 /// The query of a page of the workspace's queue: for each status, a range
-/// seek in the `review_queue` index (red before yellow, oldest first),
-/// merged; the details only for the page's rows.
-pub fn work_queue_sql(statuses: usize, after: bool) -> String {
-    let cursor = if after {
-        "AND (ri.level, ri.created_at, ri.id) > (?4, ?5, ?6)"
+/// seek in the `review_queue` index (red before yellow, oldest first; or,
+/// `by_wait`, oldest first whatever the level), merged; the details only
+/// for the page's rows. `?3` names the staff member when only items they
+/// took are shown.
+pub fn work_queue_sql(statuses: usize, after: bool, by_wait: bool) -> String {
+    let (order, cursor) = if by_wait {
+        (
+            "ri.created_at, ri.id",
+            "AND (ri.created_at, ri.id) > (?5, ?6)",
+        )
     } else {
-        ""
+        (
+            "ri.level, ri.created_at, ri.id",
+            "AND (ri.level, ri.created_at, ri.id) > (?4, ?5, ?6)",
+        )
     };
+    let cursor = if after { cursor } else { "" };
     let part = |n: usize| {
         format!(
             "SELECT * FROM (SELECT ri.id, ri.response_id, ri.level, ri.created_at, ri.status, ri.rev,
                     ri.taken_at, ri.outcome, ri.taken_by, ri.invitation_id
                 FROM review_items ri
                 WHERE ri.clinic_id = ?1 AND ri.status = ?{} {cursor}
+                  AND (?3 IS NULL OR ri.taken_by = ?3)
                   AND (?7 IS NULL OR ri.level = ?7)
                   AND (?8 IS NULL OR EXISTS (SELECT 1 FROM responses q
                         WHERE q.id = ri.response_id AND q.questionnaire_id = ?8)
                       OR EXISTS (SELECT 1 FROM invitations q
                         WHERE q.id = ri.invitation_id AND q.questionnaire_id = ?8))
-                ORDER BY ri.level, ri.created_at, ri.id LIMIT ?2)",
+                ORDER BY {order} LIMIT ?2)",
             9 + n
         )
     };
     let parts: Vec<String> = (0..statuses).map(part).collect();
+    let (inner, outer) = if by_wait {
+        ("4, 1", "page.created_at, page.id")
+    } else {
+        ("3, 4, 1", "page.level, page.created_at, page.id")
+    };
     format!(
-        "WITH page AS ({} ORDER BY 3, 4, 1 LIMIT ?2) {ITEM_DETAIL} ORDER BY page.level, page.created_at, page.id",
+        "WITH page AS ({} ORDER BY {inner} LIMIT ?2) {ITEM_DETAIL} ORDER BY {outer}",
         parts.join(" UNION ALL ")
     )
 }
@@ -311,7 +330,7 @@ pub fn work_queue(
     } else {
         filter.statuses.clone()
     };
-    let sql = work_queue_sql(statuses.len(), after.is_some());
+    let sql = work_queue_sql(statuses.len(), after.is_some(), filter.by_wait);
     let mut stmt = conn.prepare_cached(&sql)?;
     let limit1 = i64::from(limit) + 1;
     let (al, ac, ar) = match after {
@@ -321,7 +340,7 @@ pub fn work_queue(
     let mut args: Vec<&dyn rusqlite::ToSql> = vec![
         &clinic_id,
         &limit1,
-        &rusqlite::types::Null,
+        &filter.taken_by,
         &al,
         &ac,
         &ar,
@@ -341,6 +360,27 @@ pub fn work_queue(
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
     Ok((out, more))
+}
+
+/// How many unresolved items of each level opened before that level's
+/// instant (the clinic's response time has passed for them).
+pub fn overdue_counts(
+    conn: &Connection,
+    clinic_id: &str,
+    red_before: &str,
+    yellow_before: &str,
+) -> Result<(u32, u32)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT
+               (SELECT count(*) FROM review_items WHERE clinic_id = ?1
+                  AND status IN ('open', 'acknowledged') AND level = 'red' AND created_at < ?2),
+               (SELECT count(*) FROM review_items WHERE clinic_id = ?1
+                  AND status IN ('open', 'acknowledged') AND level = 'yellow' AND created_at < ?3)",
+        )?
+        .query_row(params![clinic_id, red_before, yellow_before], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
 }
 
 /// How many items wait, by level and status (`open`, `acknowledged`).

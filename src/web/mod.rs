@@ -110,6 +110,45 @@ pub(crate) async fn read<T: Send + 'static>(
         .unwrap_or(Err(crate::storage::StorageError::WriterGone))
 }
 
+/// An address nothing answers: JSON for the API, a page for a browser (in
+/// the staff member's language in the workspace; otherwise Danish, or
+/// English by `?lang=en` or the browser's first language), with a title,
+/// a heading and the way back.
+async fn unknown_address(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
+    let path = req.path();
+    if path.starts_with("/api/") || path == "/api" {
+        return match api::not_found().await {
+            Ok(r) => r,
+            Err(e) => e.error_response(),
+        };
+    }
+    if path.starts_with("/clinic")
+        && let Some(page) = clinic::unknown_address(&req, &state).await
+    {
+        return page;
+    }
+    let lang = pages::request_language(&req);
+    let back = if path.starts_with("/clinic") {
+        "/clinic"
+    } else {
+        "/"
+    };
+    let mut c = tera::Context::new();
+    c.insert("heading", &state.pages.text(lang, "not_found_heading"));
+    c.insert("message", &state.pages.text(lang, "not_found"));
+    c.insert("back", back);
+    state.pages.render(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "patient/problem.html",
+        lang,
+        c,
+    )
+}
+
 /// Builds the HTTP server on an already bound listener.
 pub fn server(
     state: Arc<AppState>,
@@ -125,7 +164,7 @@ pub fn server(
             .configure(api::routes)
             .configure(patient::routes)
             .configure(clinic::routes)
-            .default_service(web::to(api::not_found))
+            .default_service(web::to(unknown_address))
     })
     .workers(workers)
     .backlog(1024)

@@ -160,6 +160,28 @@ pub struct Pages {
     cache: Option<Mutex<lru::LruCache<Vec<u8>, Arc<str>>>>,
 }
 
+/// The language of a request that has no session to say it: `?lang=en`
+/// or `?lang=da`, else English when the browser asks for it first, else
+/// Danish.
+pub fn request_language(req: &actix_web::HttpRequest) -> &'static str {
+    let query = req.query_string();
+    if query.split('&').any(|p| p == "lang=en") {
+        return "en";
+    }
+    if query.split('&').any(|p| p == "lang=da") {
+        return "da";
+    }
+    let first = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if first.starts_with("en") { "en" } else { "da" }
+}
+
 impl Pages {
     /// Builds the templates and reads the catalogues; an error names the
     /// template or catalogue at fault (they are part of the binary, so a

@@ -5,8 +5,8 @@
 // page is sent, that the patient saw it. Without this script the server
 // shows the same page again when its answers bring new questions. It also
 // shows each slider's range control and keeps it in step with the
-// slider's field, which is what the form sends. No other script runs on
-// the pages.
+// slider's field, which is what the form sends, and makes the recovery
+// codes' print button print the page. No other script runs on the pages.
 (function () {
   "use strict";
   var sliders = document.querySelectorAll("[data-slider]");
@@ -66,4 +66,13 @@
     clearTimeout(pending);
     pending = setTimeout(update, 150);
   });
+})();
+(function () {
+  "use strict";
+  // A print button (the recovery codes): shown only where it can work.
+  var buttons = document.querySelectorAll("[data-print]");
+  for (var i = 0; i < buttons.length; i++) {
+    buttons[i].hidden = false;
+    buttons[i].addEventListener("click", function () { window.print(); });
+  }
 })();

@@ -169,6 +169,14 @@ pub async fn enrol<'a>(app: &'a TestApp, email: &str, password: &str) -> (Staff<
         p.body.contains("class=\"codes\""),
         "recovery codes shown once"
     );
+    // To download (and print), and a confirmation that they are kept.
+    assert!(
+        p.body.contains("download=\"prom-recovery-codes.txt\"")
+            && p.body.contains("href=\"data:text/plain;charset=utf-8,prom")
+            && p.body.contains("name=\"saved\" value=\"1\" required"),
+        "{}",
+        p.body
+    );
     // The page already belongs to the new session: its logout works.
     let csrf = b.csrf.clone();
     let home = b.get("/clinic").await;
@@ -190,7 +198,7 @@ pub async fn logged_in<'a>(app: &'a TestApp, clinic: &str, email: &str, role: &s
 
 /// Posts a PHQ-9 response over the API for `reference` of clinic `a`: item
 /// 9 (self-harm) above 0 fires red, a total from 10 yellow.
-async fn phq9(app: &TestApp, reference: &str, each: u64, item9: u64) -> String {
+pub(crate) async fn phq9(app: &TestApp, reference: &str, each: u64, item9: u64) -> String {
     let mut answers = serde_json::Map::new();
     for i in 1..=8 {
         answers.insert(format!("q{i}"), json!(each));
@@ -220,7 +228,7 @@ async fn patient(app: &TestApp, key: &str, reference: &str) -> String {
     prom::storage::patients::patient_id(&conn, clinic, reference).expect("patient")
 }
 
-fn item_of(app: &TestApp, response: &str) -> (String, i64) {
+pub(crate) fn item_of(app: &TestApp, response: &str) -> (String, i64) {
     let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
     conn.query_row(
         "SELECT id, rev FROM review_items WHERE response_id = ?1",
@@ -769,19 +777,21 @@ async fn admins_manage_staff_and_keys_and_a_revoked_key_stops_at_once() {
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let (s, _) = app.get(&key, "/api/v1/questionnaires").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "revoked at once");
-    // The audit log shows each action, filterable.
+    // The audit log shows each action in words, filterable by its code.
     let log = admin.get("/clinic/admin/audit").await;
     for a in [
-        "staff.create",
-        "staff.deactivate",
-        "apikey.create",
-        "apikey.revoke",
-        "staff.login",
+        "Medarbejder oprettet",
+        "Medarbejder deaktiveret",
+        "API-nøgle oprettet",
+        "API-nøgle tilbagekaldt",
+        "Logget ind",
     ] {
         assert!(log.body.contains(a), "{a} in the audit page");
     }
     let only = admin.get("/clinic/admin/audit?action=apikey.").await;
-    assert!(only.body.contains("apikey.revoke") && !only.body.contains("staff.create"));
+    assert!(
+        only.body.contains("API-nøgle tilbagekaldt") && !only.body.contains("Medarbejder oprettet")
+    );
     // Another clinic's admin cannot touch this clinic's staff.
     let mut other = logged_in(&app, "b", "boss@b.example", "admin").await;
     let p = other

@@ -22,3 +22,4 @@ mod properties;
 mod service;
 mod shipped;
 mod slow_clients;
+mod walk;

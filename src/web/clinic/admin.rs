@@ -489,7 +489,14 @@ pub async fn audit(req: HttpRequest, state: State, q: web::Query<AuditQuery>) ->
                 (None, a) if a.starts_with("api:") => format!("{} ({})", t("c_actor_api"), &a[4..]),
                 (None, a) => a.to_string(),
             },
-            action: r.action,
+            action: {
+                // In words; an action without words is shown as its code.
+                let key = format!("audit_{}", r.action.replace('.', "_"));
+                match t(&key) {
+                    words if words != key => words,
+                    _ => r.action,
+                }
+            },
             patient: r.patient,
             patient_id: r.patient_id,
             subject: r.subject.map(|s| s.chars().take(13).collect()),

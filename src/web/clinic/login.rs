@@ -10,8 +10,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use std::sync::OnceLock;
 
 use super::{
-    Access, Me, State, cookie, cookie_name, failed, field, me, me_posting, read, read_cookie,
-    render, safe_next, see_other,
+    Access, Me, State, cookie, cookie_name, failed, field, me, me_posting, message, read,
+    read_cookie, render, safe_next, see_other,
 };
 use crate::security::{hash_password, new_token, verify_password};
 use crate::storage::staff;
@@ -275,6 +275,7 @@ async fn enrol_page(
     c.insert("qr", &qr_svg(&url));
     c.insert("secret", &grouped(&secret));
     c.insert("error", &error.map(|k| state.pages.text(&me.lang, k)));
+    c.insert("half_login", &true);
     render(state, &me, status, "clinic/enrol.html", c)
 }
 
@@ -314,6 +315,10 @@ pub async fn enrol(
     match result {
         Ok(Ok(((token, csrf), codes))) => {
             let mut c = tera::Context::new();
+            c.insert(
+                "download",
+                &super::urlencode(&recovery_file(&state, &me.lang, &codes)),
+            );
             c.insert("codes", &codes);
             c.insert("next", &me.next.clone().unwrap_or_else(|| "/clinic".into()));
             // The page belongs to the new session.
@@ -338,6 +343,42 @@ pub async fn enrol(
     }
 }
 
+/// The recovery codes as a text file to keep.
+fn recovery_file(state: &State, lang: &str, codes: &[String]) -> String {
+    let mut out = state.pages.text(lang, "c_recovery_file");
+    out.push_str("\n\n");
+    for c in codes {
+        out.push_str(c);
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+pub struct Saved {
+    saved: Option<String>,
+    next: Option<String>,
+}
+
+/// `GET /clinic/login/saved`: after the recovery codes, on to where the
+/// login was going once the staff member says the codes are kept (the
+/// page asks for it; without it they are told what to do).
+pub async fn saved(req: HttpRequest, state: State, q: web::Query<Saved>) -> HttpResponse {
+    let me = match me(&req, &state, Access::Staff).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if q.saved.as_deref() != Some("1") {
+        return message(&state, &me, StatusCode::OK, "c_recovery_not_saved");
+    }
+    see_other(
+        &q.next
+            .as_deref()
+            .and_then(safe_next)
+            .unwrap_or_else(|| "/clinic".into()),
+    )
+}
+
 /// `GET /clinic/login/code`.
 pub async fn code_form(req: HttpRequest, state: State) -> HttpResponse {
     let me = match me(&req, &state, Access::HalfLogin).await {
@@ -353,6 +394,7 @@ pub async fn code_form(req: HttpRequest, state: State) -> HttpResponse {
 fn code_page(state: &State, me: &Me, error: Option<&str>, status: StatusCode) -> HttpResponse {
     let mut c = tera::Context::new();
     c.insert("error", &error.map(|k| state.pages.text(&me.lang, k)));
+    c.insert("half_login", &true);
     render(state, me, status, "clinic/code.html", c)
 }
 

@@ -79,6 +79,7 @@ fn table() -> Vec<(RouteInfo, Route)> {
         r("POST", "/clinic/login/enrol", HalfLogin, login::enrol),
         r("GET", "/clinic/login/code", HalfLogin, login::code_form),
         r("POST", "/clinic/login/code", HalfLogin, login::code),
+        r("GET", "/clinic/login/saved", Staff, login::saved),
         r("GET", "/clinic", Staff, queue::queue),
         r("POST", "/clinic/items/{item}", Staff, queue::act),
         r(
@@ -432,6 +433,14 @@ fn message(state: &State, me: &Me, status: StatusCode, key: &str) -> HttpRespons
     );
     c.insert("message", &state.pages.text(&me.lang, key));
     render(state, me, status, "clinic/message.html", c)
+}
+
+/// A workspace address that does not exist: the workspace's "not found"
+/// page in the staff member's language, or, without a login, `None` (the
+/// caller answers with the general page).
+pub(crate) async fn unknown_address(req: &HttpRequest, state: &State) -> Option<HttpResponse> {
+    let me = me(req, state, Access::Staff).await.ok()?;
+    Some(not_found(state, &me))
 }
 
 fn failed(state: &State, e: crate::storage::StorageError) -> HttpResponse {

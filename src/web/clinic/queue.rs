@@ -14,7 +14,9 @@ use super::{
     Access, Me, State, failed, field, me, me_posting, message, not_found, read, render, see_other,
     urlencode, waited, when,
 };
+use crate::clock::overdue_before;
 use crate::storage::audit;
+use crate::storage::ids::ts;
 use crate::storage::review::{self, Acted, After, QueueFilter, WorkItem};
 use crate::usecase::review::{Action, act as do_act};
 
@@ -27,6 +29,10 @@ pub struct QueueQuery {
     questionnaire: Option<String>,
     status: Option<String>,
     after: Option<String>,
+    /// `1`: only the items the staff member took.
+    mine: Option<String>,
+    /// `waiting`: oldest first whatever the level.
+    sort: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -52,6 +58,8 @@ pub(super) struct ItemView {
     requests: Vec<String>,
     /// The patient asked to be contacted.
     contact: bool,
+    /// Waiting past the clinic's response time (set by the queue).
+    overdue: bool,
 }
 
 /// A flag's text in `lang` (the first language when it lacks `lang`).
@@ -108,6 +116,7 @@ pub(super) fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
             .requests
             .iter()
             .any(|n| n == crate::usecase::contact::CONTACT_NOTE),
+        overdue: false,
     }
 }
 
@@ -126,6 +135,8 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
         .status
         .clone()
         .filter(|s| review::STATUSES.contains(&s.as_str()));
+    let mine = q.mine.as_deref() == Some("1");
+    let by_wait = q.sort.as_deref() == Some("waiting");
     let filter = QueueFilter {
         level: level.clone(),
         questionnaire: questionnaire.clone(),
@@ -137,6 +148,8 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
                 .collect(),
             None => Vec::new(),
         },
+        taken_by: mine.then(|| me.staff.id.clone()),
+        by_wait,
     };
     let after = q
         .after
@@ -162,11 +175,15 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
     let clinic = me.clinic();
     let loaded = read(&state, move |c| {
         let counts = review::counts(c, &clinic)?;
+        let times = crate::storage::clinics::response_times(c, &clinic)?;
+        let cut = |days| ts(overdue_before(now, &times.time_zone, days));
+        let cuts = (cut(times.red_days), cut(times.yellow_days));
+        let overdue = review::overdue_counts(c, &clinic, &cuts.0, &cuts.1)?;
         let page = review::work_queue(c, &clinic, &filter, PAGE, after.as_ref())?;
-        Ok((counts, page))
+        Ok((counts, cuts, overdue, page))
     })
     .await;
-    let (counts, (items, more)) = match loaded {
+    let (counts, cuts, overdue, (items, more)) = match loaded {
         Ok(x) => x,
         Err(e) => return failed(&state, e),
     };
@@ -192,6 +209,12 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
             if let Some(s) = &status {
                 qs.push(format!("status={s}"));
             }
+            if mine {
+                qs.push("mine=1".into());
+            }
+            if by_wait {
+                qs.push("sort=waiting".into());
+            }
             format!("/clinic?{}", qs.join("&"))
         })
     } else {
@@ -202,11 +225,23 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
         .all()
         .map(|q| (q.id.clone(), q.title.get(&me.lang).to_string()))
         .collect();
-    let views: Vec<ItemView> = items.iter().map(|i| item_view(&state, &me, i)).collect();
+    let views: Vec<ItemView> = items
+        .iter()
+        .map(|i| {
+            let mut v = item_view(&state, &me, i);
+            let cut = if i.level == "red" { &cuts.0 } else { &cuts.1 };
+            v.overdue = i.status != "resolved" && i.created_at < *cut;
+            v
+        })
+        .collect();
     let mut c = tera::Context::new();
     c.insert("red", &count("red"));
     c.insert("yellow", &count("yellow"));
     c.insert("items", &views);
+    c.insert("overdue_red", &overdue.0);
+    c.insert("overdue_yellow", &overdue.1);
+    c.insert("mine", &mine);
+    c.insert("by_wait", &by_wait);
     c.insert("next", &next);
     c.insert("level", &level);
     c.insert("questionnaire", &questionnaire);

@@ -15,7 +15,7 @@ use super::{Access, Me, State, failed, me, not_found, read, render, when};
 use crate::core::explain::{RuleReads, rule_reads};
 use crate::core::model::Questionnaire;
 use crate::storage::audit;
-use crate::storage::responses::ResponseRecord;
+use crate::storage::responses::{AnswersAndScores, ResponseRecord};
 use crate::storage::review;
 
 #[derive(Serialize)]
@@ -212,7 +212,7 @@ pub(super) async fn response_page(
     c.insert("answers", &answers);
     c.insert("scores", &scores);
     c.insert("flags", &flags);
-    c.insert("item", &item.as_ref().map(|i| item_view(&state, &me, i)));
+    c.insert("item", &item.as_ref().map(|i| item_view(&state, me, i)));
     c.insert("events", &events);
     let snoozes: Vec<review::Snooze> = snoozes
         .into_iter()
@@ -259,7 +259,7 @@ fn why(
     q: &Questionnaire,
     r: &ResponseRecord,
     reads: &RuleReads,
-    earlier: Option<&(Map<String, Json>, Map<String, Json>)>,
+    earlier: Option<&AnswersAndScores>,
     lang: &str,
 ) -> Vec<String> {
     let title = |name: &str| -> String {

@@ -1,0 +1,443 @@
+//! Defects found walking through the workspace as a nurse: no outcome is
+//! chosen for her, patients' requests show on the card in the workspace's
+//! language, every workspace page speaks one language, the answers that
+//! made a rule fire are marked, overdue items stand out, and the second
+//! factor's set-up has its own first button and keeps the recovery codes.
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
+
+use crate::clinic::{item_of, logged_in};
+use crate::helpers::{TestApp, spawn};
+
+/// A PHQ-9 response of clinic `a`'s patient `reference` (made on first
+/// use): item 9 above 0 is red, a total from 10 yellow.
+async fn phq9(app: &TestApp, reference: &str, each: u64, item9: u64) -> String {
+    let _ = app
+        .post(
+            &app.key_a,
+            "/api/v1/patients",
+            &serde_json::json!({"ref": reference}),
+        )
+        .await;
+    crate::clinic::phq9(app, reference, each, item9).await
+}
+
+/// The clinic `a` patient id of `reference`.
+fn patient_id(app: &TestApp, reference: &str) -> String {
+    prom::storage::patients::patient_id(&app.conn(), "a", reference).expect("patient")
+}
+
+fn now(app: &TestApp) -> chrono::DateTime<chrono::Utc> {
+    prom::clock::Clock::now(app.clock.as_ref())
+}
+
+#[tokio::test]
+async fn resolving_has_no_outcome_chosen_and_without_one_is_refused_keeping_the_note() {
+    let app = spawn().await;
+    let rid = phq9(&app, "W1", 2, 1).await;
+    let (item, rev) = item_of(&app, &rid);
+    let mut nurse = logged_in(&app, "a", "nurse@a.example", "clinician").await;
+    let page = nurse.get(&format!("/clinic/responses/{rid}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"outcome\""), "{}", page.body);
+    let radios: Vec<&str> = page
+        .body
+        .split("name=\"outcome\"")
+        .skip(1)
+        .map(|s| s.split('>').next().unwrap_or_default())
+        .collect();
+    assert!(
+        radios.iter().all(|r| !r.contains("checked")),
+        "no outcome is chosen beforehand: {radios:?}"
+    );
+    let rev = rev.to_string();
+    let p = nurse
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "resolve"),
+                ("rev", &rev),
+                ("note", "Talte med datteren"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(
+        p.body
+            .contains("Vælg, hvad der blev gjort, før punktet afsluttes"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains(">Talte med datteren</textarea>"),
+        "the note is kept"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE status = 'resolved'"),
+        0
+    );
+    // With an outcome it is resolved, and says so in words.
+    let p = nurse
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "resolve"),
+                ("rev", &rev),
+                ("outcome", "no_action"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let page = nurse.get(&format!("/clinic/responses/{rid}")).await;
+    assert!(
+        page.body.contains("Ingen handling nødvendig"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn contact_and_correction_requests_show_on_the_card_and_the_item_in_the_workspaces_language()
+{
+    let app = spawn().await;
+    let rid = phq9(&app, "W2", 2, 1).await;
+    let pid = patient_id(&app, "W2");
+    let (item, rev) = item_of(&app, &rid);
+    let mut nurse = logged_in(&app, "a", "nurse@a.example", "clinician").await;
+    // The clinic resolves the red item; then the patient asks to be
+    // contacted and for a correction: the item is back in the queue, red.
+    let p = nurse
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "resolve"),
+                ("rev", &rev.to_string()),
+                ("outcome", "called"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    {
+        let conn = app.conn();
+        prom::usecase::contact::request_contact(&conn, "a", &pid, &rid, now(&app))
+            .expect("contact");
+        prom::usecase::contact::request_correction(
+            &conn,
+            "a",
+            &pid,
+            &rid,
+            "spørgsmål 3 var forkert",
+            now(&app),
+        )
+        .expect("correction");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE status = 'open' AND level = 'red'"),
+        1,
+        "the request reopened the item at its level"
+    );
+    let queue = nurse.get("/clinic").await;
+    for words in [
+        "Patienten beder om at blive kontaktet",
+        "Patienten beder om en rettelse: spørgsmål 3 var forkert",
+    ] {
+        assert!(queue.body.contains(words), "the card shows «{words}»");
+    }
+    let page = nurse.get(&format!("/clinic/responses/{rid}")).await;
+    for words in [
+        "Patienten beder om at blive kontaktet",
+        "Patienten beder om en rettelse",
+        "Ringet til patienten",
+    ] {
+        assert!(page.body.contains(words), "the item shows «{words}»");
+    }
+    for code in [
+        "patient asks to be contacted",
+        "patient asks for a correction",
+        ">called<",
+        ">patient<",
+    ] {
+        assert!(!page.body.contains(code), "no code «{code}»: {}", page.body);
+    }
+    let en = nurse.get(&format!("/clinic/responses/{rid}?lang=en")).await;
+    assert!(
+        en.body.contains("The patient asks to be contacted"),
+        "{}",
+        en.body
+    );
+    assert!(en.body.contains("Called the patient") || en.body.contains("Called"));
+}
+
+/// Text of the catalogue of `lang` that the other catalogue does not hold:
+/// phrases (with a space, 12 characters or more) with no placeholder.
+fn own_phrases(lang: &str, other: &str) -> Vec<String> {
+    let read = |l: &str| -> BTreeMap<String, String> {
+        let path = crate::helpers::root().join(format!("templates/i18n/{l}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).expect("catalogue")).expect("json")
+    };
+    let (mine, theirs) = (read(lang), read(other));
+    let theirs: Vec<&String> = theirs.values().collect();
+    mine.values()
+        .filter(|v| v.contains(' ') && v.chars().count() >= 12 && !v.contains('{'))
+        .filter(|v| !theirs.iter().any(|t| t.contains(v.as_str())))
+        .map(|v| tera_escaped(v))
+        .collect()
+}
+
+/// A text as a page prints it (HTML-escaped).
+fn tera_escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2F;")
+}
+
+#[tokio::test]
+async fn every_workspace_page_speaks_one_language() {
+    let app = spawn().await;
+    let rid = phq9(&app, "W3", 2, 1).await;
+    let pid = patient_id(&app, "W3");
+    {
+        let conn = app.conn();
+        prom::usecase::contact::request_contact(&conn, "a", &pid, &rid, now(&app))
+            .expect("contact");
+    }
+    let (item, rev) = item_of(&app, &rid);
+    let mut admin = logged_in(&app, "a", "admin@a.example", "admin").await;
+    admin
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "snooze"),
+                ("rev", &rev.to_string()),
+                ("rule", "self_harm"),
+                ("days", "7"),
+            ],
+        )
+        .await;
+    let pages = [
+        "/clinic".to_string(),
+        format!("/clinic/responses/{rid}"),
+        format!("/clinic/patients/{pid}"),
+        "/clinic/patients".into(),
+        "/clinic/admin/audit".into(),
+        "/clinic/admin/staff".into(),
+        "/clinic/admin/keys".into(),
+        "/clinic/admin/mail".into(),
+        "/clinic/letters".into(),
+        "/clinic/questionnaires".into(),
+        "/clinic/no-such-page".into(),
+    ];
+    for (lang, other) in [("da", "en"), ("en", "da")] {
+        let foreign = own_phrases(other, lang);
+        assert!(foreign.len() > 50, "{other}: {}", foreign.len());
+        admin.get(&format!("/clinic?lang={lang}")).await;
+        for path in &pages {
+            let page = admin.get(path).await;
+            assert!(
+                page.body.contains(&format!("<html lang=\"{lang}\"")),
+                "{path} in {lang}"
+            );
+            for f in &foreign {
+                assert!(
+                    !page.body.contains(f.as_str()),
+                    "{path} in {lang} shows «{f}» of the {other} catalogue"
+                );
+            }
+            for code in [
+                ">patient asks to be contacted",
+                "snoozed self_harm",
+                "response.read",
+                "staff.login",
+                "queue.read",
+            ] {
+                assert!(!page.body.contains(code), "{path} in {lang} shows «{code}»");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_answers_that_made_a_rule_fire_are_marked_with_the_earlier_value_beside_the_new() {
+    let app = spawn().await;
+    phq9(&app, "W4", 0, 0).await;
+    let rid = phq9(&app, "W4", 1, 1).await;
+    let mut nurse = logged_in(&app, "a", "nurse@a.example", "clinician").await;
+    let page = nurse.get(&format!("/clinic/responses/{rid}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // Item 9 made the self-harm rule fire: its answer is marked, and says
+    // which rule it set off.
+    let marked = page.body.matches("<div class=\"fired\">").count();
+    assert!(marked >= 1, "{}", page.body);
+    assert!(page.body.contains("udløste:"), "{}", page.body);
+    // The worsening rule compared the total with the one before: 0 → 9.
+    assert!(page.body.contains("før 0 → nu 9"), "{}", page.body);
+    // A response without flags marks nothing.
+    let green = phq9(&app, "W5", 0, 0).await;
+    let page = nurse.get(&format!("/clinic/responses/{green}")).await;
+    assert!(!page.body.contains("class=\"fired\""));
+}
+
+#[tokio::test]
+async fn items_waiting_past_the_clinics_response_time_are_marked_and_counted() {
+    let app = spawn().await;
+    // Monday 2 March, 11:00 in Copenhagen: a yellow item, then a red one.
+    let yellow = phq9(&app, "W6", 2, 0).await;
+    app.clock.advance(Duration::minutes(5));
+    let red = phq9(&app, "W7", 0, 1).await;
+    let mut nurse = logged_in(&app, "a", "nurse@a.example", "clinician").await;
+    let q = nurse.get("/clinic").await;
+    assert!(!q.body.contains("Over svartiden"), "nothing late yet");
+    // Tuesday: the red (same day) is late, the yellow (one working day) not.
+    app.clock.advance(Duration::days(1));
+    // (A new login: the last one's session expired overnight.)
+    let mut nurse = logged_in(&app, "a", "tuesday@a.example", "clinician").await;
+    let q = nurse.get("/clinic").await;
+    assert!(
+        q.body.contains("Over svartiden: 1 (rød 1, gul 0)"),
+        "{}",
+        q.body
+    );
+    assert_eq!(
+        q.body
+            .matches("class=\"overdue\">Over svartiden</strong> ·")
+            .count(),
+        1
+    );
+    // Wednesday: both.
+    app.clock.advance(Duration::days(1));
+    let mut nurse = logged_in(&app, "a", "wednesday@a.example", "clinician").await;
+    let q = nurse.get("/clinic").await;
+    assert!(
+        q.body.contains("Over svartiden: 2 (rød 1, gul 1)"),
+        "{}",
+        q.body
+    );
+    // A clinic that answers reds within a working day.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+        .args([
+            "clinic",
+            "alerting",
+            "a",
+            "--red-response-days",
+            "5",
+            "--db",
+        ])
+        .arg(&app.db)
+        .status()
+        .expect("prom");
+    assert!(status.success());
+    let q = nurse.get("/clinic").await;
+    assert!(
+        q.body.contains("Over svartiden: 1 (rød 0, gul 1)"),
+        "{}",
+        q.body
+    );
+    // Sorted by waiting time the older yellow comes first; red first
+    // otherwise.
+    let pos = |body: &str, id: &str| body.find(&format!("/clinic/responses/{id}")).expect(id);
+    let q = nurse.get("/clinic").await;
+    assert!(pos(&q.body, &red) < pos(&q.body, &yellow));
+    let q = nurse.get("/clinic?sort=waiting").await;
+    assert!(pos(&q.body, &yellow) < pos(&q.body, &red));
+    // Only what I took.
+    let (item, rev) = item_of(&app, &yellow);
+    nurse
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[("action", "take"), ("rev", &rev.to_string())],
+        )
+        .await;
+    let q = nurse.get("/clinic?mine=1").await;
+    assert!(q.body.contains(&format!("/clinic/responses/{yellow}")));
+    assert!(!q.body.contains(&format!("/clinic/responses/{red}")));
+}
+
+#[tokio::test]
+async fn the_second_factor_set_up_submits_its_own_form_first_and_the_codes_can_be_kept() {
+    let app = spawn().await;
+    let pw = crate::clinic::add_staff(&app, "a", "new@a.example", "clinician");
+    let mut b = crate::clinic::Staff::new(&app);
+    b.get("/clinic/login").await;
+    b.post(
+        "/clinic/login",
+        &[("email", "new@a.example"), ("password", &pw)],
+    )
+    .await;
+    let p = b.get("/clinic/login/enrol").await;
+    assert_eq!(p.status, StatusCode::OK);
+    // The first submit button of the page is the enrolment's.
+    let first_button = p.body.find("type=\"submit\"").expect("a button");
+    let enrol_form = p
+        .body
+        .find("action=\"/clinic/login/enrol\"")
+        .expect("the form");
+    let logout_form = p.body.find("action=\"/clinic/logout\"").expect("log-out");
+    assert!(enrol_form < first_button && first_button < logout_form);
+    // The recovery codes (`enrol` checks the file to download and the
+    // confirmation): on only when they are said to be kept.
+    let pw = crate::clinic::add_staff(&app, "a", "other@a.example", "clinician");
+    let (mut b, _) = crate::clinic::enrol(&app, "other@a.example", &pw).await;
+    let saved = b.get("/clinic/login/saved?next=/clinic/patients").await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert!(
+        saved.body.contains("nulstille din anden faktor"),
+        "{}",
+        saved.body
+    );
+    let saved = b
+        .get("/clinic/login/saved?saved=1&next=/clinic/patients")
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/clinic/patients"));
+    let saved = b
+        .get("/clinic/login/saved?saved=1&next=https://evil.example/")
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/clinic"));
+}
+
+#[tokio::test]
+async fn a_mistyped_address_gets_a_page_in_the_users_language_and_the_api_keeps_json() {
+    let app = spawn().await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, lang: &str| {
+        http.get(format!("{}{path}", app.base))
+            .header("Accept-Language", lang)
+            .send()
+    };
+    let r = get("/no-such-page", "da").await.expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    let body = r.text().await.expect("body");
+    for part in [
+        "<html lang=\"da\"",
+        "<title>",
+        "<main",
+        "<h1>Siden findes ikke</h1>",
+        "href=\"/\"",
+    ] {
+        assert!(body.contains(part), "«{part}» in {body}");
+    }
+    let body = get("/clinic/no-such-page", "en-GB,en;q=0.8")
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        body.contains("<html lang=\"en\"") && body.contains("href=\"/clinic\""),
+        "{body}"
+    );
+    let r = get("/api/v1/no-such-thing", "da").await.expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["error"], "not_found");
+}
