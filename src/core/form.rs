@@ -47,6 +47,9 @@ pub struct ItemView {
     pub id: String,
     /// The item type's name (`choice`, `slider`, …).
     pub kind: &'static str,
+    /// The question's number on the paper form (0 for texts), for typing
+    /// a paper form in.
+    pub number: usize,
     pub text: String,
     pub help: Option<String>,
     pub required: bool,
@@ -101,6 +104,18 @@ fn shown(v: &Value) -> String {
     }
 }
 
+/// The number item `i` has on the paper form: answerable items counted
+/// in order (0 for a text or section).
+fn paper_number(q: &Questionnaire, i: usize) -> usize {
+    if !q.items[i].kind.answerable() {
+        return 0;
+    }
+    q.items[..=i]
+        .iter()
+        .filter(|it| it.kind.answerable())
+        .count()
+}
+
 /// The view of page `page` (0-based; past the end is the last page) for
 /// `answers` (as JSON, the way they are stored), with `errors` beside the
 /// items they name.
@@ -147,6 +162,7 @@ pub fn page_view(
         items.push(ItemView {
             id: it.id.clone(),
             kind: it.kind.name(),
+            number: paper_number(q, i),
             text: it.text.get(&lang).to_string(),
             help: text(&it.help, &lang),
             required: it.required,

@@ -43,26 +43,30 @@ pub struct ResponseRecord {
 }
 
 /// The query of a patient's earlier, not superseded, responses to one
-/// questionnaire, newest first (a literal limit: a bound one here made this
-/// SQLite build prepare the statement anew at every run).
+/// questionnaire answered on or before a day (`?3`), newest answered first
+/// (a paper form typed in late takes its place by the day it was
+/// answered); a literal limit: a bound one here made this SQLite build
+/// prepare the statement anew at every run.
 pub fn history_sql(limit: Option<u32>) -> String {
     format!(
         "SELECT r.response_date, r.answers, r.score_values, r.fired, r.id FROM responses r
-         WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2
+         WHERE r.patient_id = ?1 AND r.questionnaire_id = ?2 AND r.response_date <= ?3
            AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
-         ORDER BY r.submitted_at DESC, r.id DESC
+         ORDER BY r.response_date DESC, r.submitted_at DESC, r.id DESC
          LIMIT {}",
         limit.map(i64::from).unwrap_or(-1)
     )
 }
 
 /// The patient's earlier, not superseded, responses to a questionnaire id
-/// (any version), newest first, read through the history index.
+/// (any version) answered on or before `until`, newest answered first,
+/// read through the history index.
 pub fn load_history(
     conn: &Connection,
     patient_id: &str,
     q: &Questionnaire,
     except: Option<&str>,
+    until: NaiveDate,
     limit: Option<u32>,
 ) -> Result<Vec<HistoryEntry>> {
     if !q.uses_history {
@@ -76,7 +80,7 @@ pub fn load_history(
         .any(|n| !q.item_index.contains_key(n));
     let parse_map = |s: &str| -> Map<String, Json> { serde_json::from_str(s).unwrap_or_default() };
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![patient_id, q.id])?;
+    let mut rows = stmt.query(params![patient_id, q.id, until.to_string()])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         if except.is_some() && except == r.get_ref(4)?.as_str().ok() {
@@ -258,10 +262,10 @@ pub fn previous_values(conn: &Connection, id: &str) -> Result<Option<AnswersAndS
             "SELECT p.answers, p.score_values FROM responses r
              JOIN responses p ON p.patient_id = r.patient_id
                 AND p.questionnaire_id = r.questionnaire_id
-                AND (p.submitted_at, p.id) < (r.submitted_at, r.id)
+                AND (p.response_date, p.submitted_at, p.id) < (r.response_date, r.submitted_at, r.id)
              WHERE r.id = ?1 AND p.id != coalesce(r.supersedes, '')
                AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = p.id AND s.id != r.id)
-             ORDER BY p.submitted_at DESC, p.id DESC LIMIT 1",
+             ORDER BY p.response_date DESC, p.submitted_at DESC, p.id DESC LIMIT 1",
         )?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -583,7 +587,7 @@ pub fn for_replay(
             "SELECT r.patient_id, r.response_date, r.mode, r.answers FROM responses r
              WHERE r.questionnaire_id = ?1 AND (?2 IS NULL OR r.clinic_id = ?2)
                AND NOT EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id)
-             ORDER BY r.patient_id, r.submitted_at, r.id",
+             ORDER BY r.patient_id, r.response_date, r.submitted_at, r.id",
         )?
         .query_map(params![questionnaire, clinic_id], |r| {
             let date: String = r.get(1)?;

@@ -129,7 +129,8 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
         }
     }
     let except = s.supersedes.as_ref().map(|x| x.0.as_str());
-    let history = |limit| responses::load_history(conn, &patient_id, q, except, limit);
+    let until = s.evaluation.date;
+    let history = |limit| responses::load_history(conn, &patient_id, q, except, until, limit);
 
     // 2. Decide. Most rules look one or two answers back: a page of the
     // newest first, and everything only when a rule needs more.

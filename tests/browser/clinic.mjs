@@ -86,6 +86,8 @@ try {
   // A paper response, typed in.
   await page.click(`a[href$='/paper/phq9']`);
   await axe(page, "the paper entry form");
+  check("the paper entry numbers the questions as on paper", (await page.locator(".qno").first().textContent()) === "1.");
+  await page.fill("#answered_on", new Date().toISOString().slice(0, 10));
   for (const group of await page.locator("fieldset").all()) {
     const radios = group.locator("input[type=radio]");
     if (await radios.count()) await radios.first().check();

@@ -665,6 +665,7 @@ async fn paper_entry_records_who_entered_it_once_and_a_correction_keeps_the_orig
         .map(|i| (format!("q{i}"), "1".to_string()))
         .collect();
     fields.push(("entry".into(), entry));
+    fields.push(("answered_on".into(), "2026-03-02".into()));
     let refs: Vec<(&str, &str)> = fields
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

@@ -441,3 +441,160 @@ async fn a_mistyped_address_gets_a_page_in_the_users_language_and_the_api_keeps_
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["error"], "not_found");
 }
+
+/// Posts a paper PHQ-9 for clinic `a`'s patient `pid` with `answers` (item
+/// id, value) and the extra fields.
+async fn paper(
+    b: &mut crate::clinic::Staff<'_>,
+    pid: &str,
+    answers: &[(String, String)],
+    extra: &[(&str, &str)],
+) -> crate::clinic::Page {
+    let path = format!("/clinic/patients/{pid}/paper/phq9");
+    let form = b.get(&path).await;
+    let entry = crate::clinic::value_of(&form.body, "entry").expect("entry token");
+    let mut fields: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    fields.push(("entry", &entry));
+    fields.extend_from_slice(extra);
+    b.post(&path, &fields).await
+}
+
+fn all_phq9(each: u8) -> Vec<(String, String)> {
+    (1..=9)
+        .map(|i| {
+            (
+                format!("q{i}"),
+                if i == 9 { "0".into() } else { each.to_string() },
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn paper_entry_asks_the_day_answered_warns_when_mostly_blank_and_rules_use_that_day() {
+    let app = spawn().await;
+    // Monday 2 March: a web answer of 0 today.
+    phq9(&app, "W8", 0, 0).await;
+    let pid = patient_id(&app, "W8");
+    let mut b = logged_in(&app, "a", "paper@a.example", "clinician").await;
+    let form = b.get(&format!("/clinic/patients/{pid}/paper/phq9")).await;
+    assert!(
+        form.body.contains("id=\"answered_on\""),
+        "the day answered is asked"
+    );
+    assert!(
+        form.body.contains("<span class=\"qno\">9.</span>"),
+        "numbered as on paper"
+    );
+    // No date, a date in the future: refused, with the answers kept.
+    let p = paper(&mut b, &pid, &all_phq9(2), &[]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.body
+            .contains("Skriv den dato, patienten udfyldte skemaet")
+    );
+    let p = paper(&mut b, &pid, &all_phq9(2), &[("answered_on", "2026-03-03")]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains("Datoen ligger i fremtiden"));
+    // Mostly blank: a warning first; stored when confirmed.
+    let two: Vec<(String, String)> = all_phq9(0).into_iter().take(2).collect();
+    let p = paper(&mut b, &pid, &two, &[("answered_on", "2026-02-23")]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.body.contains("Kun 2 af 10 spørgsmål er besvaret"),
+        "{}",
+        p.body
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM responses WHERE mode = 'paper'"),
+        0
+    );
+    // A form filled in a week ago (total 16), typed in today: stored as
+    // answered then; its rules look only at what came before that day, so
+    // today's 0 is no "previous" for it.
+    let p = paper(&mut b, &pid, &all_phq9(2), &[("answered_on", "2026-02-23")]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let paper_id = p
+        .location
+        .expect("to the response")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    let (date, submitted, fired): (String, String, String) = app
+        .conn()
+        .query_row(
+            "SELECT response_date, submitted_at, fired FROM responses WHERE id = ?1",
+            [&paper_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("row");
+    assert_eq!(date, "2026-02-23");
+    assert!(
+        submitted.starts_with("2026-03-02"),
+        "entered today: {submitted}"
+    );
+    assert!(!fired.contains("worsening"), "{fired}");
+    // Today's next answer (16) compares with today's earlier 0, not with
+    // the late paper form.
+    let next = phq9(&app, "W8", 2, 0).await;
+    let fired: String = app
+        .conn()
+        .query_row("SELECT fired FROM responses WHERE id = ?1", [&next], |r| {
+            r.get(0)
+        })
+        .expect("row");
+    assert!(fired.contains("worsening"), "{fired}");
+}
+
+#[tokio::test]
+async fn a_correction_closes_the_item_of_the_response_it_replaces() {
+    let app = spawn().await;
+    let rid = phq9(&app, "W9", 2, 0).await;
+    let (s, body) = app
+        .post(
+            &app.key_a,
+            &format!("/api/v1/responses/{rid}/corrections"),
+            &serde_json::json!({
+                "answers": {"q1": 2, "q2": 2, "q3": 2, "q4": 2, "q5": 2, "q6": 2, "q7": 2, "q8": 1, "q9": 0},
+                "reason": "item 8 was typed wrong"
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let new = body["id"].as_str().expect("id").to_string();
+    // One problem, one item: the original's is closed as superseded.
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE status != 'resolved'"),
+        1
+    );
+    let (status, outcome): (String, String) = app
+        .conn()
+        .query_row(
+            "SELECT status, outcome FROM review_items WHERE response_id = ?1",
+            [&rid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the original's item");
+    assert_eq!(
+        (status.as_str(), outcome.as_str()),
+        ("resolved", "superseded")
+    );
+    let mut nurse = logged_in(&app, "a", "nurse@a.example", "clinician").await;
+    let page = nurse.get(&format!("/clinic/responses/{rid}")).await;
+    assert!(
+        page.body.contains("Erstattet af en rettelse"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!("/clinic/responses/{new}")),
+        "a link to it"
+    );
+    let queue = nurse.get("/clinic").await;
+    assert!(!queue.body.contains(&format!("/clinic/responses/{rid}\"")));
+    assert!(queue.body.contains(&format!("/clinic/responses/{new}\"")));
+}

@@ -54,7 +54,7 @@ fn entry_page(
     errors: &[AnswerError],
     action: String,
     correction: Option<(&str, &str)>,
-    paper_code: &str,
+    paper: &Paper,
     extra: Option<(&str, &str)>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -79,7 +79,18 @@ fn entry_page(
     c.insert("form_action", &action);
     c.insert("entry", &new_token(""));
     c.insert("staff_entry", &true);
-    c.insert("paper_code", paper_code);
+    c.insert("paper_code", &paper.code);
+    c.insert("answered_on", &paper.answered_on);
+    c.insert(
+        "blank_warning",
+        &paper.blank.map(|(given, of)| {
+            state
+                .pages
+                .text(&me.lang, "c_blank_warning")
+                .replace("{given}", &given.to_string())
+                .replace("{of}", &of.to_string())
+        }),
+    );
     c.insert(
         "correction",
         &correction.map(|(id, reason)| serde_json::json!({"id": id, "reason": reason})),
@@ -87,6 +98,16 @@ fn entry_page(
     c.insert("p", p);
     c.insert("extra_error", &extra);
     render(state, me, status, "clinic/entry.html", c)
+}
+
+/// What a paper entry's own fields hold: the code on the form, the day the
+/// patient answered, and, when most answers are blank, how many were given
+/// of how many (asked to confirm before storing).
+#[derive(Default)]
+struct Paper {
+    code: String,
+    answered_on: String,
+    blank: Option<(usize, usize)>,
 }
 
 /// `GET /clinic/patients/{patient}/paper/{questionnaire}`: the paper form
@@ -118,7 +139,7 @@ pub async fn paper_form(
         &[],
         action,
         None,
-        "",
+        &Paper::default(),
         None,
         StatusCode::OK,
     )
@@ -150,32 +171,54 @@ pub async fn paper(
     let action = format!("/clinic/patients/{}/paper/{}", p.id, q.id);
     let answers = answers_from_form(&q, &fields);
     let now = state.clock.now();
-    let date = local_date(now, "Europe/Copenhagen");
-    let code = field(&fields, "paper_code")
-        .unwrap_or_default()
-        .trim()
-        .to_uppercase();
+    let today = local_date(now, "Europe/Copenhagen");
+    let mut paper = Paper {
+        code: field(&fields, "paper_code")
+            .unwrap_or_default()
+            .trim()
+            .to_uppercase(),
+        answered_on: field(&fields, "answered_on")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        blank: None,
+    };
+    let refuse = |paper: &Paper, errs: &[AnswerError], extra: Option<(&str, &str)>| {
+        entry_page(
+            &state,
+            &me,
+            &p,
+            &q,
+            &answers,
+            errs,
+            action.clone(),
+            None,
+            paper,
+            extra,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    };
+    // The day the patient answered: rules and time windows use it.
+    let date = match chrono::NaiveDate::parse_from_str(&paper.answered_on, "%Y-%m-%d") {
+        Ok(d) if d > today => {
+            return refuse(&paper, &[], Some(("answered_on", "c_answered_future")));
+        }
+        Ok(d) => d,
+        Err(_) => return refuse(&paper, &[], Some(("answered_on", "c_answered_missing"))),
+    };
     let evaluation = match validate(&q, &answers, Mode::Paper, date) {
         Ok(ev) => ev,
-        Err(errs) => {
-            return entry_page(
-                &state,
-                &me,
-                &p,
-                &q,
-                &answers,
-                &errs,
-                action,
-                None,
-                &code,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            );
-        }
+        Err(errs) => return refuse(&paper, &errs, None),
     };
+    // Mostly blank: asked once more before it is stored.
+    let answerable = q.items.iter().filter(|i| i.kind.answerable()).count();
+    if answers.len() * 2 < answerable && field(&fields, "blank_ok") != Some("1") {
+        paper.blank = Some((answers.len(), answerable));
+        return refuse(&paper, &[], None);
+    }
     // The code on a patient's own paper form names its invitation, which
-    // this entry answers.
-    let invitation = if code.is_empty() {
+    // this entry answers; the form was not answered before it was sent.
+    let invitation = if paper.code.is_empty() {
         None
     } else {
         let (pid2, qid2) = (p.id.clone(), q.id.clone());
@@ -184,24 +227,21 @@ pub async fn paper(
             Ok(list) => match list.iter().find(|i| {
                 i.questionnaire == qid2
                     && i.used_at.is_none()
-                    && crate::web::patient::paper_code(&i.id) == code
+                    && crate::web::patient::paper_code(&i.id) == paper.code
             }) {
-                Some(i) => Some(i.id.clone()),
-                None => {
-                    return entry_page(
-                        &state,
-                        &me,
-                        &p,
-                        &q,
-                        &answers,
+                Some(i)
+                    if i.created_at
+                        .get(..10)
+                        .is_some_and(|d| d > date.to_string().as_str()) =>
+                {
+                    return refuse(
+                        &paper,
                         &[],
-                        action,
-                        None,
-                        &code,
-                        Some(("paper_code", "c_paper_code_unknown")),
-                        StatusCode::UNPROCESSABLE_ENTITY,
+                        Some(("answered_on", "c_answered_before_invitation")),
                     );
                 }
+                Some(i) => Some(i.id.clone()),
+                None => return refuse(&paper, &[], Some(("paper_code", "c_paper_code_unknown"))),
             },
             Err(e) => return failed(&state, e),
         }
@@ -290,7 +330,7 @@ pub async fn correct_form(req: HttpRequest, state: State, path: web::Path<String
         &[],
         action,
         Some((&rid, "")),
-        "",
+        &Paper::default(),
         None,
         StatusCode::OK,
     )
@@ -338,7 +378,7 @@ pub async fn correct(
             &errs,
             action,
             Some((&rid, &reason)),
-            "",
+            &Paper::default(),
             extra,
             StatusCode::UNPROCESSABLE_ENTITY,
         );
