@@ -680,7 +680,12 @@ async fn paper_entry_records_who_entered_it_once_and_a_correction_keeps_the_orig
         Some(first.as_str()),
         "a double submit is one response"
     );
-    let rid = first.rsplit('/').next().expect("id").to_string();
+    let rid = first
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .expect("id")
+        .to_string();
     let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
     let (mode, actor): (String, String) = conn
         .query_row(
@@ -715,6 +720,8 @@ async fn paper_entry_records_who_entered_it_once_and_a_correction_keeps_the_orig
     let p = b.post(&cpath, &fix).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     let newer = p.location.expect("the new version");
+    assert!(newer.ends_with("?done=corrected"), "confirmed: {newer}");
+    let newer = newer.trim_end_matches("?done=corrected").to_string();
     let original = b.get(&format!("/clinic/responses/{rid}")).await;
     assert!(original.body.contains("Rettet") && original.body.contains(&newer));
     let new_page = b.get(&newer).await;

@@ -522,6 +522,7 @@ async fn paper_entry_asks_the_day_answered_warns_when_mostly_blank_and_rules_use
         .expect("to the response")
         .rsplit('/')
         .next()
+        .and_then(|s| s.split('?').next())
         .expect("id")
         .to_string();
     let (date, submitted, fired): (String, String, String) = app
@@ -597,4 +598,75 @@ async fn a_correction_closes_the_item_of_the_response_it_replaces() {
     let queue = nurse.get("/clinic").await;
     assert!(!queue.body.contains(&format!("/clinic/responses/{rid}\"")));
     assert!(queue.body.contains(&format!("/clinic/responses/{new}\"")));
+}
+
+#[tokio::test]
+async fn each_action_is_confirmed_and_quieting_a_rule_says_the_item_stays_open() {
+    let app = spawn().await;
+    let rid = phq9(&app, "W10", 2, 1).await;
+    let (item, rev) = item_of(&app, &rid);
+    let mut nurse = logged_in(&app, "a", "nurse@a.example", "clinician").await;
+    let back = format!("/clinic/responses/{rid}");
+    let page = nurse.get(&back).await;
+    assert!(
+        page.body.contains("Dæmp en regel for patienten"),
+        "named for what it does"
+    );
+    assert!(page.body.contains("Dette punkt forbliver åbent"));
+    let p = nurse
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "snooze"),
+                ("rev", &rev.to_string()),
+                ("rule", "self_harm"),
+                ("days", "7"),
+                ("back", &back),
+            ],
+        )
+        .await;
+    let to = p.location.expect("back");
+    assert_eq!(to, format!("{back}?done=quieted"));
+    let page = nurse.get(&to).await;
+    assert!(
+        page.body
+            .contains("role=\"status\">Reglen er dæmpet for patienten. Punktet er stadig åbent"),
+        "{}",
+        page.body
+    );
+    let (_, rev) = item_of(&app, &rid);
+    let p = nurse
+        .post(
+            &format!("/clinic/items/{item}"),
+            &[
+                ("action", "resolve"),
+                ("rev", &rev.to_string()),
+                ("outcome", "called"),
+            ],
+        )
+        .await;
+    let to = p.location.expect("to the queue");
+    assert_eq!(to, "/clinic?done=resolved");
+    let q = nurse.get(&to).await;
+    assert!(
+        q.body.contains("role=\"status\">Punktet er afsluttet"),
+        "{}",
+        q.body
+    );
+    // Paper entry.
+    let pid = patient_id(&app, "W10");
+    let p = paper(
+        &mut nurse,
+        &pid,
+        &all_phq9(0),
+        &[("answered_on", "2026-03-02")],
+    )
+    .await;
+    let to = p.location.expect("to the response");
+    assert!(to.ends_with("?done=paper"), "{to}");
+    let page = nurse.get(&to).await;
+    assert!(page.body.contains("role=\"status\">Papirsvaret er gemt"));
+    // Something unknown is not confirmed.
+    let page = nurse.get("/clinic?done=%3Cscript%3E").await;
+    assert!(!page.body.contains("role=\"status\">c_done"));
 }

@@ -266,7 +266,7 @@ pub async fn paper(
     };
     match state.writer.write(move |c| submit_response(c, &sub)).await {
         Ok(Submitted::New(r)) | Ok(Submitted::Replayed(r)) => {
-            see_other(&format!("/clinic/responses/{}", r.id))
+            see_other(&format!("/clinic/responses/{}?done=paper", r.id))
         }
         Err(StorageError::Conflict(_)) => {
             message(&state, &me, StatusCode::CONFLICT, "c_entry_conflict")
@@ -401,7 +401,7 @@ pub async fn correct(
     };
     match state.writer.write(move |c| submit_response(c, &sub)).await {
         Ok(Submitted::New(n)) | Ok(Submitted::Replayed(n)) => {
-            see_other(&format!("/clinic/responses/{}", n.id))
+            see_other(&format!("/clinic/responses/{}?done=corrected", n.id))
         }
         Err(StorageError::Conflict(_)) => {
             message(&state, &me, StatusCode::CONFLICT, "c_corrected_already")

@@ -307,6 +307,21 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// What staff may be told was just done (`?done=` after an action).
+const DONE: &[&str] = &["taken", "resolved", "quieted", "paper", "corrected"];
+
+/// `path` with `done=what`, so the next page confirms the action.
+fn with_done(path: &str, what: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}done={what}")
+}
+
+/// The confirmation of `done` in the staff member's language.
+fn done_text(state: &State, me: &Me, done: Option<&str>) -> Option<String> {
+    done.filter(|d| DONE.contains(d))
+        .map(|d| state.pages.text(&me.lang, &format!("c_done_{d}")))
+}
+
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_string()))

@@ -33,6 +33,8 @@ pub struct QueueQuery {
     mine: Option<String>,
     /// `waiting`: oldest first whatever the level.
     sort: Option<String>,
+    /// What was just done, to confirm (`super::with_done`).
+    done: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -238,6 +240,10 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
     c.insert("red", &count("red"));
     c.insert("yellow", &count("yellow"));
     c.insert("items", &views);
+    c.insert(
+        "done_text",
+        &super::done_text(&state, &me, q.done.as_deref()),
+    );
     c.insert("overdue_red", &overdue.0);
     c.insert("overdue_yellow", &overdue.1);
     c.insert("mine", &mine);
@@ -287,7 +293,7 @@ pub async fn act(
                 let refused = super::response::Refused {
                     note: note.unwrap_or_default(),
                 };
-                return super::response::response_page(&state, &me, rid, Some(refused)).await;
+                return super::response::response_page(&state, &me, rid, Some(refused), None).await;
             }
             if !review::OUTCOMES.contains(&outcome)
                 || note.as_ref().is_some_and(|n| n.chars().count() > 2000)
@@ -331,6 +337,11 @@ pub async fn act(
     let back = field(&fields, "back")
         .and_then(super::safe_next)
         .unwrap_or_else(|| "/clinic".into());
+    let done = match action {
+        Action::Take => "taken",
+        Action::Resolve { .. } => "resolved",
+        Action::Snooze { .. } => "quieted",
+    };
     let now = state.clock.now();
     let (clinic, staff, i) = (me.clinic(), me.staff.id.clone(), id.clone());
     match state
@@ -338,7 +349,7 @@ pub async fn act(
         .write(move |c| do_act(c, &clinic, &staff, &i, rev, &action, now))
         .await
     {
-        Ok(Acted::Done) => see_other(&back),
+        Ok(Acted::Done) => see_other(&super::with_done(&back, done)),
         Ok(Acted::Missing) => not_found(&state, &me),
         Ok(Acted::Stale(now_item)) => {
             let mut c = tera::Context::new();

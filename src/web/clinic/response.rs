@@ -27,12 +27,23 @@ struct ScoreView {
 
 /// `GET /clinic/responses/{response}`: one response in the version
 /// answered, its scores and flags, its review item and what was done.
-pub async fn response(req: HttpRequest, state: State, path: web::Path<String>) -> HttpResponse {
+pub async fn response(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    q: web::Query<Done>,
+) -> HttpResponse {
     let me = match me(&req, &state, Access::Staff).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    response_page(&state, &me, path.into_inner(), None).await
+    let done = super::done_text(&state, &me, q.done.as_deref());
+    response_page(&state, &me, path.into_inner(), None, done).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
 }
 
 /// A resolution refused: the note the staff member wrote, kept.
@@ -41,12 +52,14 @@ pub(super) struct Refused {
 }
 
 /// The response's page; with `refused`, its resolve form again with the
-/// refusal beside the outcome (status 422).
+/// refusal beside the outcome (status 422); with `done`, the confirmation
+/// of what was just done.
 pub(super) async fn response_page(
     state: &State,
     me: &Me,
     id: String,
     refused: Option<Refused>,
+    done: Option<String>,
 ) -> HttpResponse {
     let (state, me) = (state.clone(), me);
     let now = state.clock.now();
@@ -228,6 +241,7 @@ pub(super) async fn response_page(
         None => StatusCode::OK,
     };
     c.insert("refused_note", &refused.as_ref().map(|x| x.note.as_str()));
+    c.insert("done_text", &done);
     render(&state, me, status, "clinic/response.html", c)
 }
 
