@@ -47,12 +47,20 @@ try {
   check("the first login sets up the second factor", page.url().endsWith("/clinic/login/enrol"), page.url());
   check("the set-up shows a QR code drawn by the server", (await page.locator(".qr svg").count()) === 1);
   await axe(page, "the second factor's set-up");
+  check("the set-up's own button is the page's first submit button",
+    await page.evaluate(() => document.querySelector("button[type=submit]").form.getAttribute("action") === "/clinic/login/enrol"));
   const secret = (await page.textContent(".secret code")).trim();
   await page.fill("#code", totp(secret));
   await page.click("form[action='/clinic/login/enrol'] button[type=submit]");
   check("recovery codes are shown once", (await page.locator(".codes li").count()) === 10);
+  check("the recovery codes can be downloaded", (await page.locator("a[download='prom-recovery-codes.txt']").count()) === 1);
+  check("the recovery codes can be printed", await page.isVisible("button[data-print]"));
   await axe(page, "the recovery codes");
-  await page.click("a.button");
+  // Continuing asks that the codes are kept (the browser's own check).
+  await page.click("form[action='/clinic/login/saved'] button[type=submit]");
+  check("continuing waits for the codes to be confirmed kept", page.url().includes("/clinic/login/enrol"), page.url());
+  await page.check("input[name=saved]");
+  await page.click("form[action='/clinic/login/saved'] button[type=submit]");
   check("the login lands on the queue", page.url().endsWith("/clinic"), page.url());
   check("the queue holds red and yellow items",
     (await page.locator(".queue .badge.red").count()) > 0 && (await page.locator(".queue .badge.yellow").count()) > 0);
@@ -67,12 +75,25 @@ try {
   await axe(page, "a response's page");
   await page.screenshot({ path: join(shots, "clinic-response-1280.png"), fullPage: true });
   const responseUrl = page.url();
+  check("no outcome is chosen beforehand", (await page.locator("input[name=outcome]:checked").count()) === 0);
+  // Resolving without an outcome is refused (with JavaScript off and on).
+  for (const js of [true, false]) {
+    const c2 = await browser.newContext({ javaScriptEnabled: js, storageState: await ctx.storageState() });
+    const p3 = await c2.newPage();
+    await p3.goto(responseUrl);
+    await p3.fill("#note", "uden udfald");
+    await p3.click("form:has(input[value=resolve]) button[type=submit]");
+    const stillOpen = (await p3.locator("form:has(input[value=resolve])").count()) === 1;
+    check(`resolving without an outcome leaves the item open (JavaScript ${js ? "on" : "off"})`, stillOpen && p3.url() === responseUrl, p3.url());
+    await c2.close();
+  }
   await page.check("input[name=outcome][value=called]");
   await page.fill("#note", "Ringet op; aftalt ny samtale");
   await page.click("form:has(input[value=resolve]) button[type=submit]");
   await page.goto(responseUrl);
   check("the resolution and its note are in the item's history",
     (await page.textContent("main")).includes("Ringet op; aftalt ny samtale"));
+  check("the history is in Danish", (await page.textContent("main")).includes("Ringet til patienten: Ringet op"));
 
   // A patient's timeline with charts.
   await page.goto(`${base}/clinic/patients`);
