@@ -12,8 +12,9 @@
 // docs/screenshots/. It ends with "N passed, N failed".
 
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { axe, check, finish, launch, noSidewaysScroll, shots, startServer } from "./common.mjs";
+import { axe, check, finish, here, launch, noSidewaysScroll, shots, startServer } from "./common.mjs";
 
 // RFC 6238 TOTP (SHA-1, 6 digits, 30 s), as an authenticator app computes it.
 function totp(secret, at = Date.now()) {
@@ -30,7 +31,11 @@ function totp(secret, at = Date.now()) {
 }
 
 const keep = {};
-const { server } = await startServer(keep);
+const { server, link: patientLink } = await startServer(keep);
+// English phrases of the catalogue that Danish pages must not show.
+const cat = (l) => JSON.parse(readFileSync(join(here, "..", "..", "templates", "i18n", `${l}.json`), "utf8"));
+const da = Object.values(cat("da"));
+const english = Object.values(cat("en")).filter((v) => v.includes(" ") && v.length >= 12 && !v.includes("{") && !da.some((d) => d.includes(v)));
 const login = keep.output.match(/staff login:\s+(\S+) \/ (\S+)/);
 const base = keep.output.match(/workspace:\s+(\S+)\/clinic/)[1];
 const browser = await launch();
@@ -66,6 +71,39 @@ try {
     (await page.locator(".queue .badge.red").count()) > 0 && (await page.locator(".queue .badge.yellow").count()) > 0);
   await axe(page, "the review queue");
   await page.screenshot({ path: join(shots, "clinic-queue-1280.png"), fullPage: true });
+
+  // A patient answers and asks to be contacted from the receipt: the
+  // queue's card and the item say so in Danish, with JavaScript off and on.
+  {
+    const pc = await browser.newContext({ javaScriptEnabled: false });
+    const pp = await pc.newPage();
+    await pp.goto(patientLink);
+    await pp.fill("#pain_now", "2");
+    await pp.fill("#pain_worst", "3");
+    await pp.click("button[name=go]");
+    await pp.click("form[action='/done/contact'] button[type=submit]");
+    await pc.close();
+  }
+  for (const js of [false, true]) {
+    const how = js ? "JavaScript on" : "JavaScript off";
+    const c2 = await browser.newContext({ javaScriptEnabled: js, storageState: await ctx.storageState() });
+    const p2 = await c2.newPage();
+    await p2.goto(`${base}/clinic`);
+    const card = p2.locator(".queue li.card", { hasText: "Patienten beder om at blive kontaktet" });
+    check(`the contact request is on the queue's card (${how})`, (await card.count()) === 1);
+    if (await card.count()) {
+      await card.first().locator("h2 a").click();
+      const main = await p2.textContent("main");
+      check(`the item shows the request in Danish (${how})`, main.includes("Patienten beder om at blive kontaktet") && !main.includes("patient asks to be contacted"));
+    }
+    for (const url of [`${base}/clinic`, `${base}/clinic/admin/audit`, `${base}/clinic/patients`]) {
+      await p2.goto(url);
+      const text = await p2.textContent("body");
+      const foreign = english.filter((e) => text.includes(e));
+      check(`${url.replace(base, "")} shows no English text in Danish (${how})`, foreign.length === 0, foreign.join(" | "));
+    }
+    await c2.close();
+  }
 
   // Take the first item, then open it and resolve it.
   await page.locator(".queue li.card").first().locator("button", { hasText: /Tag|Take/ }).click();
