@@ -57,6 +57,7 @@ pub fn server(
             .route("/", web::get().to(index))
             .route("/q/{id}", web::get().to(show))
             .route("/q/{id}", web::post().to(answer))
+            .route("/q/{id}/visible", web::post().to(visible))
             .route("/print/{id}", web::get().to(print))
             .route("/static/app.css", web::get().to(super::pages::stylesheet))
             .route("/static/app.js", web::get().to(super::pages::script))
@@ -64,6 +65,7 @@ pub fn server(
                 "/static/print.css",
                 web::get().to(super::pages::print_stylesheet),
             )
+            .default_service(web::to(unknown))
     })
     .workers(1)
     .listen(listener)?
@@ -78,14 +80,79 @@ fn entries(state: &State) -> Vec<Entry> {
     }
 }
 
-/// The entry for `id`: by the id it compiled to, or by its file name.
+/// The entry for `id`: by the id it compiled to, by the id its source
+/// declares (so the form's address shows the file's errors while it does
+/// not compile), or by its file name.
 fn entry(state: &State, id: &str) -> Option<Entry> {
     entries(state).into_iter().find(|e| {
         e.questionnaire().is_some_and(|q| q.id == id)
+            || declared_id(&e.source) == Some(id)
             || e.path
                 .file_stem()
                 .is_some_and(|s| s.to_string_lossy() == id)
     })
+}
+
+/// The `id:` a questionnaire's source declares at its top level.
+fn declared_id(source: &str) -> Option<&str> {
+    source.lines().find_map(|l| {
+        l.strip_prefix("id:")
+            .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\''))
+    })
+}
+
+/// An address the preview does not have: a page that says so and leads to
+/// the list.
+async fn unknown(state: State) -> HttpResponse {
+    not_here(&state)
+}
+
+fn not_here(state: &State) -> HttpResponse {
+    let mut c = Context::new();
+    c.insert("heading", "Not in this preview");
+    c.insert(
+        "message",
+        "There is no questionnaire or page at this address in the previewed folder.",
+    );
+    c.insert("back", "/");
+    state
+        .pages
+        .render(StatusCode::NOT_FOUND, "patient/problem.html", "en", c)
+}
+
+/// `POST /q/{id}/visible`: the questions the page's answers show, for the
+/// page's script (the answers so far with this page's fields; nothing is
+/// kept).
+async fn visible(
+    state: State,
+    id: web::Path<String>,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let id = id.into_inner();
+    let Some(e) = entry(&state, &id) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let Some(q) = e.questionnaire() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let (answers, _, lang) = state
+        .answers
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&id).cloned())
+        .unwrap_or_default();
+    let (page, answers) = merge_page(q, answers, &fields);
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let view = page_view(q, &lang, &answers, page, &[], date);
+    let shown: Vec<&str> = view
+        .items
+        .iter()
+        .filter(|i| i.visible)
+        .map(|i| i.id.as_str())
+        .collect();
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "visible": shown }))
 }
 
 #[derive(Serialize)]
@@ -202,7 +269,7 @@ fn alert_load(db: &std::path::Path, q: &crate::core::model::Questionnaire) -> Lo
 
 fn render(state: &State, id: &str, status: StatusCode) -> HttpResponse {
     let Some(e) = entry(state, id) else {
-        return HttpResponse::NotFound().body("no such questionnaire in the previewed path");
+        return not_here(state);
     };
     let (answers, page, lang) = state
         .answers
@@ -272,6 +339,10 @@ fn render(state: &State, id: &str, status: StatusCode) -> HttpResponse {
     c.insert("form_action", &format!("/q/{id}"));
     c.insert("scores", &scores);
     c.insert("flags", &flags);
+    // Nothing answered gives no level: "green" would say the answers are
+    // fine.
+    let answered = answers.values().any(|v| !v.is_null());
+    c.insert("answered", &answered);
     c.insert("level", level_of(q, &fired).name());
     c.insert("refusals", &refusals);
     let warnings = render_all(&e.compiled.diagnostics, &e.display, &e.source);
@@ -310,7 +381,7 @@ async fn answer(
 ) -> HttpResponse {
     let id = id.into_inner();
     let Some(e) = entry(&state, &id) else {
-        return HttpResponse::NotFound().finish();
+        return not_here(&state);
     };
     let Some(q) = e.questionnaire() else {
         return render(&state, &id, StatusCode::OK);
@@ -338,7 +409,7 @@ async fn answer(
 
 async fn print(state: State, id: web::Path<String>) -> HttpResponse {
     let Some(e) = entry(&state, &id) else {
-        return HttpResponse::NotFound().finish();
+        return not_here(&state);
     };
     let Some(q) = e.questionnaire() else {
         return render(&state, &id, StatusCode::OK);

@@ -5,8 +5,10 @@
 // page is sent, that the patient saw it. Without this script the server
 // shows the same page again when its answers bring new questions. It also
 // shows each slider's range control and keeps it in step with the
-// slider's field, which is what the form sends, and makes the recovery
-// codes' print button print the page. No other script runs on the pages.
+// slider's field, which is what the form sends; unticks the other boxes
+// when a "none of these" box is ticked (and that box when another is), as
+// the server requires; and makes the recovery codes' print button print
+// the page. No other script runs on the pages.
 (function () {
   "use strict";
   var sliders = document.querySelectorAll("[data-slider]");
@@ -35,12 +37,27 @@
 (function () {
   "use strict";
   var form = document.getElementById("answers");
-  if (!form || !window.fetch || !window.URLSearchParams) return;
+  if (!form) return;
+  // A "none of these" option and the others exclude each other, as the
+  // server checks when the page is sent.
+  form.addEventListener("change", function (e) {
+    var box = e.target;
+    if (!box || box.type !== "checkbox" || !box.checked) return;
+    var group = form.querySelectorAll("input[type=checkbox][name='" + box.name + "']");
+    var exclusive = box.hasAttribute("data-exclusive");
+    for (var i = 0; i < group.length; i++) {
+      if (group[i] !== box && (exclusive || group[i].hasAttribute("data-exclusive"))) {
+        group[i].checked = false;
+      }
+    }
+  });
+  var url = form.getAttribute("data-visible");
+  if (!url || !window.fetch || !window.URLSearchParams) return;
   var pending = null;
   function update() {
     var body = new URLSearchParams(new FormData(form));
     body.delete("go");
-    fetch("/a/visible", {
+    fetch(url, {
       method: "POST",
       body: body,
       credentials: "same-origin",

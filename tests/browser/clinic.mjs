@@ -128,6 +128,9 @@ try {
   await page.check("input[name=outcome][value=called]");
   await page.fill("#note", "Ringet op; aftalt ny samtale");
   await page.click("form:has(input[value=resolve]) button[type=submit]");
+  check("resolving is confirmed in a status message",
+    (await page.locator("p.notice[role=status]").textContent()).includes("Punktet er afsluttet"));
+  await axe(page, "the queue with a confirmation");
   await page.goto(responseUrl);
   check("the resolution and its note are in the item's history",
     (await page.textContent("main")).includes("Ringet op; aftalt ny samtale"));
@@ -154,6 +157,7 @@ try {
   await page.locator("button[name=go]").first().click();
   check("a paper response is stored and shown as paper",
     page.url().includes("/clinic/responses/") && (await page.textContent("main")).includes("papir"), page.url());
+  check("storing a paper response is confirmed", (await page.locator("p.notice[role=status]").textContent()).includes("Papirsvaret er gemt"));
 
   // Administration: an API key revoked; the audit log holds it all.
   await page.goto(`${base}/clinic/admin/keys`);

@@ -58,7 +58,11 @@ async fn the_preview_shows_the_form_what_answers_give_and_errors_after_an_edit()
         html.contains("Har du været nedtrykt?"),
         "the form in Danish first"
     );
-    assert!(html.contains("<strong>Level:</strong> green"));
+    assert!(
+        html.contains("<strong>Level:</strong> none yet: nothing is answered."),
+        "no level before any answer"
+    );
+    assert!(!html.contains("<strong>Level:</strong> green"));
     // Answer: the panel shows the score, band, rule and what the patient sees.
     let r = http
         .post(format!("{base}/q/mood"))
@@ -136,4 +140,93 @@ async fn with_a_database_the_preview_shows_the_alert_load_of_a_draft_beside_the_
         cells[3].parse().expect("stored"),
     );
     assert!(draft > stored, "the draft flags more: {cells:?}");
+}
+
+#[tokio::test]
+async fn the_preview_keeps_one_address_per_file_asks_for_visibility_and_marks_exclusive_options() {
+    let dir = tempfile::tempdir().expect("dir");
+    // The file's name is not its id: the form's address is the id.
+    let src = "id: sleep
+version: 1
+title: Sleep
+items:
+  - id: trouble
+    type: boolean
+    text: Trouble sleeping?
+  - id: why
+    type: multi
+    show_if: \"trouble\"
+    text: Why?
+    options:
+      - {value: pain, text: Pain}
+      - {value: worry, text: Worry}
+      - {value: none, text: None of these, exclusive: true}
+";
+    let file = dir.path().join("sleep-draft.yaml");
+    std::fs::write(&file, src).expect("write");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server =
+        prom::web::preview::server(dir.path().to_path_buf(), None, listener).expect("starts");
+    tokio::spawn(server);
+    let http = reqwest::Client::new();
+    let html = http
+        .get(format!("{base}/q/sleep"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        html.contains("data-visible=\"&#x2F;q&#x2F;sleep/visible\""),
+        "{html}"
+    );
+    assert!(html.contains("value=\"none\" data-exclusive"), "{html}");
+    // The page's script asks the preview which questions show.
+    let r = http
+        .post(format!("{base}/q/sleep/visible"))
+        .form(&[("page", "1"), ("trouble", "true")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        v["visible"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .any(|x| x == "why"),
+        "{v}"
+    );
+    // Broken, the same address shows the file's errors; fixed, the form.
+    std::fs::write(
+        &file,
+        src.replace("show_if: \"trouble\"", "show_if: \"truble\""),
+    )
+    .expect("edit");
+    let r = http
+        .get(format!("{base}/q/sleep"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.expect("text");
+    assert!(
+        html.contains("has problems") && html.contains("truble"),
+        "{html}"
+    );
+    // An address the preview does not have is a page, not a bare 404.
+    let r = http
+        .get(format!("{base}/q/nothing"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await.expect("text");
+    assert!(
+        html.contains("<main") && html.contains("href=\"/\""),
+        "{html}"
+    );
 }
