@@ -499,6 +499,30 @@ async fn paper_entry_asks_the_day_answered_warns_when_mostly_blank_and_rules_use
     let p = paper(&mut b, &pid, &all_phq9(2), &[("answered_on", "2026-03-03")]).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("Datoen ligger i fremtiden"));
+    // A form sent today cannot have been answered last week.
+    let invitation = prom::storage::invitations::insert_invitation(
+        &app.conn(),
+        &pid,
+        "phq9",
+        "not-a-real-token-hash",
+        now(&app) + Duration::days(14),
+        now(&app),
+    )
+    .expect("invitation");
+    let code = prom::web::patient::paper_code(&invitation);
+    let p = paper(
+        &mut b,
+        &pid,
+        &all_phq9(2),
+        &[("answered_on", "2026-02-23"), ("paper_code", &code)],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        p.body.contains("Datoen ligger før skemaet blev sendt"),
+        "{}",
+        p.body
+    );
     // Mostly blank: a warning first; stored when confirmed.
     let two: Vec<(String, String)> = all_phq9(0).into_iter().take(2).collect();
     let p = paper(&mut b, &pid, &two, &[("answered_on", "2026-02-23")]).await;
