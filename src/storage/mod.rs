@@ -15,6 +15,7 @@ pub mod invitations;
 pub mod keys;
 pub mod outbox;
 pub mod patients;
+pub mod pg;
 pub mod responses;
 pub mod review;
 pub mod sessions;

@@ -17,6 +17,7 @@ mod mail;
 mod patient_flow;
 mod patient_pages;
 mod plans;
+mod postgres;
 mod preview;
 mod properties;
 mod service;
