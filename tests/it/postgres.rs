@@ -217,3 +217,82 @@ fn an_unreachable_database_is_named_by_its_host_and_never_by_its_password() {
     assert!(m.contains("127.0.0.1:1 (database prom)"), "{m}");
     assert!(!m.contains("hunter2"), "{m}");
 }
+
+#[test]
+fn one_query_runs_on_both_backends_through_storages_connection() {
+    use prom::params;
+    use prom::storage::db::{Connection, OptionalExtension};
+    let Some(db) = TempPg::new() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let lite =
+        Connection::from_sqlite(rusqlite::Connection::open(dir.path().join("t.db")).expect("db"));
+    let pg = Connection::from_postgres(db.client());
+    for mut c in [lite, pg] {
+        let b = c.backend();
+        c.execute_batch(
+            "CREATE TABLE items (id TEXT PRIMARY KEY, n BIGINT NOT NULL, note TEXT);
+             CREATE TABLE events (item TEXT NOT NULL, text TEXT NOT NULL)",
+        )
+        .expect("tables");
+        for (id, n, note) in [("a", 1, Some("first")), ("b", 2, None)] {
+            c.execute(
+                "INSERT INTO items (id, n, note) VALUES (?1, ?2, ?3)",
+                params![id, n, note],
+            )
+            .expect("insert");
+        }
+        c.execute(
+            "INSERT INTO events (item, text) VALUES (?1, ?2), (?1, ?3)",
+            params!["a", "{\"da\":\"hej\"}", "{\"da\":\"igen\"}"],
+        )
+        .expect("events");
+        // JSON built in the query, an optional filter, row values, EXISTS.
+        let rows: Vec<(String, i64, String, bool)> = c
+            .prepare_cached(
+                "SELECT i.id, i.n,
+                    (SELECT json_group_array(json_object('item', e.item, 'text', json(e.text)) ORDER BY e.text)
+                       FROM events e WHERE e.item = i.id),
+                    EXISTS (SELECT 1 FROM events e WHERE e.item = i.id)
+                 FROM items i
+                 WHERE (?1 IS NULL OR i.note = ?1) AND (i.n, i.id) > (?2, ?3)
+                 ORDER BY i.id LIMIT ?4",
+            )
+            .expect("prepare")
+            .query_map(params![None::<String>, 0, "", 10], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("all");
+        assert_eq!(rows.len(), 2, "{b:?}");
+        let events: serde_json::Value = serde_json::from_str(&rows[0].2).expect("json");
+        assert_eq!(events[1]["text"]["da"], "igen", "{b:?}: {events}");
+        assert_eq!(rows[1].2, "[]", "{b:?}: an empty list, not NULL");
+        assert!(rows[0].3 && !rows[1].3, "{b:?}");
+        let missing = c
+            .query_row("SELECT n FROM items WHERE id = ?1", ["zz"], |r| {
+                r.get::<i64>(0)
+            })
+            .optional()
+            .expect("query");
+        assert_eq!(missing, None, "{b:?}");
+        // A unique key broken is a conflict on both.
+        let e = c
+            .execute("INSERT INTO items (id, n) VALUES (?1, ?2)", params!["a", 3])
+            .expect_err("duplicate");
+        assert!(
+            matches!(e, prom::storage::StorageError::Conflict(_))
+                || e.to_string().contains("UNIQUE"),
+            "{b:?}: {e}"
+        );
+        // What a transaction did not commit is gone.
+        {
+            let tx = c.transaction().expect("begin");
+            tx.execute("DELETE FROM items", ()).expect("delete");
+        }
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM items", (), |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 2, "{b:?}");
+    }
+}
