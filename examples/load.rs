@@ -97,7 +97,7 @@ fn baseline(dir: &std::path::Path, per_commit: usize, seconds: f64) -> f64 {
                 .prepare_cached("INSERT INTO r VALUES (?1, ?2, ?3)")
                 .expect("prepare");
             for _ in 0..per_commit {
-                stmt.execute(rusqlite::params![
+                stmt.execute(prom::params![
                     uuid::Uuid::now_v7().to_string(),
                     format!("P{}", n % 1000),
                     body
@@ -163,14 +163,14 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
                  VALUES (?1, 'c', ?2, 'phq9', 1, 'h', 'app', ?3, '2026-01-01', ?4, '{\"total\":7,\"phq2\":2}', '[]', 'green', 'api:c')",
             )
             .expect("insert")
-            .execute(rusqlite::params![id, patient, ts, answers])
+            .execute(prom::params![id, patient, ts, answers])
             .expect("response");
             for (s, v) in [("total", "7"), ("phq2", "2")] {
                 conn.prepare_cached(
                     "INSERT INTO response_scores (response_id, score_id, value, imputed, band) VALUES (?1, ?2, ?3, 0, 'mild')",
                 )
                 .expect("insert")
-                .execute(rusqlite::params![id, s, v])
+                .execute(prom::params![id, s, v])
                 .expect("score");
             }
             prom::storage::audit::record(
@@ -289,7 +289,7 @@ fn seed(a: &Args) {
         );
     }
     let _ = prom::storage::audit::refresh_head(&conn);
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))
         .expect("checkpoint");
     drop(conn);
     let bytes = std::fs::metadata(&a.db).map(|m| m.len()).unwrap_or(0);
@@ -396,9 +396,7 @@ fn main() {
         let mut conn = storage::open(&a.db, &Options::default()).expect("the server's database");
         storage::wait_for_writer(&mut conn).expect("busy handler");
         let now = prom::clock::Clock::now(&prom::clock::SystemClock);
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .expect("tx");
+        let tx = conn.transaction().expect("tx");
         prom::storage::clinics::insert_clinic(
             &tx,
             &prom::storage::clinics::Clinic {

@@ -5,7 +5,6 @@
 
 use crate::storage::Connection;
 use chrono::Duration;
-use rusqlite::TransactionBehavior;
 use serde_json::{Map, Value as Json, json};
 
 use crate::catalog::Catalog;
@@ -55,7 +54,7 @@ pub fn seed(
     base_url: &str,
 ) -> anyhow::Result<Seeded> {
     let now = clock.now();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction()?;
     if !crate::storage::clinics::exists(&tx, CLINIC)? {
         crate::storage::clinics::insert_clinic(
             &tx,

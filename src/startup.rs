@@ -175,7 +175,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
     {
         let now = clock.now();
         let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .transaction()
             .context("while recording questionnaire versions")?;
         let mut problems = Vec::new();
         for q in catalog.all() {

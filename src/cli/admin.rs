@@ -2,9 +2,9 @@
 //! `BEGIN IMMEDIATE` transaction with an audit row, and commits: nothing is
 //! half-written. Bad input gets one line on standard error and status 2.
 
+use crate::storage::Connection;
 use chrono::Duration;
 use clap::{Args, Subcommand};
-use rusqlite::{Connection, TransactionBehavior};
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -357,7 +357,7 @@ fn in_tx<T>(
     conn: &mut Connection,
     f: impl FnOnce(&Connection) -> Result<T, Fail>,
 ) -> Result<T, Fail> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.transaction()?;
     let out = f(&tx)?;
     tx.commit()?;
     let _ = audit::refresh_head(conn);

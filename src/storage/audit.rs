@@ -16,8 +16,9 @@
 //! in the moment between the last head write and a cut are not covered by
 //! the head.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -99,7 +100,7 @@ pub fn ensure_key(conn: &Connection, db: &Path) -> Result<()> {
             let keyed: bool = conn
                 .query_row(
                     "SELECT EXISTS (SELECT 1 FROM audit_log WHERE scheme = 2)",
-                    [],
+                    (),
                     |r| r.get(0),
                 )
                 .unwrap_or(false);
@@ -218,7 +219,7 @@ pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
     let key = key_for(conn)?;
     let last: Option<(i64, String)> = conn
         .prepare_cached(LAST_SQL)?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -284,7 +285,7 @@ pub fn write_head(conn: &Connection, db: &Path) -> Result<bool> {
         .prepare_cached(
             "SELECT seq, hash FROM audit_log WHERE scheme = 2 ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((seq, hash)) = last else {
         return Ok(false);
@@ -334,7 +335,7 @@ pub fn verify(conn: &Connection, db: &Path) -> Result<Verdict> {
         "SELECT seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash
          FROM audit_log ORDER BY seq",
     )?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query(())?;
     let mut prev = String::new();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
@@ -404,7 +405,7 @@ pub fn verify(conn: &Connection, db: &Path) -> Result<Verdict> {
         expected_seq += 1;
         count += 1;
     }
-    let responses: i64 = conn.query_row("SELECT count(*) FROM responses", [], |r| r.get(0))?;
+    let responses: i64 = conn.query_row("SELECT count(*) FROM responses", (), |r| r.get(0))?;
     if responses as u64 != response_rows {
         return Ok(Verdict::Broken {
             seq: expected_seq - 1,
@@ -573,7 +574,7 @@ pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Resu
                 clinic: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -648,6 +649,6 @@ pub fn browse(
                 })
             },
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }

@@ -1,7 +1,8 @@
 //! Clinics (departments) and their staff accounts.
 
+use super::Connection;
+use super::db::params;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
 use super::Result;
 use super::ids::{conflict_on_unique, new_id, ts};
@@ -29,7 +30,7 @@ pub fn insert_clinic(conn: &Connection, c: &Clinic, now: DateTime<Utc>) -> Resul
     Ok(())
 }
 
-pub(super) fn clinic_row(r: &rusqlite::Row) -> rusqlite::Result<Clinic> {
+pub(super) fn clinic_row(r: &super::db::Row<'_>) -> Result<Clinic> {
     let emails: String = r.get(2)?;
     Ok(Clinic {
         id: r.get(0)?,
@@ -40,9 +41,8 @@ pub(super) fn clinic_row(r: &rusqlite::Row) -> rusqlite::Result<Clinic> {
 }
 
 pub fn get_clinic(conn: &Connection, id: &str) -> Result<Clinic> {
-    Ok(conn
-        .prepare_cached("SELECT id, name, alert_emails, time_zone FROM clinics WHERE id = ?1")?
-        .query_row([id], clinic_row)?)
+    conn.prepare_cached("SELECT id, name, alert_emails, time_zone FROM clinics WHERE id = ?1")?
+        .query_row([id], clinic_row)
 }
 
 pub fn insert_user(
@@ -69,9 +69,8 @@ pub fn insert_user(
 
 /// Whether a clinic exists.
 pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM clinics WHERE id = ?1)")?
-        .query_row([id], |r| r.get(0))?)
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM clinics WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))
 }
 
 /// Sets a staff account's password hash; `false` when there is no such
@@ -100,21 +99,20 @@ pub struct Alerting {
 }
 
 pub fn alerting(conn: &Connection, clinic_id: &str) -> Result<Alerting> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT language, escalation_emails, storm_minutes, digest_hour, escalate_hours
+    conn.prepare_cached(
+        "SELECT language, escalation_emails, storm_minutes, digest_hour, escalate_hours
              FROM clinics WHERE id = ?1",
-        )?
-        .query_row([clinic_id], |r| {
-            let emails: String = r.get(1)?;
-            Ok(Alerting {
-                language: r.get(0)?,
-                escalation_emails: serde_json::from_str(&emails).unwrap_or_default(),
-                storm_minutes: r.get(2)?,
-                digest_hour: r.get(3)?,
-                escalate_hours: r.get(4)?,
-            })
-        })?)
+    )?
+    .query_row([clinic_id], |r| {
+        let emails: String = r.get(1)?;
+        Ok(Alerting {
+            language: r.get(0)?,
+            escalation_emails: serde_json::from_str(&emails).unwrap_or_default(),
+            storm_minutes: r.get(2)?,
+            digest_hour: r.get(3)?,
+            escalate_hours: r.get(4)?,
+        })
+    })
 }
 
 pub fn set_alerting(conn: &Connection, clinic_id: &str, a: &Alerting) -> Result<()> {
@@ -144,17 +142,16 @@ pub struct ResponseTimes {
 }
 
 pub fn response_times(conn: &Connection, clinic_id: &str) -> Result<ResponseTimes> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT time_zone, response_days_red, response_days_yellow FROM clinics WHERE id = ?1",
-        )?
-        .query_row([clinic_id], |r| {
-            Ok(ResponseTimes {
-                time_zone: r.get(0)?,
-                red_days: r.get(1)?,
-                yellow_days: r.get(2)?,
-            })
-        })?)
+    conn.prepare_cached(
+        "SELECT time_zone, response_days_red, response_days_yellow FROM clinics WHERE id = ?1",
+    )?
+    .query_row([clinic_id], |r| {
+        Ok(ResponseTimes {
+            time_zone: r.get(0)?,
+            red_days: r.get(1)?,
+            yellow_days: r.get(2)?,
+        })
+    })
 }
 
 pub fn set_response_times(conn: &Connection, clinic_id: &str, t: &ResponseTimes) -> Result<()> {
@@ -169,7 +166,7 @@ pub fn set_response_times(conn: &Connection, clinic_id: &str, t: &ResponseTimes)
 pub fn all_ids(conn: &Connection) -> Result<Vec<String>> {
     let rows = conn
         .prepare_cached("SELECT id FROM clinics ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map((), |r| r.get(0))?
+        .collect::<Result<_>>()?;
     Ok(rows)
 }

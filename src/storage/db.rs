@@ -259,6 +259,27 @@ impl Connection {
         }
     }
 
+    /// The database file, for SQLite (the audit key and head live beside
+    /// it); `None` on PostgreSQL and for a database in memory.
+    pub fn path(&self) -> Option<&str> {
+        self.sqlite()
+            .and_then(|c| c.path())
+            .filter(|p| !p.is_empty())
+    }
+
+    /// Whether no transaction is open. SQLite may roll a transaction back
+    /// by itself (a full disk); PostgreSQL keeps it open, failed, until it
+    /// is rolled back, so there this is always `false`.
+    pub fn is_autocommit(&self) -> bool {
+        self.sqlite().is_some_and(|c| c.is_autocommit())
+    }
+
+    /// The SQLite connection, or an error that says what only SQLite does.
+    pub fn lite(&self, what: &str) -> Result<&rusqlite::Connection> {
+        self.sqlite()
+            .ok_or_else(|| StorageError::Invalid(format!("{what} is for SQLite only")))
+    }
+
     pub fn sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
         match &mut self.inner {
             Inner::Sqlite(c) => Some(c),
@@ -495,7 +516,22 @@ pub enum Row<'a> {
     Postgres(&'a postgres::Row),
 }
 
+impl ValueRef<'_> {
+    /// The text, without copying it; an error for another kind of value.
+    pub fn as_str(&self) -> Result<&str> {
+        match self {
+            ValueRef::Text(s) => Ok(s),
+            other => Err(wrong("text", other)),
+        }
+    }
+}
+
 impl Row<'_> {
+    /// Column `idx` as read (text borrowed from the row where it can be).
+    pub fn get_ref(&self, idx: usize) -> Result<ValueRef<'_>> {
+        self.value(idx)
+    }
+
     /// Column `idx` (from 0) as `T`.
     pub fn get<T: FromSql>(&self, idx: usize) -> Result<T> {
         T::from_value(self.value(idx)?)

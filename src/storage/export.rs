@@ -1,6 +1,6 @@
 //! Rows for research export.
 
-use rusqlite::Connection;
+use super::Connection;
 use serde_json::{Map, Value as Json};
 
 use super::Result;
@@ -48,7 +48,7 @@ pub fn for_each_row(
            AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id))
          ORDER BY r.rowid",
     )?;
-    let mut rows = stmt.query(rusqlite::params![questionnaire_id, clinic_id, latest_only])?;
+    let mut rows = stmt.query(super::db::params![questionnaire_id, clinic_id, latest_only])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
         let answers: String = r.get(9)?;

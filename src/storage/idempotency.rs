@@ -2,8 +2,9 @@
 //! target it was first used for, and remembers the hash of the request's
 //! canonical body and the response it stored.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Result;
 use super::ids::ts;
@@ -21,8 +22,7 @@ pub struct Seen {
 pub const LOOKUP_SQL: &str = "SELECT scope, request_hash, response_id FROM idempotency_keys WHERE clinic_id = ?1 AND key = ?2";
 
 pub fn lookup(conn: &Connection, clinic_id: &str, key: &str) -> Result<Option<Seen>> {
-    Ok(conn
-        .prepare_cached(LOOKUP_SQL)?
+    conn.prepare_cached(LOOKUP_SQL)?
         .query_row(params![clinic_id, key], |r| {
             Ok(Seen {
                 scope: r.get(0)?,
@@ -30,7 +30,7 @@ pub fn lookup(conn: &Connection, clinic_id: &str, key: &str) -> Result<Option<Se
                 response_id: r.get(2)?,
             })
         })
-        .optional()?)
+        .optional()
 }
 
 pub fn record(

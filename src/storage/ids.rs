@@ -15,14 +15,11 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-pub fn conflict_on_unique(e: rusqlite::Error, what: &str) -> StorageError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-        {
-            StorageError::Conflict(what.to_string())
-        }
-        _ => e.into(),
+/// A unique key broken (`StorageError::Conflict`, on either backend) as a
+/// conflict that says what exists already.
+pub fn conflict_on_unique(e: StorageError, what: &str) -> StorageError {
+    match e {
+        StorageError::Conflict(_) => StorageError::Conflict(what.to_string()),
+        other => other,
     }
 }

@@ -1,7 +1,8 @@
 //! Invitation links (stored as token hashes) and follow-up plans.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Result;
 use super::ids::{new_id, ts};
@@ -65,7 +66,7 @@ const INVITATION_COLUMNS: &str =
     "i.id, i.patient_id, p.clinic_id, p.ref, p.language, i.questionnaire_id,
     i.expires_at, i.used_at, i.response_id";
 
-fn invitation_row(r: &rusqlite::Row) -> rusqlite::Result<Invitation> {
+fn invitation_row(r: &super::db::Row<'_>) -> Result<Invitation> {
     Ok(Invitation {
         id: r.get(0)?,
         patient_id: r.get(1)?,
@@ -81,23 +82,21 @@ fn invitation_row(r: &rusqlite::Row) -> rusqlite::Result<Invitation> {
 
 /// The invitation whose link token hashes to `token_hash`.
 pub fn by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<Invitation>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
+    conn.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
              WHERE i.token_hash = ?1
                 OR i.id = (SELECT invitation_id FROM invitation_tokens WHERE token_hash = ?1)"
-        ))?
-        .query_row([token_hash], invitation_row)
-        .optional()?)
+    ))?
+    .query_row([token_hash], invitation_row)
+    .optional()
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Invitation> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
+    conn.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations i JOIN patients p ON p.id = i.patient_id
              WHERE i.id = ?1"
-        ))?
-        .query_row([id], invitation_row)?)
+    ))?
+    .query_row([id], invitation_row)
 }
 
 /// Marks an invitation used by the response it produced; `false` when it
@@ -182,7 +181,7 @@ pub fn plans_of(conn: &Connection, patient_id: &str) -> Result<Vec<Plan>> {
                 stopped_at: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -232,7 +231,7 @@ pub fn invitations_of(
                 response_id: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -277,7 +276,7 @@ pub fn due_plans(conn: &Connection, date: NaiveDate, limit: u32) -> Result<Vec<D
                 language: r.get(9)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -358,7 +357,7 @@ const PLAN_INVITATION: &str =
         i.created_at, i.expires_at, p.email, p.language
      FROM invitations i JOIN patients p ON p.id = i.patient_id JOIN plans pl ON pl.id = i.plan_id";
 
-fn plan_invitation(r: &rusqlite::Row) -> rusqlite::Result<PlanInvitation> {
+fn plan_invitation(r: &super::db::Row<'_>) -> Result<PlanInvitation> {
     Ok(PlanInvitation {
         id: r.get(0)?,
         plan_id: r.get(1)?,
@@ -385,7 +384,7 @@ pub fn to_remind(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<PlanInvita
              ORDER BY i.created_at LIMIT 1000"
         ))?
         .query_map(params![ts(now)], plan_invitation)?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -404,7 +403,7 @@ pub fn letters(
              ORDER BY i.created_at LIMIT 500"
         ))?
         .query_map(params![clinic_id, ts(now)], plan_invitation)?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -414,7 +413,7 @@ pub fn plan_invitation_in(
     clinic_id: &str,
     id: &str,
 ) -> Result<Option<PlanInvitation>> {
-    Ok(conn
+    conn
         .prepare_cached(
             "SELECT i.id, coalesce(i.plan_id, ''), i.patient_id, p.ref, p.clinic_id, i.questionnaire_id,
                 i.created_at, i.expires_at, p.email, p.language
@@ -422,7 +421,7 @@ pub fn plan_invitation_in(
              WHERE p.clinic_id = ?1 AND i.id = ?2"
         )?
         .query_row(params![clinic_id, id], plan_invitation)
-        .optional()?)
+        .optional()
 }
 
 /// A plan's deadline, reminder and early days.
@@ -476,6 +475,6 @@ pub fn missed(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<M
                 twice: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }

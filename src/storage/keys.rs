@@ -1,8 +1,9 @@
 //! API keys: stored as SHA-256 hashes with a short prefix to name them by,
 //! revocable.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::clinics::{Clinic, clinic_row, get_clinic};
 use super::ids::{new_id, ts};
@@ -39,10 +40,9 @@ pub const CLINIC_SQL: &str = "SELECT c.id, c.name, c.alert_emails, c.time_zone F
 
 /// The clinic an API key belongs to, if the key is known and not revoked.
 pub fn clinic_for_key(conn: &Connection, key_hash: &str) -> Result<Option<Clinic>> {
-    Ok(conn
-        .prepare_cached(CLINIC_SQL)?
+    conn.prepare_cached(CLINIC_SQL)?
         .query_row([key_hash], clinic_row)
-        .optional()?)
+        .optional()
 }
 
 /// Records that a key was used (the server does it at most once a second
@@ -81,7 +81,7 @@ pub fn list(conn: &Connection, clinic_id: &str) -> Result<Vec<KeyInfo>> {
                 revoked_at: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -94,7 +94,7 @@ pub fn revoke(conn: &Connection, name: &str, now: DateTime<Utc>) -> Result<Strin
             "SELECT id, clinic_id, revoked_at FROM api_keys WHERE {NAME} = ?1"
         ))?
         .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     match found.as_slice() {
         [] => Err(StorageError::NotFound),
         [(_, _, Some(at))] => Err(StorageError::Conflict(format!(

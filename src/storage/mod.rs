@@ -24,7 +24,7 @@ pub mod staff;
 pub mod versions;
 pub mod writer;
 
-pub use rusqlite::Connection;
+pub use db::Connection;
 use rusqlite::{ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -73,6 +73,12 @@ impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> StorageError {
         match &e {
             rusqlite::Error::QueryReturnedNoRows => StorageError::NotFound,
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StorageError::Conflict(e.to_string())
+            }
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
                 ErrorCode::DiskFull => StorageError::Full,
                 ErrorCode::ReadOnly | ErrorCode::PermissionDenied => StorageError::ReadOnly,
@@ -103,14 +109,14 @@ pub struct Options {
 /// Opens a connection with the pragmas every connection needs, and checks
 /// that durability settings took effect.
 pub fn connect(path: &Path, opts: &Options) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
+    let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", (), |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StorageError::Invalid(format!(
             "the database would not switch to WAL (journal_mode is {mode})"
@@ -127,8 +133,8 @@ pub fn connect(path: &Path, opts: &Options) -> Result<Connection> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
-    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-    let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    let sync: i64 = conn.query_row("PRAGMA synchronous", (), |r| r.get(0))?;
+    let fk: i64 = conn.query_row("PRAGMA foreign_keys", (), |r| r.get(0))?;
     if sync != 2 || fk != 1 {
         return Err(StorageError::Invalid(format!(
             "durability settings did not take effect (synchronous={sync}, foreign_keys={fk})"
@@ -138,7 +144,7 @@ pub fn connect(path: &Path, opts: &Options) -> Result<Connection> {
         conn.pragma_update(None, "max_page_count", p as i64)?;
     }
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
+    Ok(Connection::from_sqlite(conn))
 }
 
 /// For a connection in another process than the server (CLI commands, the
@@ -151,14 +157,16 @@ pub fn wait_for_writer(conn: &mut Connection) -> Result<()> {
         std::thread::sleep(Duration::from_micros(500));
         tries < 60_000
     }
-    conn.busy_handler(Some(poll))?;
+    if let Some(c) = conn.sqlite_mut() {
+        c.busy_handler(Some(poll))?;
+    }
     Ok(())
 }
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits; for writers
 /// outside the writer thread (the mailer, command-line tools).
 pub fn immediate<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction()?;
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)
@@ -167,8 +175,13 @@ pub fn immediate<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result
 /// Applies the migrations that have not run yet, each in its own
 /// transaction. Returns how many ran.
 pub fn migrate(conn: &mut Connection) -> Result<usize> {
+    let Some(conn) = conn.sqlite_mut() else {
+        return Err(StorageError::Invalid(
+            "SQLite's migrations run on SQLite only".into(),
+        ));
+    };
     use rusqlite::OptionalExtension;
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current: i64 = conn.query_row("PRAGMA user_version", (), |r| r.get(0))?;
     if current as usize > MIGRATIONS.len() {
         return Err(StorageError::Invalid(format!(
             "the database is at schema version {current}, newer than this prom ({})",
@@ -178,14 +191,14 @@ pub fn migrate(conn: &mut Connection) -> Result<usize> {
     let mut ran = 0;
     // A migration may rebuild a table that others refer to: keys are not
     // enforced while it runs, and every key is checked before its commit.
-    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", (), |r| r.get(0))?;
     conn.pragma_update(None, "foreign_keys", false)?;
     let result = (|| {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             let broken: Option<String> = tx
-                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .query_row("PRAGMA foreign_key_check", (), |r| r.get(0))
                 .optional()?;
             if let Some(table) = broken {
                 return Err(StorageError::Invalid(format!(
@@ -285,7 +298,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// clean shutdown ends with it.
 pub fn close_wal(path: &Path, opts: &Options) -> Result<()> {
     let conn = connect(path, opts)?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.lite("the WAL")?
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))?;
     Ok(())
 }
 
@@ -303,6 +317,10 @@ pub enum Health {
 /// `budget`: a damaged file must not start as if healthy and then answer
 /// 500 to every call.
 pub fn check(conn: &Connection, budget: Duration) -> Result<Health> {
+    let Some(conn) = conn.sqlite() else {
+        // PostgreSQL checks its own pages.
+        return Ok(Health::Ok);
+    };
     // A watchdog interrupts the check when its time is up.
     let handle = conn.get_interrupt_handle();
     let (done, wait) = std::sync::mpsc::channel::<()>();
@@ -313,7 +331,7 @@ pub fn check(conn: &Connection, budget: Duration) -> Result<Health> {
     });
     let result: rusqlite::Result<Vec<String>> = conn
         .prepare("PRAGMA quick_check(10)")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+        .and_then(|mut s| s.query_map((), |r| r.get(0))?.collect());
     let _ = done.send(());
     let _ = watchdog.join();
     match result {
@@ -336,6 +354,7 @@ pub fn check(conn: &Connection, budget: Duration) -> Result<Health> {
 /// holds on a restored copy. Returns the copy's size in bytes.
 pub fn backup(conn: &Connection, target: &Path) -> Result<u64> {
     use std::os::unix::fs::OpenOptionsExt;
+    let lite = conn.lite("prom backup (on PostgreSQL use pg_dump or base backups)")?;
     if target.exists() {
         return Err(StorageError::Invalid(format!(
             "{} exists already; choose a new file",
@@ -350,12 +369,12 @@ pub fn backup(conn: &Connection, target: &Path) -> Result<u64> {
         .open(target)
         .map_err(|e| StorageError::Invalid(format!("cannot create {}: {e}", target.display())))?;
     let name = target.to_string_lossy().to_string();
-    if let Err(e) = conn.execute("VACUUM INTO ?1", [&name]) {
+    if let Err(e) = lite.execute("VACUUM INTO ?1", [&name]) {
         let _ = std::fs::remove_file(target);
         return Err(e.into());
     }
-    let copy = Connection::open(target)?;
-    if let Some(db) = conn.path() {
+    let copy = Connection::from_sqlite(rusqlite::Connection::open(target)?);
+    if let Some(db) = lite.path() {
         // The copy is checked with the original's key.
         if let Some(key) = audit::load_key(Path::new(db))? {
             audit::register(&copy, key);
@@ -411,11 +430,11 @@ mod tests {
         let mut conn = open(&path, &Options::default()).expect("opens");
         assert_eq!(migrate(&mut conn).expect("again"), 0);
         let v: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .query_row("PRAGMA user_version", (), |r| r.get(0))
             .expect("version");
         assert_eq!(v as usize, MIGRATIONS.len());
         let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .query_row("PRAGMA journal_mode", (), |r| r.get(0))
             .expect("mode");
         assert_eq!(mode, "wal");
     }
@@ -426,15 +445,15 @@ mod tests {
         let conn = open(&dir.path().join("p.db"), &Options::default()).expect("opens");
         conn.execute(
             "INSERT INTO audit_log (at, actor, action, prev_hash, hash) VALUES ('t', 'a', 'x', '', 'h')",
-            [],
+            (),
         )
         .expect("insert");
         let e = conn
-            .execute("UPDATE audit_log SET actor = 'b'", [])
+            .execute("UPDATE audit_log SET actor = 'b'", ())
             .expect_err("update refused");
         assert!(e.to_string().contains("append-only"));
         let e = conn
-            .execute("DELETE FROM audit_log", [])
+            .execute("DELETE FROM audit_log", ())
             .expect_err("delete refused");
         assert!(e.to_string().contains("append-only"));
     }

@@ -1,8 +1,9 @@
 //! The outbox: e-mails to send, written in the transaction that caused
 //! them, and sent by the mailer at least once.
 
+use super::Connection;
+use super::db::params;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, params};
 
 use super::Result;
 use super::ids::{new_id, ts};
@@ -73,12 +74,12 @@ pub fn last_of_kind(
     kind: &str,
     since: &str,
 ) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
+    use super::db::OptionalExtension;
     Ok(conn
         .prepare_cached(
             "SELECT max(created_at) FROM outbox WHERE clinic_id = ?1 AND kind = ?2 AND created_at > ?3",
         )?
-        .query_row(params![clinic_id, kind, since], |r| r.get::<_, Option<String>>(0))
+        .query_row(params![clinic_id, kind, since], |r| r.get::<Option<String>>(0))
         .optional()?
         .flatten())
 }
@@ -113,7 +114,7 @@ pub fn dead_of_clinic(conn: &Connection, clinic_id: &str, limit: u32) -> Result<
                 dead_at: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -154,7 +155,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>
                 html: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 

@@ -1,7 +1,8 @@
 //! Patients: a clinic's own reference per patient.
 
+use super::Connection;
+use super::db::params;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
 
 use super::Result;
 use super::ids::{conflict_on_unique, new_id, ts};
@@ -46,9 +47,8 @@ pub const ID_SQL: &str = "SELECT id FROM patients WHERE clinic_id = ?1 AND ref =
 
 /// The patient's id for a clinic's own reference.
 pub fn patient_id(conn: &Connection, clinic_id: &str, reference: &str) -> Result<String> {
-    Ok(conn
-        .prepare_cached(ID_SQL)?
-        .query_row([clinic_id, reference], |r| r.get(0))?)
+    conn.prepare_cached(ID_SQL)?
+        .query_row([clinic_id, reference], |r| r.get(0))
 }
 
 /// Every (patient id, clinic id) with this reference, across clinics.
@@ -57,15 +57,14 @@ pub fn patients_with_ref(conn: &Connection, reference: &str) -> Result<Vec<(Stri
         conn.prepare("SELECT id, clinic_id FROM patients WHERE ref = ?1 ORDER BY clinic_id")?;
     let rows = stmt
         .query_map([reference], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// The clinic a patient belongs to.
 pub fn clinic_of(conn: &Connection, patient_id: &str) -> Result<String> {
-    Ok(conn
-        .prepare_cached("SELECT clinic_id FROM patients WHERE id = ?1")?
-        .query_row([patient_id], |r| r.get(0))?)
+    conn.prepare_cached("SELECT clinic_id FROM patients WHERE id = ?1")?
+        .query_row([patient_id], |r| r.get(0))
 }
 
 /// A patient as staff see them.
@@ -79,7 +78,7 @@ pub struct Patient {
     pub created_at: String,
 }
 
-fn patient_row(r: &rusqlite::Row) -> rusqlite::Result<Patient> {
+fn patient_row(r: &super::db::Row<'_>) -> Result<Patient> {
     Ok(Patient {
         id: r.get(0)?,
         reference: r.get(1)?,
@@ -92,14 +91,13 @@ fn patient_row(r: &rusqlite::Row) -> rusqlite::Result<Patient> {
 
 /// A patient of the clinic, by id (`None` for another clinic's).
 pub fn in_clinic(conn: &Connection, clinic_id: &str, id: &str) -> Result<Option<Patient>> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, ref, name, email, language, created_at FROM patients
+    use super::db::OptionalExtension;
+    conn.prepare_cached(
+        "SELECT id, ref, name, email, language, created_at FROM patients
              WHERE clinic_id = ?1 AND id = ?2",
-        )?
-        .query_row([clinic_id, id], patient_row)
-        .optional()?)
+    )?
+    .query_row([clinic_id, id], patient_row)
+    .optional()
 }
 
 /// The clinic's patients whose reference starts with `prefix`, by
@@ -123,6 +121,6 @@ pub fn search(
             params![clinic_id, format!("{escaped}%"), limit],
             patient_row,
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }

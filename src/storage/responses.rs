@@ -1,8 +1,9 @@
 //! Responses, their scores and flags: append-only rows, the history a
 //! rule reads, and responses as the API shows them.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
@@ -113,7 +114,7 @@ const RESPONSE_COLUMNS: &str =
     r.answers, r.level, r.actor, r.supersedes, r.correction_reason,
     (SELECT s.id FROM responses s WHERE s.supersedes = r.id)";
 
-fn response_row(conn: &Connection, r: &rusqlite::Row) -> Result<ResponseRecord> {
+fn response_row(conn: &Connection, r: &super::db::Row<'_>) -> Result<ResponseRecord> {
     let id: String = r.get(0)?;
     let answers: String = r.get(7)?;
     let mut rec = ResponseRecord {
@@ -146,7 +147,7 @@ fn response_row(conn: &Connection, r: &rusqlite::Row) -> Result<ResponseRecord> 
             .unwrap_or(Json::Null);
         rec.scores.insert(sid.clone(), num);
         rec.imputed
-            .insert(sid.clone(), Json::from(s.get::<_, i64>(2)?));
+            .insert(sid.clone(), Json::from(s.get::<i64>(2)?));
         let band: Option<String> = s.get(3)?;
         if let Some(b) = band {
             rec.bands.insert(sid, Json::from(b));
@@ -175,7 +176,7 @@ pub fn get_response(conn: &Connection, clinic_id: &str, id: &str) -> Result<Resp
     let mut stmt = conn.prepare_cached(&by_id_sql())?;
     let mut rows = stmt.query([id, clinic_id])?;
     match rows.next()? {
-        Some(r) => response_row(conn, r),
+        Some(r) => response_row(conn, &r),
         None => Err(StorageError::NotFound),
     }
 }
@@ -234,7 +235,7 @@ pub fn patient_responses(
     };
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(response_row(conn, r)?);
+        out.push(response_row(conn, &r)?);
     }
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
@@ -243,11 +244,11 @@ pub fn patient_responses(
 
 /// The id of the patient a response belongs to.
 pub fn response_patient(conn: &Connection, clinic_id: &str, response_id: &str) -> Result<String> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT patient_id FROM responses WHERE id = ?1 AND clinic_id = ?2",
         [response_id, clinic_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// A response's answers and score values, by id.
@@ -428,17 +429,15 @@ pub const OWNER_SQL: &str =
 
 /// The patient and questionnaire of one of a clinic's responses.
 pub fn owner(conn: &Connection, clinic_id: &str, id: &str) -> Result<(String, String)> {
-    Ok(conn
-        .prepare_cached(OWNER_SQL)?
-        .query_row(params![id, clinic_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    conn.prepare_cached(OWNER_SQL)?
+        .query_row(params![id, clinic_id], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 /// The response that corrected `id`, if one did.
 pub fn superseded_by(conn: &Connection, id: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM responses WHERE supersedes = ?1")?
+    conn.prepare_cached("SELECT id FROM responses WHERE supersedes = ?1")?
         .query_row([id], |r| r.get(0))
-        .optional()?)
+        .optional()
 }
 
 /// The SHA-256 of a response's content as stored: its row (answers,
@@ -472,7 +471,7 @@ pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
     while let Some(r) = rows.next()? {
         h.put(Some("score"));
         for i in 0..4 {
-            h.put(r.get::<_, Option<String>>(i)?.as_deref());
+            h.put(r.get::<Option<String>>(i)?.as_deref());
         }
     }
     let mut stmt = conn.prepare_cached(
@@ -482,7 +481,7 @@ pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
     while let Some(r) = rows.next()? {
         h.put(Some("flag"));
         for i in 0..3 {
-            h.put(r.get::<_, Option<String>>(i)?.as_deref());
+            h.put(r.get::<Option<String>>(i)?.as_deref());
         }
     }
     Ok(Some(h.finish()))
@@ -534,7 +533,7 @@ pub fn patient_history(conn: &Connection, patient_id: &str, limit: u32) -> Resul
                 superseded: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let mut qs = std::collections::HashMap::new();
     for (qid, v) in list
         .iter()
@@ -570,7 +569,7 @@ pub fn count_by_questionnaire(
             "SELECT questionnaire_id, count(*) FROM responses WHERE clinic_id = ?1 GROUP BY questionnaire_id",
         )?
         .query_map([clinic_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -593,9 +592,9 @@ pub fn for_replay(
             let date: String = r.get(1)?;
             let mode: String = r.get(2)?;
             let answers: String = r.get(3)?;
-            Ok((r.get::<_, String>(0)?, date, mode, answers))
+            Ok((r.get::<String>(0)?, date, mode, answers))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter_map(|(patient, date, mode, answers)| {

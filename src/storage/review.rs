@@ -1,6 +1,7 @@
 //! The review queue: a review item per flagged response.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::Result;
@@ -65,7 +66,7 @@ pub fn review_queue(
     after: Option<&After>,
 ) -> Result<(Vec<QueueItem>, bool)> {
     let mut stmt = conn.prepare_cached(&queue_sql(after.is_some()))?;
-    let map = |r: &rusqlite::Row| {
+    let map = |r: &super::db::Row<'_>| {
         let flags: String = r.get(6)?;
         Ok(QueueItem {
             response: r.get(0)?,
@@ -86,7 +87,7 @@ pub fn review_queue(
             map,
         )?,
     };
-    let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = rows.collect::<Result<Vec<_>>>()?;
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
     Ok((out, more))
@@ -97,10 +98,9 @@ pub fn item_for_response(
     conn: &Connection,
     response_id: &str,
 ) -> Result<Option<(String, String, String)>> {
-    Ok(conn
-        .prepare_cached("SELECT id, level, status FROM review_items WHERE response_id = ?1")?
+    conn.prepare_cached("SELECT id, level, status FROM review_items WHERE response_id = ?1")?
         .query_row([response_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?)
+        .optional()
 }
 
 /// Opens a review item at `level` for a response that had none, and
@@ -139,11 +139,10 @@ pub fn add_event(
 
 /// Whether an item's history holds an event with this note.
 pub fn has_event(conn: &Connection, item_id: &str, note: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM review_events WHERE review_item_id = ?1 AND note = ?2)",
-        )?
-        .query_row(params![item_id, note], |r| r.get(0))?)
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM review_events WHERE review_item_id = ?1 AND note = ?2)",
+    )?
+    .query_row(params![item_id, note], |r| r.get(0))
 }
 
 /// An event of a review item's history.
@@ -177,7 +176,7 @@ pub fn history_of_response(conn: &Connection, response_id: &str) -> Result<Optio
                 note: r.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(Some(ReviewHistory { status, events }))
 }
 
@@ -247,7 +246,7 @@ const ITEM_DETAIL: &str = "
     JOIN patients p ON p.id = coalesce(r.patient_id, i.patient_id)
     LEFT JOIN staff_users s ON s.id = page.taken_by";
 
-fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
+fn work_item(r: &super::db::Row<'_>) -> Result<WorkItem> {
     let flags: String = r.get(13)?;
     Ok(WorkItem {
         id: r.get(0)?,
@@ -265,7 +264,7 @@ fn work_item(r: &rusqlite::Row) -> rusqlite::Result<WorkItem> {
         questionnaire: r.get(12)?,
         flags: serde_json::from_str(&flags).unwrap_or_default(),
         corrected: r.get(14)?,
-        requests: serde_json::from_str(&r.get::<_, String>(15)?).unwrap_or_default(),
+        requests: serde_json::from_str(&r.get::<String>(15)?).unwrap_or_default(),
         invitation: r.get(16)?,
     })
 }
@@ -337,7 +336,7 @@ pub fn work_queue(
         Some(a) => (Some(&a.level), Some(&a.created_at), Some(&a.response)),
         None => (None, None, None),
     };
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![
+    let mut args: Vec<&dyn super::db::ToSql> = vec![
         &clinic_id,
         &limit1,
         &filter.taken_by,
@@ -349,14 +348,14 @@ pub fn work_queue(
     ];
     if after.is_none() {
         // ?4-?6 are not in the query; keep the numbering.
-        args[3] = &rusqlite::types::Null;
+        args[3] = &super::db::Null;
     }
     for s in &statuses {
         args.push(s);
     }
     let mut out = stmt
         .query_map(&args[..], work_item)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
     Ok((out, more))
@@ -370,17 +369,16 @@ pub fn overdue_counts(
     red_before: &str,
     yellow_before: &str,
 ) -> Result<(u32, u32)> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT
+    conn.prepare_cached(
+        "SELECT
                (SELECT count(*) FROM review_items WHERE clinic_id = ?1
                   AND status IN ('open', 'acknowledged') AND level = 'red' AND created_at < ?2),
                (SELECT count(*) FROM review_items WHERE clinic_id = ?1
                   AND status IN ('open', 'acknowledged') AND level = 'yellow' AND created_at < ?3)",
-        )?
-        .query_row(params![clinic_id, red_before, yellow_before], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?)
+    )?
+    .query_row(params![clinic_id, red_before, yellow_before], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
 }
 
 /// How many items wait, by level and status (`open`, `acknowledged`).
@@ -392,19 +390,19 @@ pub fn counts(conn: &Connection, clinic_id: &str) -> Result<Vec<(String, String,
              GROUP BY level, status",
         )?
         .query_map([clinic_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
 /// One item of the clinic, by id.
 pub fn work_item_by_id(conn: &Connection, clinic_id: &str, id: &str) -> Result<Option<WorkItem>> {
-    Ok(conn
+    conn
         .prepare_cached(&format!(
             "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by, invitation_id
                  FROM review_items WHERE id = ?2 AND clinic_id = ?1) {ITEM_DETAIL}"
         ))?
         .query_row(params![clinic_id, id], work_item)
-        .optional()?)
+        .optional()
 }
 
 /// The item of a response of the clinic.
@@ -413,13 +411,13 @@ pub fn work_item_of_response(
     clinic_id: &str,
     response_id: &str,
 ) -> Result<Option<WorkItem>> {
-    Ok(conn
+    conn
         .prepare_cached(&format!(
             "WITH page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by, invitation_id
                  FROM review_items WHERE response_id = ?2 AND clinic_id = ?1) {ITEM_DETAIL}"
         ))?
         .query_row(params![clinic_id, response_id], work_item)
-        .optional()?)
+        .optional()
 }
 
 /// What came of a change to an item.
@@ -601,7 +599,7 @@ pub fn snoozes(
                 until: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -630,7 +628,7 @@ pub fn events(conn: &Connection, item_id: &str) -> Result<Vec<NamedEvent>> {
                 by: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -641,7 +639,7 @@ pub fn red_since(conn: &Connection, clinic_id: &str, since: &str) -> Result<u64>
             "SELECT count(*) FROM review_items
              WHERE clinic_id = ?1 AND level = 'red' AND created_at >= ?2",
         )?
-        .query_row(params![clinic_id, since], |r| r.get::<_, i64>(0))? as u64)
+        .query_row(params![clinic_id, since], |r| r.get::<i64>(0))? as u64)
 }
 
 /// How many items of `level` wait in the clinic (not resolved).
@@ -651,7 +649,7 @@ pub fn open_count(conn: &Connection, clinic_id: &str, level: &str) -> Result<u64
             "SELECT count(*) FROM review_items
              WHERE clinic_id = ?1 AND level = ?2 AND status IN ('open', 'acknowledged')",
         )?
-        .query_row(params![clinic_id, level], |r| r.get::<_, i64>(0))? as u64)
+        .query_row(params![clinic_id, level], |r| r.get::<i64>(0))? as u64)
 }
 
 /// The clinic's red items that nobody took, opened before `before`: (item,
@@ -670,7 +668,7 @@ pub fn untaken_red(
              ORDER BY ri.created_at LIMIT 1000",
         )?
         .query_map(params![clinic_id, before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 

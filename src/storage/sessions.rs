@@ -2,8 +2,9 @@
 //! cookie's token; ended on the server (logout, expiry), never trusted from
 //! the browser.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Result;
 use super::ids::ts;
@@ -61,7 +62,7 @@ pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<(
 
 /// The live session (not ended, not expired at `now`) with this token hash.
 pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
-    Ok(conn
+    conn
         .prepare_cached(
             "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at, stage, next FROM sessions
              WHERE token_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
@@ -79,7 +80,7 @@ pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<O
                 next: r.get(8)?,
             })
         })
-        .optional()?)
+        .optional()
 }
 
 /// The language the patient chose, remembered for the session.
@@ -128,13 +129,12 @@ pub fn personal_link_patient(
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT patient_id FROM personal_links
+    conn.prepare_cached(
+        "SELECT patient_id FROM personal_links
              WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
-        )?
-        .query_row(params![token_hash, ts(now)], |r| r.get(0))
-        .optional()?)
+    )?
+    .query_row(params![token_hash, ts(now)], |r| r.get(0))
+    .optional()
 }
 
 /// Revokes every live personal link of a patient; returns how many.
@@ -143,8 +143,8 @@ pub fn revoke_personal_links(
     patient_id: &str,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    Ok(conn.execute(
+    conn.execute(
         "UPDATE personal_links SET revoked_at = ?2 WHERE patient_id = ?1 AND revoked_at IS NULL",
         params![patient_id, ts(now)],
-    )?)
+    )
 }

@@ -2,8 +2,9 @@
 //! confirmed by a first code, and recovery codes), deactivation, and the
 //! failed logins that throttle guessing.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Result;
 use super::ids::ts;
@@ -28,7 +29,7 @@ pub struct Staff {
 const COLUMNS: &str = "id, clinic_id, email, name, role, password_hash, totp_secret,
     totp_confirmed_at IS NOT NULL, disabled_at IS NOT NULL, created_at";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Staff> {
+fn row(r: &super::db::Row<'_>) -> Result<Staff> {
     Ok(Staff {
         id: r.get(0)?,
         clinic_id: r.get(1)?,
@@ -45,19 +46,17 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Staff> {
 
 /// The account with this e-mail (any case).
 pub fn by_email(conn: &Connection, email: &str) -> Result<Option<Staff>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM staff_users WHERE email = ?1"
-        ))?
-        .query_row([email.trim()], row)
-        .optional()?)
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM staff_users WHERE email = ?1"
+    ))?
+    .query_row([email.trim()], row)
+    .optional()
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Staff>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM staff_users WHERE id = ?1"))?
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM staff_users WHERE id = ?1"))?
         .query_row([id], row)
-        .optional()?)
+        .optional()
 }
 
 /// A clinic's staff, by name.
@@ -67,7 +66,7 @@ pub fn of_clinic(conn: &Connection, clinic_id: &str) -> Result<Vec<Staff>> {
             "SELECT {COLUMNS} FROM staff_users WHERE clinic_id = ?1 ORDER BY name, email"
         ))?
         .query_map([clinic_id], row)?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     Ok(rows)
 }
 
@@ -130,11 +129,11 @@ pub fn use_recovery_code(
 
 /// How many unused recovery codes an account has left.
 pub fn recovery_codes_left(conn: &Connection, id: &str) -> Result<u32> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT count(*) FROM recovery_codes WHERE staff_id = ?1 AND used_at IS NULL",
         [id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Clears the second factor (an admin's reset): the next login enrols

@@ -1,7 +1,8 @@
 //! Every questionnaire version ever served, with its compiled form.
 
+use super::Connection;
+use super::db::{OptionalExtension, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 
 use super::ids::ts;
@@ -96,7 +97,7 @@ pub fn load_version_shared(
 
 /// The newest stored version of a questionnaire, if any was ever served.
 pub fn latest_shared(conn: &Connection, id: &str) -> Result<Option<std::sync::Arc<Questionnaire>>> {
-    use rusqlite::OptionalExtension;
+    use super::db::OptionalExtension;
     let version: Option<u32> = conn
         .query_row(
             "SELECT max(version) FROM questionnaire_versions WHERE questionnaire_id = ?1",

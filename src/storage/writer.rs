@@ -4,7 +4,7 @@
 //! job's caller is answered only after the COMMIT returned, so an answer
 //! means the data is on disk.
 
-use rusqlite::Connection;
+use super::Connection;
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
@@ -60,8 +60,10 @@ impl Writer {
         // own thread, so the writer's commits do not wait for them.
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let checkpointer = conn.path().map(std::path::PathBuf::from).and_then(|path| {
-            let conn2 = Connection::open(&path).ok()?;
-            conn.pragma_update(None, "wal_autocheckpoint", 0).ok()?;
+            let conn2 = Connection::from_sqlite(rusqlite::Connection::open(&path).ok()?);
+            conn.sqlite()?
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .ok()?;
             let done = done.clone();
             std::thread::Builder::new()
                 .name("prom-checkpoint".into())
@@ -114,7 +116,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
         .path()
         .map(|p| std::path::PathBuf::from(format!("{p}-wal")));
     // After a checkpoint, SQLite truncates a WAL it resets to this size.
-    let _ = conn.pragma_update(None, "journal_size_limit", opts.wal_limit as i64);
+    if let Some(c) = conn.sqlite() {
+        let _ = c.pragma_update(None, "journal_size_limit", opts.wal_limit as i64);
+    }
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut last_pause = std::time::Instant::now();
     let _ = super::audit::refresh_head(&conn);
@@ -132,7 +136,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             }
         }
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
-            let err = StorageError::from(e);
+            let err = e;
             for job in jobs.drain(..) {
                 // The job never ran; answer its caller with the error.
                 let (_, reply) = job(None);
@@ -152,7 +156,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 continue;
             }
             if let Err(e) = exec(&conn, "SAVEPOINT job") {
-                let err = StorageError::from(e);
+                let err = e;
                 let (_, reply) = job(None);
                 replies.push(Box::new(move |_| reply(Err(err))));
                 continue;
@@ -171,7 +175,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 exec(&conn, "ROLLBACK TO job").and_then(|_| exec(&conn, "RELEASE job"))
             };
             if let Err(e) = end {
-                let err = StorageError::from(e);
+                let err = e;
                 replies.push(Box::new(move |_| reply(Err(err))));
             } else {
                 replies.push(reply);
@@ -191,7 +195,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let commit = exec(&conn, "COMMIT").map_err(StorageError::from);
+        let commit = exec(&conn, "COMMIT");
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -228,12 +232,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
 /// Copies the whole WAL into the database and truncates it. It waits for
 /// readers of old frames (the busy timeout), which are short.
 fn truncate_wal(conn: &Connection) {
-    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |r| {
+        Ok((r.get::<i64>(0)?, r.get::<i64>(1)?, r.get::<i64>(2)?))
     }) {
         Ok((0, log, done)) => {
             tracing::debug!(
@@ -259,24 +259,24 @@ fn checkpoints(conn: Connection, done: &std::sync::atomic::AtomicBool) {
     let mut head_seq: Option<i64> = None;
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(std::time::Duration::from_millis(250));
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed; it will be tried again");
         }
         // The audit head checkpoint, at each checkpoint interval, when the
         // log has grown (the writer also writes it right after commits).
         let last: Option<i64> = conn
-            .query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))
+            .query_row("SELECT max(seq) FROM audit_log", (), |r| r.get(0))
             .unwrap_or(None);
         if last.is_some() && last != head_seq && super::audit::refresh_head(&conn) {
             head_seq = last;
         }
     }
-    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(()));
 }
 
 /// Runs a statement without parameters through the statement cache, so the
 /// writer's per-job savepoints are not parsed again each time.
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([])?;
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute(())?;
     Ok(())
 }

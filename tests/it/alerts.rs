@@ -174,7 +174,7 @@ async fn the_yellow_digest_and_the_escalation_come_once_each_at_their_moments() 
         .conn()
         .query_row(
             "SELECT body FROM outbox WHERE kind = 'yellow_digest'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("digest");
@@ -241,7 +241,7 @@ async fn a_mail_server_down_for_an_hour_loses_nothing_across_a_restart() {
     );
     let row: String = app
         .conn()
-        .query_row("SELECT id FROM outbox", [], |r| r.get(0))
+        .query_row("SELECT id FROM outbox", (), |r| r.get(0))
         .expect("row");
     drop(app.mailer);
     // prom restarts an hour later with the mail server up.

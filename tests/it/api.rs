@@ -447,7 +447,7 @@ async fn a_correction_supersedes_the_original_which_stays_readable() {
     // Rows are never changed in place.
     let e = app
         .conn()
-        .execute("UPDATE responses SET level = 'green'", [])
+        .execute("UPDATE responses SET level = 'green'", ())
         .expect_err("refused");
     assert!(e.to_string().contains("append-only"));
 }

@@ -107,7 +107,7 @@ async fn verify_catches_every_kind_of_tampering_it_was_shown() {
         let rows: Vec<Row> = conn
             .prepare("SELECT seq, at, actor, action, clinic_id, patient_id, subject, content_hash FROM audit_log ORDER BY seq")
             .expect("prepare")
-            .query_map([], |r| Ok((r.get(0)?, (1..8).map(|i| r.get(i)).collect::<Result<_, _>>()?)))
+            .query_map((), |r| Ok((r.get(0)?, (1..8).map(|i| r.get(i)).collect::<Result<_, _>>()?)))
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("rows");
@@ -142,7 +142,7 @@ async fn verify_catches_every_kind_of_tampering_it_was_shown() {
         .expect("open")
         .query_row(
             "SELECT id FROM responses WHERE level = 'red' LIMIT 1",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("a red response");
@@ -233,7 +233,7 @@ async fn a_backup_taken_under_load_restores_with_every_acknowledged_response() {
     let restored = restore(&app, &copy, "restored");
     let conn = rusqlite::Connection::open(&restored).expect("open");
     let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", (), |r| r.get(0))
         .expect("check");
     assert_eq!(ok, "ok");
     for id in before {

@@ -31,7 +31,7 @@ fn prom(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, Strin
 
 fn count(db: &std::path::Path, sql: &str) -> i64 {
     let conn = prom::storage::connect(db, &Default::default()).expect("connect");
-    conn.query_row(sql, [], |r| r.get(0)).expect("count")
+    conn.query_row(sql, (), |r| r.get(0)).expect("count")
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn the_administration_commands_set_up_a_clinic_end_to_end() {
         .expect("connect")
         .query_row(
             "SELECT password_hash FROM staff_users WHERE email = 'sara@example.org'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("hash");
@@ -495,13 +495,13 @@ async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
     drop(first);
     let conn = prom::storage::connect(&cfg.db, &Default::default()).expect("connect");
     let n: i64 = conn
-        .query_row("SELECT count(*) FROM responses", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM responses", (), |r| r.get(0))
         .expect("count");
     assert_eq!(n, 48, "four patients, twelve answers each");
     let red: i64 = conn
         .query_row(
             "SELECT count(*) FROM review_items WHERE level = 'red'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("count");
@@ -510,7 +510,7 @@ async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
     let again = second.demo.clone().expect("seeded");
     assert_ne!(again.api_key, seeded.api_key, "a new key each start");
     let n2: i64 = conn
-        .query_row("SELECT count(*) FROM responses", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM responses", (), |r| r.get(0))
         .expect("count");
     assert_eq!(n2, 48, "patients and history are not seeded twice");
     let hash: String = conn

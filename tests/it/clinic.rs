@@ -243,7 +243,7 @@ fn audit_actions(app: &TestApp) -> Vec<String> {
     let mut s = conn
         .prepare("SELECT action FROM audit_log ORDER BY seq")
         .expect("sql");
-    s.query_map([], |r| r.get(0))
+    s.query_map((), |r| r.get(0))
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("actions")
@@ -763,7 +763,7 @@ async fn admins_manage_staff_and_keys_and_a_revoked_key_stops_at_once() {
     let nurse_id: String = conn
         .query_row(
             "SELECT id FROM staff_users WHERE email = 'c@a.example'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("id");
@@ -886,7 +886,7 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
     let spare: String = conn
         .query_row(
             "SELECT id FROM staff_users WHERE email = 'spare@a.example'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("id");
@@ -927,7 +927,7 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
     let message: String = conn
         .query_row(
             "SELECT id FROM outbox WHERE once_key = 'matrix-dead'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("id");
@@ -1133,7 +1133,7 @@ async fn staff_add_a_plan_with_its_timing_stop_it_and_admins_retry_a_dead_messag
     let id: String = conn
         .query_row(
             "SELECT id FROM outbox WHERE once_key = 'dead-one'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("id");

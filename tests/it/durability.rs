@@ -85,7 +85,7 @@ async fn hammer(base: String, key: String, kill_after: Duration, mut child: Chil
 fn missing(db: &std::path::Path, acked: &[Acked]) -> Vec<String> {
     let conn = storage::connect(db, &Options::default()).expect("reopen");
     let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", (), |r| r.get(0))
         .expect("check");
     assert_eq!(ok, "ok");
     let mut lost = Vec::new();
@@ -106,7 +106,7 @@ fn missing(db: &std::path::Path, acked: &[Acked]) -> Vec<String> {
         let alerts: i64 = conn
             .query_row(
                 "SELECT count(*) FROM outbox WHERE kind IN ('red_flag', 'red_batch')",
-                [],
+                (),
                 |r| r.get(0),
             )
             .expect("count");
@@ -247,7 +247,7 @@ async fn a_full_disk_is_a_clear_503_and_loses_nothing_acknowledged() {
     let mut cfg = config(dir.path());
     let pages: i64 = storage::open(&cfg.db, &Options::default())
         .expect("open")
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .query_row("PRAGMA page_count", (), |r| r.get(0))
         .expect("pages");
     cfg.storage.max_pages = Some(pages as u64 + 60);
     let app = spawn_in(cfg, dir).await;

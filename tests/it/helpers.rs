@@ -152,12 +152,12 @@ impl TestApp {
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
 
-    pub fn conn(&self) -> rusqlite::Connection {
+    pub fn conn(&self) -> prom::storage::Connection {
         storage::connect(&self.db, &Options::default()).expect("connect")
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        self.conn().query_row(sql, [], |r| r.get(0)).expect("count")
+        self.conn().query_row(sql, (), |r| r.get(0)).expect("count")
     }
 }
 

@@ -119,7 +119,7 @@ fn a_link_opens_a_session_once_keeps_a_draft_and_stores_one_response() {
     assert!(matches!(second, prom::usecase::Submitted::Replayed(_)));
     assert_eq!(id(&first), id(&second));
     let n: i64 = conn
-        .query_row("SELECT count(*) FROM responses", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM responses", (), |r| r.get(0))
         .expect("count");
     assert_eq!(n, 1);
     assert_eq!(
@@ -149,7 +149,7 @@ fn expired_and_unknown_links_are_told_apart() {
     let opened: i64 = conn
         .query_row(
             "SELECT count(*) FROM audit_log WHERE action = 'invitation.open'",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("count");
@@ -158,7 +158,7 @@ fn expired_and_unknown_links_are_told_apart() {
     let opened: i64 = conn
         .query_row(
             "SELECT count(*) FROM audit_log WHERE action = 'invitation.open' AND patient_id IS NOT NULL",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("count");

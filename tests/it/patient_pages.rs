@@ -674,7 +674,7 @@ async fn a_patient_asks_for_a_correction_and_sees_the_clinics_new_version_beside
     .await;
     let rid: String = app
         .conn()
-        .query_row("SELECT id FROM responses", [], |r| r.get(0))
+        .query_row("SELECT id FROM responses", (), |r| r.get(0))
         .expect("the response");
     let (_, html, _) = b.get("/me").await;
     assert!(html.contains("Bed om en rettelse"));

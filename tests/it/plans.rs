@@ -11,9 +11,7 @@ use crate::helpers::{NOW, phq9, spawn};
 /// One look of the scheduler at `now`, as the server's would.
 fn tick(db: &std::path::Path, now: DateTime<Utc>) -> prom::usecase::plans::PlanTick {
     let mut conn = prom::storage::open(db, &Default::default()).expect("db");
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .expect("tx");
+    let tx = conn.transaction().expect("tx");
     let t = prom::usecase::plans::tick(&tx, "https://prom.example.org", now).expect("tick");
     prom::usecase::alerts::tick(&tx, "https://prom.example.org", now).expect("alerts");
     tx.commit().expect("commit");
@@ -72,7 +70,7 @@ async fn a_plan_over_six_months_invites_on_its_rhythm_reminds_once_and_lists_let
     let bodies: Vec<String> = conn
         .prepare("SELECT subject || body || coalesce(html, '') FROM outbox WHERE kind IN ('invitation', 'reminder')")
         .expect("sql")
-        .query_map([], |r| r.get(0))
+        .query_map((), |r| r.get(0))
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("bodies");
@@ -120,7 +118,7 @@ async fn a_plan_over_six_months_invites_on_its_rhythm_reminds_once_and_lists_let
     let reminder: String = conn
         .query_row(
             "SELECT body FROM outbox WHERE kind = 'reminder' ORDER BY created_at DESC LIMIT 1",
-            [],
+            (),
             |r| r.get(0),
         )
         .expect("reminder");

@@ -69,7 +69,7 @@ fn sqlite_tables() -> Tables {
     let names: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .expect("prepare")
-        .query_map([], |r| r.get(0))
+        .query_map((), |r| r.get(0))
         .expect("tables")
         .collect::<Result<_, _>>()
         .expect("names");
@@ -80,15 +80,15 @@ fn sqlite_tables() -> Tables {
                 "SELECT name, type, \"notnull\" FROM pragma_table_info('{t}')"
             ))
             .expect("prepare")
-            .query_map([], |r| {
+            .query_map((), |r| {
                 let kind: String = r.get(1)?;
                 // An INTEGER PRIMARY KEY is never null, whatever it says.
                 let pk_rowid =
-                    kind == "INTEGER" && matches!(r.get::<_, String>(0)?.as_str(), "id" | "seq");
+                    kind == "INTEGER" && matches!(r.get::<String>(0)?.as_str(), "id" | "seq");
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<String>(0)?,
                     if kind == "INTEGER" { "integer" } else { "text" }.to_string(),
-                    r.get::<_, bool>(2)? || pk_rowid,
+                    r.get::<bool>(2)? || pk_rowid,
                 ))
             })
             .expect("columns")

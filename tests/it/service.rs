@@ -378,6 +378,7 @@ async fn the_database_its_wal_and_the_mail_folder_are_the_owners_only() {
 fn no_query_of_a_request_reads_more_than_one_patients_rows() {
     let dir = tempfile::tempdir().expect("dir");
     let conn = prom::storage::open(&dir.path().join("p.db"), &Default::default()).expect("open");
+    let conn = conn.sqlite().expect("SQLite's query plans");
     // Plans as the database will choose them once it is large.
     conn.execute_batch("ANALYZE").expect("analyze");
     for (name, sql) in prom::storage::request_queries() {

@@ -98,7 +98,7 @@ fn export_fhir(e: &Export, q: &crate::core::model::Questionnaire) -> Result<(), 
             let subject = format!("responses to {} as FHIR", e.questionnaire);
             audit_cli(tx, "export.fhir", e.clinic.as_deref(), None, Some(&subject))
         })?;
-        let tx = conn.transaction()?;
+        let tx = conn.read_transaction()?;
         crate::storage::export::for_each_row(
             &tx,
             &e.questionnaire,
@@ -196,7 +196,7 @@ pub(super) fn export(e: Export) -> Result<(), Fail> {
     let csv_err = |x: csv::Error| Fail(x.to_string());
     w.write_record(&header).map_err(csv_err)?;
     let safe = crate::storage::export::safe_cell;
-    let tx = conn.transaction()?;
+    let tx = conn.read_transaction()?;
     let mut n = 0u64;
     crate::storage::export::for_each_row(&tx, &e.questionnaire, e.clinic.as_deref(), true, |r| {
         n += 1;
