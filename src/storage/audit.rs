@@ -611,10 +611,7 @@ pub fn browse(
     before: Option<i64>,
     limit: u32,
 ) -> Result<Vec<Row>> {
-    let prefix = filter
-        .action
-        .as_ref()
-        .map(|a| format!("{}*", a.replace(['*', '?', '['], "")));
+    let prefix = filter.action.clone();
     let rows = conn
         .prepare_cached(
             "SELECT a.seq, a.at, a.actor, s.name, a.action, p.ref, a.patient_id, a.subject
@@ -622,7 +619,7 @@ pub fn browse(
              LEFT JOIN staff_users s ON a.actor = 'staff:' || s.id
              LEFT JOIN patients p ON p.id = a.patient_id
              WHERE a.clinic_id = ?1 AND a.seq < ?2
-               AND (?3 IS NULL OR a.action GLOB ?3)
+               AND (?3 IS NULL OR substr(a.action, 1, length(?3)) = ?3)
                AND (?4 IS NULL OR a.patient_id = ?4)
                AND (?5 IS NULL OR a.actor = ?5)
              ORDER BY a.seq DESC LIMIT ?6",

@@ -738,7 +738,9 @@ impl<'a> postgres::types::FromSql<'a> for PgAny {
 /// SQLite's SQL as PostgreSQL's: `?N` → `$N`; `json_group_array(x)` →
 /// `coalesce(json_agg(x), '[]'::json)`; `json_object(` →
 /// `json_build_object(`; `json(x)` → `(x)::json`; `LIMIT -1` → `LIMIT
-/// ALL`; `BEGIN IMMEDIATE` → `BEGIN`. Text in quotes is left alone.
+/// ALL`; `BEGIN IMMEDIATE` → `BEGIN`; `json_group_object(k, v)` →
+/// `coalesce(json_object_agg(k, v), '{}'::json)`; `GLOB '*.x'` → `LIKE
+/// '%.x'` (a literal pattern). Other text in quotes is left alone.
 pub fn translate(sql: &str) -> String {
     let sql = sql
         .replace("LIMIT -1", "LIMIT ALL")
@@ -784,6 +786,29 @@ pub fn translate(sql: &str) -> String {
             depth += 1;
             pending.push((depth, ", '[]'::json)"));
             i += "json_group_array(".len();
+            continue;
+        }
+        if word_at(i, "json_group_object(") {
+            out.push_str("coalesce(json_object_agg(");
+            depth += 1;
+            pending.push((depth, ", '{}'::json)"));
+            i += "json_group_object(".len();
+            continue;
+        }
+        if c == ' ' && chars[i..].starts_with(&[' ', 'G', 'L', 'O', 'B', ' ', '\'']) {
+            // A literal pattern: SQLite's wildcards as LIKE's.
+            out.push_str(" LIKE '");
+            i += 7;
+            while i < chars.len() && chars[i] != '\'' {
+                out.push(match chars[i] {
+                    '*' => '%',
+                    '?' => '_',
+                    c => c,
+                });
+                i += 1;
+            }
+            out.push('\'');
+            i += 1;
             continue;
         }
         if word_at(i, "json_object(") {
@@ -838,6 +863,10 @@ mod tests {
             "SELECT coalesce(json_agg(x.note), '[]'::json) FROM (SELECT note FROM e) x"
         );
         assert_eq!(translate("BEGIN IMMEDIATE"), "BEGIN");
+        assert_eq!(
+            translate("SELECT json_group_object(s.id, s.band) FROM s WHERE a GLOB '*.read'"),
+            "SELECT coalesce(json_object_agg(s.id, s.band), '{}'::json) FROM s WHERE a LIKE '%.read'"
+        );
         assert_eq!(
             translate("SELECT 'it''s ?1' , ?12"),
             "SELECT 'it''s ?1' , $12"

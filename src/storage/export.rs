@@ -36,9 +36,14 @@ pub fn for_each_row(
     latest_only: bool,
     mut f: impl FnMut(ExportRow) -> Result<()>,
 ) -> Result<u64> {
-    // In the order of storage (rowid): no sort, so no temporary copy of
-    // every row.
-    let mut stmt = conn.prepare(
+    // In the order of storage (SQLite's rowid): no sort, so no temporary
+    // copy of every row; PostgreSQL has no rowid, and its ids are in time
+    // order.
+    let order = match conn.backend() {
+        super::db::Backend::Sqlite => "r.rowid",
+        super::db::Backend::Postgres => "r.id",
+    };
+    let mut stmt = conn.prepare(&format!(
         "SELECT r.id, r.clinic_id, p.ref, r.version, r.submitted_at, r.response_date, r.mode, r.level,
             EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id), r.answers, r.score_values,
             r.patient_id, r.supersedes IS NOT NULL,
@@ -46,8 +51,8 @@ pub fn for_each_row(
          FROM responses r JOIN patients p ON p.id = r.patient_id
          WHERE r.questionnaire_id = ?1 AND (?2 IS NULL OR r.clinic_id = ?2)
            AND (?3 = 0 OR NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id))
-         ORDER BY r.rowid",
-    )?;
+         ORDER BY {order}"
+    ))?;
     let mut rows = stmt.query(super::db::params![questionnaire_id, clinic_id, latest_only])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {

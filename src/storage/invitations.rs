@@ -288,18 +288,30 @@ pub fn set_next_due(conn: &Connection, plan_id: &str, next: NaiveDate) -> Result
 }
 
 /// Brings a running plan's next due date forward to `by` at the latest
-/// (after a worrying response), when the plan asks for that.
+/// (after a worrying response), when the plan asks for that: to the day
+/// answered plus the plan's early days, when that is sooner.
 pub fn due_earlier(
     conn: &Connection,
     patient_id: &str,
     questionnaire: &str,
     answered: NaiveDate,
 ) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE plans SET next_due = min(next_due, date(?3, '+' || early_days || ' days'))
-         WHERE patient_id = ?1 AND questionnaire_id = ?2 AND stopped_at IS NULL AND early_days > 0",
-    )?
-    .execute(params![patient_id, questionnaire, answered.to_string()])?;
+    let plans: Vec<(String, String, i64)> = conn
+        .prepare_cached(
+            "SELECT id, next_due, early_days FROM plans
+             WHERE patient_id = ?1 AND questionnaire_id = ?2 AND stopped_at IS NULL AND early_days > 0",
+        )?
+        .query_map(params![patient_id, questionnaire], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_>>()?;
+    for (id, next_due, early) in plans {
+        let sooner = (answered + chrono::Duration::days(early)).to_string();
+        if sooner < next_due {
+            conn.prepare_cached("UPDATE plans SET next_due = ?2 WHERE id = ?1")?
+                .execute(params![id, sooner])?;
+        }
+    }
     Ok(())
 }
 
@@ -354,8 +366,11 @@ pub struct PlanInvitation {
 
 const PLAN_INVITATION: &str =
     "SELECT i.id, i.plan_id, i.patient_id, p.ref, p.clinic_id, i.questionnaire_id,
-        i.created_at, i.expires_at, p.email, p.language
-     FROM invitations i JOIN patients p ON p.id = i.patient_id JOIN plans pl ON pl.id = i.plan_id";
+        i.created_at, i.expires_at, p.email, p.language";
+
+/// What `PLAN_INVITATION`'s columns come from.
+const PLAN_INVITATION_FROM: &str =
+    "FROM invitations i JOIN patients p ON p.id = i.patient_id JOIN plans pl ON pl.id = i.plan_id";
 
 fn plan_invitation(r: &super::db::Row<'_>) -> Result<PlanInvitation> {
     Ok(PlanInvitation {
@@ -373,19 +388,29 @@ fn plan_invitation(r: &super::db::Row<'_>) -> Result<PlanInvitation> {
 }
 
 /// Open plan invitations of patients with an e-mail address, unanswered
-/// for their plan's reminder days at `now` (and not expired).
+/// for their plan's reminder days at `now` (and not expired), oldest
+/// first, at most 1,000.
 pub fn to_remind(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<PlanInvitation>> {
-    let rows = conn
-        .prepare_cached(&format!(
-            "{PLAN_INVITATION}
-             WHERE i.used_at IS NULL AND i.plan_id IS NOT NULL AND i.expires_at > ?1 AND p.email IS NOT NULL
-               AND pl.reminder_days > 0
-               AND i.created_at <= strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '-' || pl.reminder_days || ' days')
-             ORDER BY i.created_at LIMIT 1000"
-        ))?
-        .query_map(params![ts(now)], plan_invitation)?
-        .collect::<Result<_>>()?;
-    Ok(rows)
+    let mut stmt = conn.prepare_cached(&format!(
+        "{PLAN_INVITATION}, pl.reminder_days {PLAN_INVITATION_FROM}
+         WHERE i.used_at IS NULL AND i.plan_id IS NOT NULL AND i.expires_at > ?1 AND p.email IS NOT NULL
+           AND pl.reminder_days > 0
+         ORDER BY i.created_at"
+    ))?;
+    let mut rows = stmt.query(params![ts(now)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()?
+        && out.len() < 1000
+    {
+        let days: i64 = r.get(10)?;
+        let due = ts(now - chrono::Duration::days(days));
+        let inv = plan_invitation(&r)?;
+        // The same instant format on both sides: text order is time order.
+        if inv.created_at <= due {
+            out.push(inv);
+        }
+    }
+    Ok(out)
 }
 
 /// The clinic's open plan invitations for patients without e-mail: letters
@@ -397,7 +422,7 @@ pub fn letters(
 ) -> Result<Vec<PlanInvitation>> {
     let rows = conn
         .prepare_cached(&format!(
-            "{PLAN_INVITATION}
+            "{PLAN_INVITATION} {PLAN_INVITATION_FROM}
              WHERE p.clinic_id = ?1 AND i.used_at IS NULL AND i.plan_id IS NOT NULL AND i.expires_at > ?2
                AND p.email IS NULL
              ORDER BY i.created_at LIMIT 500"
