@@ -19,6 +19,8 @@ use crate::web::{self, AppState};
 pub struct Config {
     pub listen: String,
     pub db: PathBuf,
+    /// A database URL (`sqlite:FILE` or `postgres://…`); `db` when absent.
+    pub database: Option<String>,
     pub questionnaires: PathBuf,
     pub base_url: Option<String>,
     pub smtp_url: Option<String>,
@@ -39,11 +41,31 @@ pub struct Config {
     pub scheduler_tick: std::time::Duration,
 }
 
+impl Config {
+    /// The database to serve from: `database` when given, else the SQLite
+    /// file `db`. On PostgreSQL the audit key and head files are kept as
+    /// `postgres.audit-key` and `postgres.audit-head` in `db`'s folder.
+    pub fn database(&self) -> Result<storage::Database, storage::StorageError> {
+        match &self.database {
+            Some(url) => {
+                let state = self
+                    .db
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("postgres");
+                storage::Database::parse(url, &state)
+            }
+            None => Ok(storage::Database::Sqlite(self.db.clone())),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             db: "data/prom.db".into(),
+            database: None,
             questionnaires: "questionnaires".into(),
             base_url: None,
             smtp_url: None,
@@ -148,47 +170,6 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
     let catalog = Catalog::load(&config.questionnaires).map_err(|rendered| {
         anyhow::anyhow!("the questionnaires in {} have errors; prom will not start until they are fixed:\n{rendered}", config.questionnaires.display())
     })?;
-    let damaged = |detail: String| {
-        anyhow::anyhow!(
-            "the database {} is damaged ({detail}); prom will not start on it. Stop here and restore the newest backup (README: \"Backups and restore\"); keep the damaged file for investigation",
-            config.db.display()
-        )
-    };
-    let mut conn = match storage::open(&config.db, &config.storage) {
-        Ok(c) => c,
-        Err(storage::StorageError::Damaged(d)) => return Err(damaged(d)),
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "while opening the database {}",
-                config.db.display()
-            )));
-        }
-    };
-    match storage::check(&conn, CHECK_BUDGET)? {
-        storage::Health::Ok => {}
-        storage::Health::Unfinished => tracing::info!(
-            seconds = CHECK_BUDGET.as_secs(),
-            "the start-up check of the database stopped at its time limit; nothing was wrong in what it read"
-        ),
-        storage::Health::Damaged(problems) => return Err(damaged(problems.join("; "))),
-    }
-    {
-        let now = clock.now();
-        let tx = conn
-            .transaction()
-            .context("while recording questionnaire versions")?;
-        let mut problems = Vec::new();
-        for q in catalog.all() {
-            if let Err(e) = crate::storage::versions::record_version(&tx, q, now) {
-                problems.push(e.to_string());
-            }
-        }
-        if !problems.is_empty() {
-            bail!("{}", problems.join("\n"));
-        }
-        tx.commit()
-            .context("while recording questionnaire versions")?;
-    }
     let listener = TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -198,19 +179,72 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let demo = if config.demo {
-        Some(
-            crate::demo::seed(&mut conn, &catalog, clock.as_ref(), &base_url)
-                .context("while seeding the demo")?,
-        )
-    } else {
-        None
-    };
+    // The database's set-up runs on a thread of its own: PostgreSQL's
+    // client blocks, which an async context (the server's runtime, a test's)
+    // must not do.
+    let (conn, demo, database) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| -> anyhow::Result<_> {
+            let database = config.database()?;
+            let damaged = |detail: String| {
+                anyhow::anyhow!(
+                    "the database {} is damaged ({detail}); prom will not start on it. Stop here and restore the newest backup (README: \"Backups and restore\"); keep the damaged file for investigation",
+                    database.describe()
+                )
+            };
+            let mut conn = match storage::open_database(&database, &config.storage) {
+                Ok(c) => c,
+                Err(storage::StorageError::Damaged(d)) => return Err(damaged(d)),
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "while opening the database {}",
+                        database.describe()
+                    )));
+                }
+            };
+            match storage::check(&conn, CHECK_BUDGET)? {
+                storage::Health::Ok => {}
+                storage::Health::Unfinished => tracing::info!(
+                    seconds = CHECK_BUDGET.as_secs(),
+                    "the start-up check of the database stopped at its time limit; nothing was wrong in what it read"
+                ),
+                storage::Health::Damaged(problems) => return Err(damaged(problems.join("; "))),
+            }
+            {
+                let now = clock.now();
+                let tx = conn
+                    .transaction()
+                    .context("while recording questionnaire versions")?;
+                let mut problems = Vec::new();
+                for q in catalog.all() {
+                    if let Err(e) = crate::storage::versions::record_version(&tx, q, now) {
+                        problems.push(e.to_string());
+                    }
+                }
+                if !problems.is_empty() {
+                    bail!("{}", problems.join("\n"));
+                }
+                tx.commit()
+                    .context("while recording questionnaire versions")?;
+            }
+            let demo = if config.demo {
+                Some(
+                    crate::demo::seed(&mut conn, &catalog, clock.as_ref(), &base_url)
+                        .context("while seeding the demo")?,
+                )
+            } else {
+                None
+            };
+                Ok((conn, demo, database))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the database's set-up stopped"))?
+    })?;
     let (writer, _thread) = Writer::start(conn, config.writer);
-    let readers = Arc::new(Readers::new(&config.db, &config.storage));
+    let readers = Arc::new(Readers::of(&database, &config.storage));
     let mailer = Mailer::start(
         MailConfig {
-            db: config.db.clone(),
+            db: database.clone(),
             storage: config.storage.clone(),
             smtp_url: config.smtp_url.clone(),
             smtp_ca: config.smtp_ca.clone(),

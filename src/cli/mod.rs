@@ -105,6 +105,11 @@ pub struct DbArg {
 pub struct Serve {
     #[command(flatten)]
     db: DbArg,
+    /// The database as a URL: `sqlite:FILE` (as --db) or `postgres://…`
+    /// (also `host=… dbname=…`); with PostgreSQL the audit key and head
+    /// files are kept as `postgres.audit-key`/`-head` in --db's folder.
+    #[arg(long, env = "PROM_DATABASE_URL")]
+    database: Option<String>,
     /// Where to listen (port 0 picks a free port).
     #[arg(long, env = "PROM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -195,6 +200,7 @@ fn serve(s: Serve) -> ExitCode {
     let config = crate::startup::Config {
         listen: s.listen,
         db: s.db.db,
+        database: s.database,
         questionnaires: s.questionnaires,
         base_url: s.base_url,
         smtp_url: s.smtp_url,

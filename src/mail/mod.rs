@@ -38,7 +38,7 @@ pub fn retry_after(tries: i64) -> Duration {
 
 #[derive(Debug, Clone)]
 pub struct MailConfig {
-    pub db: PathBuf,
+    pub db: storage::Database,
     pub storage: Options,
     pub smtp_url: Option<String>,
     /// PEM certificates trusted for the server's TLS, besides the usual
@@ -133,7 +133,7 @@ fn poll(
 ) -> anyhow::Result<()> {
     if slot.is_none() {
         let mut c =
-            storage::connect(&config.db, &config.storage).context("cannot open the database")?;
+            storage::connect_to(&config.db, &config.storage).context("cannot open the database")?;
         storage::wait_for_writer(&mut c)?;
         *slot = Some(c);
     }

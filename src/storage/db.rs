@@ -215,6 +215,9 @@ pub enum Backend {
 /// rusqlite's is not): each thread has its own.
 pub struct Connection {
     inner: Inner,
+    /// For PostgreSQL: the local name the audit key and head files are
+    /// kept under (SQLite keeps them beside its file).
+    name: Option<String>,
 }
 
 enum Inner {
@@ -231,15 +234,19 @@ impl Connection {
     pub fn from_sqlite(conn: rusqlite::Connection) -> Connection {
         Connection {
             inner: Inner::Sqlite(conn),
+            name: None,
         }
     }
 
-    pub fn from_postgres(client: postgres::Client) -> Connection {
+    /// A PostgreSQL connection; `name` is where this node keeps the audit
+    /// key and head files (`NAME.audit-key`, `NAME.audit-head`).
+    pub fn from_postgres(client: postgres::Client, name: Option<String>) -> Connection {
         Connection {
             inner: Inner::Postgres(Box::new(Pg {
                 client: RefCell::new(client),
                 cache: RefCell::new(HashMap::new()),
             })),
+            name,
         }
     }
 
@@ -259,12 +266,14 @@ impl Connection {
         }
     }
 
-    /// The database file, for SQLite (the audit key and head live beside
-    /// it); `None` on PostgreSQL and for a database in memory.
+    /// Where the audit key and head files are named from: SQLite's file,
+    /// or the name a PostgreSQL connection was given; `None` for a database
+    /// in memory.
     pub fn path(&self) -> Option<&str> {
-        self.sqlite()
-            .and_then(|c| c.path())
-            .filter(|p| !p.is_empty())
+        match &self.inner {
+            Inner::Sqlite(c) => c.path().filter(|p| !p.is_empty()),
+            Inner::Postgres(_) => self.name.as_deref(),
+        }
     }
 
     /// Whether no transaction is open. SQLite may roll a transaction back
@@ -388,8 +397,8 @@ impl Drop for Transaction<'_> {
 /// A prepared statement.
 pub enum Statement<'c> {
     Sqlite(Lite<'c>),
-    /// Prepared at its first run, when the values tell the types that
-    /// PostgreSQL cannot infer (`?1 IS NULL OR x = ?1`).
+    /// Prepared at its first run, when the values tell the placeholders'
+    /// types (PostgreSQL cannot infer `?1 IS NULL OR x = ?1`).
     Postgres(&'c Pg, String, bool),
 }
 
@@ -567,9 +576,8 @@ impl Pg {
         Ok(Statement::Postgres(self, sql.to_string(), cache))
     }
 
-    /// `sql` prepared (from the cache when `cache`): with the types
-    /// PostgreSQL infers, or, where it cannot infer one, with the types of
-    /// `values` (text for a NULL).
+    /// `sql` prepared (from the cache when `cache`), its placeholders typed
+    /// by `values`.
     fn prepared(
         &self,
         sql: &str,
@@ -579,30 +587,24 @@ impl Pg {
         if cache && let Some(st) = self.cache.borrow().get(sql) {
             return Ok(st.clone());
         }
-        let text = translate(sql);
-        let first = self.client.borrow_mut().prepare(&text);
-        let st = match first {
-            Ok(st) => st,
-            Err(e)
-                if e.code() == Some(&postgres::error::SqlState::INDETERMINATE_DATATYPE)
-                    || e.code() == Some(&postgres::error::SqlState::AMBIGUOUS_PARAMETER) =>
-            {
-                use postgres::types::Type;
-                let types: Vec<Type> = values
-                    .iter()
-                    .map(|v| match v {
-                        Value::Int(_) => Type::INT8,
-                        Value::Real(_) => Type::FLOAT8,
-                        Value::Null | Value::Text(_) => Type::TEXT,
-                    })
-                    .collect();
-                self.client
-                    .borrow_mut()
-                    .prepare_typed(&text, &types)
-                    .map_err(pg_error)?
-            }
-            Err(e) => return Err(pg_error(e)),
-        };
+        // Typed from the values: PostgreSQL cannot infer a placeholder that
+        // is only tested for NULL, and a failed prepare would abort the
+        // transaction it runs in. A NULL is text; a value bound later into
+        // another type is converted (`PgValue`).
+        use postgres::types::Type;
+        let types: Vec<Type> = values
+            .iter()
+            .map(|v| match v {
+                Value::Int(_) => Type::INT8,
+                Value::Real(_) => Type::FLOAT8,
+                Value::Null | Value::Text(_) => Type::TEXT,
+            })
+            .collect();
+        let st = self
+            .client
+            .borrow_mut()
+            .prepare_typed(&translate(sql), &types)
+            .map_err(pg_error)?;
         if cache {
             self.cache.borrow_mut().insert(sql.to_string(), st.clone());
         }

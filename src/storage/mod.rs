@@ -99,6 +99,94 @@ impl From<rusqlite::Error> for StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// Which database: an SQLite file (the embedded default) or PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A connection string (`postgres://…` or `host=… dbname=…`), and the
+    /// local name under which this node keeps the audit key and head files.
+    Postgres {
+        url: String,
+        state: PathBuf,
+    },
+}
+
+impl Database {
+    /// `sqlite:PATH`, `postgres://…`, `postgresql://…` or a key=value
+    /// connection string; `state` names the audit key and head files for
+    /// PostgreSQL.
+    pub fn parse(url: &str, state: &Path) -> Result<Database> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(StorageError::Invalid(
+                    "a sqlite: URL needs a file, such as sqlite:data/prom.db".into(),
+                ));
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('=') {
+            url.parse::<postgres::Config>().map_err(|e| {
+                StorageError::Invalid(format!(
+                    "the PostgreSQL connection string is not valid: {e}"
+                ))
+            })?;
+            return Ok(Database::Postgres {
+                url: url.to_string(),
+                state: state.to_path_buf(),
+            });
+        }
+        Err(StorageError::Invalid(format!(
+            "`{}` is not a database URL: use sqlite:FILE or postgres://…",
+            url.split('@').next_back().unwrap_or("")
+        )))
+    }
+
+    /// Where it is, for messages (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(p) => p.display().to_string(),
+            Database::Postgres { url, .. } => format!("PostgreSQL at {}", pg::describe(url)),
+        }
+    }
+}
+
+/// A connection to `db` with what every connection needs (SQLite's
+/// pragmas; nothing more on PostgreSQL), without migrating.
+pub fn connect_to(db: &Database, opts: &Options) -> Result<Connection> {
+    match db {
+        Database::Sqlite(path) => connect(path, opts),
+        Database::Postgres { url, state } => Ok(Connection::from_postgres(
+            pg::connect(url)?,
+            Some(state.to_string_lossy().into_owned()),
+        )),
+    }
+}
+
+/// Opens `db` for serving: created and migrated (PostgreSQL's migrations
+/// under a lock, for nodes that start together), with its audit key.
+pub fn open_database(db: &Database, opts: &Options) -> Result<Connection> {
+    match db {
+        Database::Sqlite(path) => open(path, opts),
+        Database::Postgres { url, state } => {
+            let mut client = pg::connect(url)?;
+            pg::migrate(&mut client)?;
+            if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
+                use std::os::unix::fs::DirBuilderExt;
+                let _ = std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir);
+            }
+            let conn =
+                Connection::from_postgres(client, Some(state.to_string_lossy().into_owned()));
+            audit::ensure_key(&conn, state)?;
+            Ok(conn)
+        }
+    }
+}
+
 /// How connections are opened.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -387,15 +475,19 @@ pub fn backup(conn: &Connection, target: &Path) -> Result<u64> {
 
 /// A small pool of reading connections; reads run on blocking threads.
 pub struct Readers {
-    path: PathBuf,
+    db: Database,
     opts: Options,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Readers {
     pub fn new(path: &Path, opts: &Options) -> Readers {
+        Readers::of(&Database::Sqlite(path.to_path_buf()), opts)
+    }
+
+    pub fn of(db: &Database, opts: &Options) -> Readers {
         Readers {
-            path: path.to_path_buf(),
+            db: db.clone(),
             opts: opts.clone(),
             idle: Mutex::new(Vec::new()),
         }
@@ -407,7 +499,7 @@ impl Readers {
         let conn = self.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match conn {
             Some(c) => c,
-            None => connect(&self.path, &self.opts)?,
+            None => connect_to(&self.db, &self.opts)?,
         };
         let out = f(&conn);
         if let Ok(mut idle) = self.idle.lock()

@@ -59,17 +59,21 @@ impl Writer {
         // Checkpoints (copying the WAL into the database file) run on their
         // own thread, so the writer's commits do not wait for them.
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let checkpointer = conn.path().map(std::path::PathBuf::from).and_then(|path| {
-            let conn2 = Connection::from_sqlite(rusqlite::Connection::open(&path).ok()?);
-            conn.sqlite()?
-                .pragma_update(None, "wal_autocheckpoint", 0)
-                .ok()?;
-            let done = done.clone();
-            std::thread::Builder::new()
-                .name("prom-checkpoint".into())
-                .spawn(move || checkpoints(conn2, &done))
-                .ok()
-        });
+        let checkpointer = conn
+            .sqlite()
+            .and_then(|c| c.path())
+            .map(std::path::PathBuf::from)
+            .and_then(|path| {
+                let conn2 = Connection::from_sqlite(rusqlite::Connection::open(&path).ok()?);
+                conn.sqlite()?
+                    .pragma_update(None, "wal_autocheckpoint", 0)
+                    .ok()?;
+                let done = done.clone();
+                std::thread::Builder::new()
+                    .name("prom-checkpoint".into())
+                    .spawn(move || checkpoints(conn2, &done))
+                    .ok()
+            });
         let handle = std::thread::Builder::new()
             .name("prom-writer".into())
             .spawn(move || {
@@ -113,7 +117,8 @@ const HEAD_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
     let wal = conn
-        .path()
+        .sqlite()
+        .and_then(|c| c.path())
         .map(|p| std::path::PathBuf::from(format!("{p}-wal")));
     // After a checkpoint, SQLite truncates a WAL it resets to this size.
     if let Some(c) = conn.sqlite() {

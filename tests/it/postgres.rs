@@ -226,7 +226,7 @@ fn one_query_runs_on_both_backends_through_storages_connection() {
     let dir = tempfile::tempdir().expect("dir");
     let lite =
         Connection::from_sqlite(rusqlite::Connection::open(dir.path().join("t.db")).expect("db"));
-    let pg = Connection::from_postgres(db.client());
+    let pg = Connection::from_postgres(db.client(), None);
     for mut c in [lite, pg] {
         let b = c.backend();
         c.execute_batch(
