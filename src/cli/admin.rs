@@ -336,7 +336,7 @@ pub fn run(cmd: Cmd) -> ExitCode {
 /// Opens an existing database for a command that only reads: a missing
 /// database is an error, never created.
 fn open_existing(db: &DbArg) -> Result<Connection, Fail> {
-    if !db.db.is_file() {
+    if !db.exists() {
         return Err(Fail(format!(
             "there is no database at {}; give the right one with --db",
             db.db.display()
@@ -346,8 +346,13 @@ fn open_existing(db: &DbArg) -> Result<Connection, Fail> {
 }
 
 fn open(db: &DbArg) -> Result<Connection, Fail> {
-    let mut conn = storage::open(&db.db, &Options::default())
-        .map_err(|e| Fail(format!("cannot open the database {}: {e}", db.db.display())))?;
+    let database = db.database()?;
+    let mut conn = storage::open_database(&database, &Options::default()).map_err(|e| {
+        Fail(format!(
+            "cannot open the database {}: {e}",
+            database.describe()
+        ))
+    })?;
     storage::wait_for_writer(&mut conn)?;
     Ok(conn)
 }
@@ -754,6 +759,11 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
         Cmd::Export(e) => export::export(e)?,
         Cmd::Simulate(s) => simulate::simulate(&s)?,
         Cmd::Backup(b) => {
+            if let storage::Database::Postgres { .. } = b.db.database()? {
+                return Err(Fail(
+                    "prom backup copies an SQLite file; on PostgreSQL use pg_dump or base backups (docs/DEPLOYMENT.md)".into(),
+                ));
+            }
             if !b.db.db.is_file() {
                 return Err(Fail(format!(
                     "there is no database at {}; give the right one with --db",
@@ -787,17 +797,21 @@ fn verify(db: &DbArg) -> ExitCode {
         eprintln!("error: cannot check the audit log: {msg}");
         ExitCode::from(2)
     };
-    if !db.db.is_file() {
+    if !db.exists() {
         return cannot(format!(
             "there is no database at {}; give the right one with --db",
             db.db.display()
         ));
     }
-    let conn = match storage::connect(&db.db, &Options::default()) {
+    let database = match db.database() {
+        Ok(d) => d,
+        Err(e) => return cannot(e.to_string()),
+    };
+    let conn = match storage::connect_to(&database, &Options::default()) {
         Ok(c) => c,
         Err(e) => return cannot(e.to_string()),
     };
-    match audit::verify(&conn, &db.db) {
+    match audit::verify(&conn, &db.files()) {
         Ok(audit::Verdict::Intact { rows, responses }) => {
             println!(
                 "the audit log is intact: {rows} rows, every link checked, {responses} responses as stored"

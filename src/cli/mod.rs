@@ -99,17 +99,49 @@ pub struct DbArg {
     /// The SQLite database (created with its folder).
     #[arg(long, env = "PROM_DB", default_value = "data/prom.db")]
     pub db: PathBuf,
+    /// The database as a URL: `sqlite:FILE` (as --db) or `postgres://…`
+    /// (also `host=… dbname=…`); with PostgreSQL the audit key and head
+    /// files (and the export's pseudonym key) are kept in --db's folder as
+    /// `postgres.audit-key` and so on.
+    #[arg(long, env = "PROM_DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+impl DbArg {
+    /// The database these arguments name.
+    pub fn database(&self) -> Result<crate::storage::Database, crate::storage::StorageError> {
+        crate::startup::Config {
+            db: self.db.clone(),
+            database: self.database.clone(),
+            ..Default::default()
+        }
+        .database()
+    }
+
+    /// Whether there is a database to open: the SQLite file exists, or a
+    /// PostgreSQL URL is given.
+    pub fn exists(&self) -> bool {
+        match self.database() {
+            Ok(crate::storage::Database::Sqlite(p)) => p.is_file(),
+            Ok(crate::storage::Database::Postgres { .. }) => true,
+            Err(_) => true,
+        }
+    }
+
+    /// Where the audit key and head files (and the pseudonym key) of the
+    /// database are named from.
+    pub fn files(&self) -> PathBuf {
+        match self.database() {
+            Ok(crate::storage::Database::Postgres { state, .. }) => state,
+            _ => self.db.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct Serve {
     #[command(flatten)]
     db: DbArg,
-    /// The database as a URL: `sqlite:FILE` (as --db) or `postgres://…`
-    /// (also `host=… dbname=…`); with PostgreSQL the audit key and head
-    /// files are kept as `postgres.audit-key`/`-head` in --db's folder.
-    #[arg(long, env = "PROM_DATABASE_URL")]
-    database: Option<String>,
     /// Where to listen (port 0 picks a free port).
     #[arg(long, env = "PROM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
@@ -200,7 +232,7 @@ fn serve(s: Serve) -> ExitCode {
     let config = crate::startup::Config {
         listen: s.listen,
         db: s.db.db,
-        database: s.database,
+        database: s.db.database,
         questionnaires: s.questionnaires,
         base_url: s.base_url,
         smtp_url: s.smtp_url,

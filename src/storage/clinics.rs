@@ -77,7 +77,7 @@ pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
 /// account.
 pub fn set_password(conn: &Connection, email: &str, password_hash: &str) -> Result<bool> {
     let n = conn.execute(
-        "UPDATE staff_users SET password_hash = ?1 WHERE email = ?2",
+        "UPDATE staff_users SET password_hash = ?1 WHERE lower(email) = lower(?2)",
         params![password_hash, email],
     )?;
     Ok(n > 0)

@@ -226,8 +226,64 @@ enum Inner {
 }
 
 pub struct Pg {
-    client: RefCell<postgres::Client>,
+    client: PgThread,
     cache: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+/// What a PostgreSQL connection's thread runs.
+type PgJob = Box<dyn FnOnce(&mut postgres::Client) + Send>;
+
+/// A PostgreSQL client on a thread of its own. The synchronous client
+/// runs a runtime of its own and must not block inside another (the
+/// server's, a test's); its thread is outside any, and every call waits
+/// on a channel instead.
+struct PgThread {
+    jobs: std::sync::mpsc::Sender<PgJob>,
+}
+
+impl PgThread {
+    /// Connects on a new thread; the thread ends with the connection.
+    fn connect(config: postgres::Config) -> std::result::Result<PgThread, String> {
+        let (jobs, rx) = std::sync::mpsc::channel::<PgJob>();
+        let (ready, ready_rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("prom-postgres".into())
+            .spawn(move || match config.connect(postgres::NoTls) {
+                Ok(mut client) => {
+                    let _ = ready.send(Ok(()));
+                    for job in rx {
+                        job(&mut client);
+                    }
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e.to_string()));
+                }
+            })
+            .map_err(|e| format!("no thread for the connection: {e}"))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(PgThread { jobs }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the connection's thread stopped".into()),
+        }
+    }
+
+    /// Runs `f` with the client, on its thread, and waits for the answer.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error>
+        + Send
+        + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.jobs
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| StorageError::Io("the connection to PostgreSQL was lost".into()))?;
+        rx.recv()
+            .map_err(|_| StorageError::Io("the connection to PostgreSQL was lost".into()))?
+            .map_err(pg_error)
+    }
 }
 
 impl Connection {
@@ -238,16 +294,27 @@ impl Connection {
         }
     }
 
-    /// A PostgreSQL connection; `name` is where this node keeps the audit
-    /// key and head files (`NAME.audit-key`, `NAME.audit-head`).
-    pub fn from_postgres(client: postgres::Client, name: Option<String>) -> Connection {
-        Connection {
+    /// Connects to PostgreSQL at `url`; `name` is where this node keeps
+    /// the audit key and head files (`NAME.audit-key`, `NAME.audit-head`).
+    pub fn open_postgres(url: &str, name: Option<String>) -> Result<Connection> {
+        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            StorageError::CannotOpen(format!(
+                "the PostgreSQL connection string is not valid: {e}"
+            ))
+        })?;
+        let client = PgThread::connect(config).map_err(|e| {
+            StorageError::CannotOpen(format!(
+                "cannot reach PostgreSQL at {}: {e}",
+                super::pg::describe(url)
+            ))
+        })?;
+        Ok(Connection {
             inner: Inner::Postgres(Box::new(Pg {
-                client: RefCell::new(client),
+                client,
                 cache: RefCell::new(HashMap::new()),
             })),
             name,
-        }
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -329,11 +396,10 @@ impl Connection {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Inner::Postgres(pg) => pg
-                .client
-                .borrow_mut()
-                .batch_execute(&translate(sql))
-                .map_err(pg_error),
+            Inner::Postgres(pg) => {
+                let sql = translate(sql);
+                pg.client.run(move |c| c.batch_execute(&sql))
+            }
         }
     }
 
@@ -438,13 +504,11 @@ impl Statement<'_> {
             Statement::Postgres(pg, sql, cache) => {
                 let st = pg.prepared(sql, *cache, &values)?;
                 let bound = bind(&st, &values)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    bound.iter().map(|b| b as _).collect();
-                let n = pg
-                    .client
-                    .borrow_mut()
-                    .execute(&st, &refs)
-                    .map_err(pg_error)?;
+                let n = pg.client.run(move |c| {
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                        bound.iter().map(|b| b as _).collect();
+                    c.execute(&st, &refs)
+                })?;
                 Ok(n as usize)
             }
         }
@@ -491,9 +555,11 @@ impl Statement<'_> {
             Statement::Postgres(pg, sql, cache) => {
                 let st = pg.prepared(sql, *cache, &values)?;
                 let bound = bind(&st, &values)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    bound.iter().map(|b| b as _).collect();
-                let rows = pg.client.borrow_mut().query(&st, &refs).map_err(pg_error)?;
+                let rows = pg.client.run(move |c| {
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                        bound.iter().map(|b| b as _).collect();
+                    c.query(&st, &refs)
+                })?;
                 Ok(Rows::Postgres(rows.into_iter(), None))
             }
         }
@@ -600,11 +666,8 @@ impl Pg {
                 Value::Null | Value::Text(_) => Type::TEXT,
             })
             .collect();
-        let st = self
-            .client
-            .borrow_mut()
-            .prepare_typed(&translate(sql), &types)
-            .map_err(pg_error)?;
+        let text = translate(sql);
+        let st = self.client.run(move |c| c.prepare_typed(&text, &types))?;
         if cache {
             self.cache.borrow_mut().insert(sql.to_string(), st.clone());
         }

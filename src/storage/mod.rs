@@ -157,10 +157,9 @@ impl Database {
 pub fn connect_to(db: &Database, opts: &Options) -> Result<Connection> {
     match db {
         Database::Sqlite(path) => connect(path, opts),
-        Database::Postgres { url, state } => Ok(Connection::from_postgres(
-            pg::connect(url)?,
-            Some(state.to_string_lossy().into_owned()),
-        )),
+        Database::Postgres { url, state } => {
+            Connection::open_postgres(url, Some(state.to_string_lossy().into_owned()))
+        }
     }
 }
 
@@ -170,8 +169,9 @@ pub fn open_database(db: &Database, opts: &Options) -> Result<Connection> {
     match db {
         Database::Sqlite(path) => open(path, opts),
         Database::Postgres { url, state } => {
-            let mut client = pg::connect(url)?;
-            pg::migrate(&mut client)?;
+            let name = Some(state.to_string_lossy().into_owned());
+            let mut conn = Connection::open_postgres(url, name)?;
+            pg::migrate(&mut conn)?;
             if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
                 use std::os::unix::fs::DirBuilderExt;
                 let _ = std::fs::DirBuilder::new()
@@ -179,8 +179,6 @@ pub fn open_database(db: &Database, opts: &Options) -> Result<Connection> {
                     .mode(0o700)
                     .create(dir);
             }
-            let conn =
-                Connection::from_postgres(client, Some(state.to_string_lossy().into_owned()));
             audit::ensure_key(&conn, state)?;
             Ok(conn)
         }

@@ -1,6 +1,7 @@
 //! PostgreSQL, the backend a deployment moves to (SQLite stays the
-//! embedded default): connecting with a clear message that names the host
-//! and never the password, and the numbered migrations of `migrations/
+//! embedded default): where a connection string points, for messages that
+//! name the host and never the password (`db::Connection::open_postgres`
+//! connects), and the numbered migrations of `migrations/
 //! postgres/`, applied under a transaction-scoped advisory lock so that
 //! nodes starting together apply each migration once, and refused when
 //! the database's schema is newer than this binary.
@@ -9,8 +10,7 @@
 //! test compares them), so that one set of queries can serve both and
 //! `prom migrate-db` can copy rows as they are.
 
-use postgres::{Client, NoTls};
-
+use super::db::{Connection, params};
 use super::{Result, StorageError};
 
 /// PostgreSQL's migrations, applied in order; the `prom_schema` table
@@ -44,47 +44,22 @@ pub fn describe(url: &str) -> String {
     }
 }
 
-/// Connects to `url` (a `postgres://` URL or a `host=… dbname=…` string).
-pub fn connect(url: &str) -> Result<Client> {
-    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
-        StorageError::CannotOpen(format!(
-            "the PostgreSQL connection string is not valid: {e}"
-        ))
-    })?;
-    config.connect(NoTls).map_err(|e| {
-        // The driver's message names no password; ours names the host.
-        StorageError::CannotOpen(format!(
-            "cannot reach PostgreSQL at {}: {}",
-            describe(url),
-            e
-        ))
-    })
-}
-
-fn failed(e: postgres::Error) -> StorageError {
-    match e.as_db_error() {
-        Some(db) => StorageError::Sqlite(format!("{}: {}", db.code().code(), db.message())),
-        None => StorageError::Io(e.to_string()),
-    }
-}
-
 /// The schema version the database records (0 for a new database).
-pub fn schema_version(client: &mut Client) -> Result<u32> {
-    let exists: bool = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.tables
-               WHERE table_schema = current_schema() AND table_name = 'prom_schema')",
-            &[],
-        )
-        .map_err(failed)?
-        .get(0);
+pub fn schema_version(conn: &Connection) -> Result<u32> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+           WHERE table_schema = current_schema() AND table_name = 'prom_schema')",
+        (),
+        |r| r.get(0),
+    )?;
     if !exists {
         return Ok(0);
     }
-    let v: i64 = client
-        .query_one("SELECT coalesce(max(version), 0) FROM prom_schema", &[])
-        .map_err(failed)?
-        .get(0);
+    let v: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM prom_schema",
+        (),
+        |r| r.get(0),
+    )?;
     Ok(u32::try_from(v).unwrap_or(u32::MAX))
 }
 
@@ -92,16 +67,19 @@ pub fn schema_version(client: &mut Client) -> Result<u32> {
 /// nodes start together, and returns the schema version. A database whose
 /// schema is newer than this binary is refused: an older prom must not
 /// write to it.
-pub fn migrate(client: &mut Client) -> Result<u32> {
-    let mut tx = client.transaction().map_err(failed)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(failed)?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS prom_schema (version BIGINT NOT NULL)")
-        .map_err(failed)?;
-    let current: i64 = tx
-        .query_one("SELECT coalesce(max(version), 0) FROM prom_schema", &[])
-        .map_err(failed)?
-        .get(0);
+pub fn migrate(conn: &mut Connection) -> Result<u32> {
+    let tx = conn.transaction()?;
+    tx.query_row(
+        "SELECT 1 FROM (SELECT pg_advisory_xact_lock(?1)) AS locked",
+        params![MIGRATION_LOCK],
+        |_| Ok(()),
+    )?;
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS prom_schema (version BIGINT NOT NULL)")?;
+    let current: i64 = tx.query_row(
+        "SELECT coalesce(max(version), 0) FROM prom_schema",
+        (),
+        |r| r.get(0),
+    )?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
         return Err(StorageError::Invalid(format!(
@@ -110,13 +88,14 @@ pub fn migrate(client: &mut Client) -> Result<u32> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        tx.batch_execute(sql).map_err(failed)?;
-        let v = i as i64 + 1;
-        tx.execute("DELETE FROM prom_schema", &[]).map_err(failed)?;
-        tx.execute("INSERT INTO prom_schema (version) VALUES ($1)", &[&v])
-            .map_err(failed)?;
+        tx.execute_batch(sql)?;
+        tx.execute("DELETE FROM prom_schema", ())?;
+        tx.execute(
+            "INSERT INTO prom_schema (version) VALUES (?1)",
+            params![i as i64 + 1],
+        )?;
     }
-    tx.commit().map_err(failed)?;
+    tx.commit()?;
     Ok(known as u32)
 }
 

@@ -299,7 +299,7 @@ pub fn work_queue_sql(statuses: usize, after: bool, by_wait: bool) -> String {
                         WHERE q.id = ri.response_id AND q.questionnaire_id = ?8)
                       OR EXISTS (SELECT 1 FROM invitations q
                         WHERE q.id = ri.invitation_id AND q.questionnaire_id = ?8))
-                ORDER BY {order} LIMIT ?2)",
+                ORDER BY {order} LIMIT ?2) AS part{n}",
             9 + n
         )
     };

@@ -47,7 +47,7 @@ fn row(r: &super::db::Row<'_>) -> Result<Staff> {
 /// The account with this e-mail (any case).
 pub fn by_email(conn: &Connection, email: &str) -> Result<Option<Staff>> {
     conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM staff_users WHERE email = ?1"
+        "SELECT {COLUMNS} FROM staff_users WHERE lower(email) = lower(?1)"
     ))?
     .query_row([email.trim()], row)
     .optional()

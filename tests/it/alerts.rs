@@ -12,7 +12,7 @@ use crate::mail::{Inbox, smtp_server};
 /// Stores `n` PHQ-9 responses for `reference` of clinic `a` directly (as
 /// the server would), `gap` apart from `start`.
 fn submit_many(
-    db: &std::path::Path,
+    db: &prom::storage::Database,
     reference: &str,
     n: usize,
     each: u8,
@@ -23,7 +23,7 @@ fn submit_many(
     let catalog = prom::catalog::Catalog::load(&crate::helpers::root().join("questionnaires"))
         .expect("catalog");
     let q = catalog.get("phq9").expect("phq9").clone();
-    let mut conn = prom::storage::open(db, &Default::default()).expect("db");
+    let mut conn = prom::storage::open_database(db, &Default::default()).expect("db");
     let tx = conn.transaction().expect("tx");
     for i in 0..n {
         let now = start + gap * i as i32;
@@ -81,7 +81,7 @@ async fn a_storm_of_a_thousand_reds_in_a_minute_sends_a_handful_of_emails() {
     app.patient(&app.key_a, "STORM").await;
     let start: chrono::DateTime<chrono::Utc> = NOW.parse().expect("time");
     submit_many(
-        &app.db,
+        &app.database,
         "STORM",
         1000,
         1,
@@ -119,7 +119,7 @@ async fn a_storm_of_a_thousand_reds_in_a_minute_sends_a_handful_of_emails() {
     );
     // After the window a new red alerts at once again.
     submit_many(
-        &app.db,
+        &app.database,
         "STORM",
         1,
         1,
@@ -150,9 +150,9 @@ async fn the_yellow_digest_and_the_escalation_come_once_each_at_their_moments() 
     }
     app.patient(&app.key_a, "Y1").await;
     let start: chrono::DateTime<chrono::Utc> = NOW.parse().expect("time");
-    submit_many(&app.db, "Y1", 3, 2, 0, start, Duration::minutes(1));
+    submit_many(&app.database, "Y1", 3, 2, 0, start, Duration::minutes(1));
     submit_many(
-        &app.db,
+        &app.database,
         "Y1",
         1,
         1,

@@ -467,7 +467,7 @@ async fn every_read_of_a_patients_data_is_audited_and_the_chain_holds() {
     app.get(&app.key_a, "/api/v1/patients/P1/responses").await;
     let after = app.count("SELECT count(*) FROM audit_log WHERE action LIKE '%read'");
     assert_eq!(after - before, 2);
-    let v = prom::storage::audit::verify(&app.conn(), &app.db).expect("verify");
+    let v = prom::storage::audit::verify(&app.conn(), &app.files()).expect("verify");
     assert!(
         matches!(v, prom::storage::audit::Verdict::Intact { .. }),
         "{v:?}"

@@ -117,7 +117,7 @@ pub fn value_of(html: &str, name: &str) -> Option<String> {
 
 /// A staff account in `clinic` with a password; returns the password.
 pub fn add_staff(app: &TestApp, clinic: &str, email: &str, role: &str) -> String {
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let password = format!("pw-{email}-long enough");
     let hash = prom::security::hash_password(&password).expect("hash");
     prom::storage::clinics::insert_user(
@@ -223,13 +223,13 @@ async fn patient(app: &TestApp, key: &str, reference: &str) -> String {
         s == StatusCode::CREATED || s == StatusCode::CONFLICT,
         "{body}"
     );
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let clinic = if key == app.key_a { "a" } else { "b" };
     prom::storage::patients::patient_id(&conn, clinic, reference).expect("patient")
 }
 
 pub(crate) fn item_of(app: &TestApp, response: &str) -> (String, i64) {
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     conn.query_row(
         "SELECT id, rev FROM review_items WHERE response_id = ?1",
         [response],
@@ -239,7 +239,7 @@ pub(crate) fn item_of(app: &TestApp, response: &str) -> (String, i64) {
 }
 
 fn audit_actions(app: &TestApp) -> Vec<String> {
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let mut s = conn
         .prepare("SELECT action FROM audit_log ORDER BY seq")
         .expect("sql");
@@ -592,7 +592,7 @@ async fn two_people_acting_on_one_item_the_second_is_told_never_overwrites() {
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     // The patient's access log names the reader by role and clinic.
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let pid = prom::storage::patients::patient_id(&conn, "a", "R1").expect("patient");
     let reads = prom::storage::audit::reads_of_patient(&conn, &pid, 10).expect("reads");
     assert!(
@@ -637,7 +637,7 @@ async fn a_snoozed_rule_opens_no_item_at_its_level_but_a_worse_level_still_does(
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     app.clock.advance(Duration::days(1));
     let again = phq9(&app, "S1", 2, 0).await;
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let items: i64 = conn
         .query_row(
             "SELECT count(*) FROM review_items WHERE response_id = ?1",
@@ -686,7 +686,7 @@ async fn paper_entry_records_who_entered_it_once_and_a_correction_keeps_the_orig
         .and_then(|s| s.split('?').next())
         .expect("id")
         .to_string();
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let (mode, actor): (String, String) = conn
         .query_row(
             "SELECT mode, actor FROM responses WHERE id = ?1",
@@ -759,7 +759,7 @@ async fn admins_manage_staff_and_keys_and_a_revoked_key_stops_at_once() {
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("ny@a.example"));
     // Deactivation ends the account's sessions at once.
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let nurse_id: String = conn
         .query_row(
             "SELECT id FROM staff_users WHERE email = 'c@a.example'",
@@ -870,7 +870,7 @@ async fn the_authorisation_matrix_over_every_route_of_the_workspace() {
     let pid = patient(&app, &app.key_a, "M1").await;
     let response = phq9(&app, "M1", 0, 2).await;
     let (item, _) = item_of(&app, &response);
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let plan = prom::storage::invitations::insert_plan(
         &conn,
         &pid,
@@ -1088,7 +1088,7 @@ async fn staff_add_a_plan_with_its_timing_stop_it_and_admins_retry_a_dead_messag
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    let conn = prom::storage::open(&app.db, &Default::default()).expect("db");
+    let conn = app.conn();
     let (plan, timing): (String, (u32, u32, u32, u32)) = conn
         .query_row(
             "SELECT id, every_days, deadline_days, reminder_days, early_days FROM plans WHERE patient_id = ?1",

@@ -119,7 +119,7 @@ fn missing(db: &std::path::Path, acked: &[Acked]) -> Vec<String> {
 
 fn prepare(dir: &std::path::Path) -> String {
     let db = dir.join("prom.db");
-    let (key, _) = seed_clinics(&db);
+    let (key, _) = seed_clinics(&prom::storage::Database::Sqlite(db.clone()));
     let conn = storage::open(&db, &Options::default()).expect("open");
     for p in 0..8 {
         prom::storage::patients::insert_patient(
@@ -407,7 +407,7 @@ async fn an_unwritable_disk_is_a_clear_503_loses_nothing_and_recovers() {
 fn a_damaged_database_refuses_to_start_and_points_to_the_backup() {
     let dir = tempfile::tempdir().expect("dir");
     let cfg = config(dir.path());
-    seed_clinics(&cfg.db);
+    seed_clinics(&cfg.database().expect("database"));
     {
         let conn = storage::open(&cfg.db, &Options::default()).expect("open");
         for p in 0..3000 {
@@ -494,7 +494,7 @@ async fn the_wal_stays_bounded_under_sustained_load() {
 #[tokio::test]
 async fn a_clean_shutdown_leaves_the_wal_empty() {
     let dir = tempfile::tempdir().expect("dir");
-    let (key, _) = seed_clinics(&dir.path().join("prom.db"));
+    let (key, _) = seed_clinics(&prom::storage::Database::Sqlite(dir.path().join("prom.db")));
     let (mut child, base) = start_child(dir.path(), false);
     let client = reqwest::Client::new();
     let r = client

@@ -724,8 +724,7 @@ async fn prom_export_fhir_bundles_the_questionnaire_with_one_clinics_responses()
             "--clinic",
             "a",
         ])
-        .arg("--db")
-        .arg(&app.db)
+        .args(app.db_args())
         .arg("--out")
         .arg(&out)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -1,5 +1,7 @@
-//! A test server: the real application on port 0, a fresh SQLite file in a
-//! temporary folder, a fixed clock, and two clinics with API keys.
+//! A test server: the real application on port 0, a fresh database (an
+//! SQLite file in a temporary folder, or, in the PostgreSQL run of the
+//! suite, a database of its own on the local PostgreSQL, dropped
+//! afterwards), a fixed clock, and two clinics with API keys.
 
 use prom::clock::ManualClock;
 use prom::startup::{Config, Running, start};
@@ -12,7 +14,12 @@ use std::sync::Arc;
 
 pub struct TestApp {
     pub base: String,
+    /// The SQLite file (the PostgreSQL run keeps its audit files there).
     pub db: PathBuf,
+    /// The database the server runs on.
+    pub database: storage::Database,
+    /// The PostgreSQL database, dropped with the app.
+    pub _pg: Option<TempPg>,
     pub mail_dir: PathBuf,
     pub key_a: String,
     pub key_b: String,
@@ -30,9 +37,79 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Which backend this run of the suite is on.
+pub fn postgres() -> bool {
+    crate::BACKEND == "postgres"
+}
+
+/// A database of its own on the local PostgreSQL (127.0.0.1:5432, trust
+/// authentication), dropped when this is.
+pub struct TempPg {
+    pub url: String,
+    name: String,
+}
+
+const PG_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5";
+
+impl TempPg {
+    /// A new empty database, or `None` (with a printed reason) where there
+    /// is no PostgreSQL and this is not CI (under `CI=true` it fails).
+    pub fn new() -> Option<TempPg> {
+        // The synchronous client must not run inside the test's runtime.
+        std::thread::spawn(TempPg::make).join().expect("thread")
+    }
+
+    fn make() -> Option<TempPg> {
+        let mut admin = match postgres::Client::connect(PG_ADMIN, postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var("CI").as_deref() == Ok("true") {
+                    panic!("PostgreSQL at 127.0.0.1:5432 is required in CI: {e}");
+                }
+                println!("skipped: no PostgreSQL at 127.0.0.1:5432 ({e})");
+                return None;
+            }
+        };
+        let name = format!("prom_t_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        Some(TempPg {
+            url: format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
+            name,
+        })
+    }
+
+    /// A connection through storage's own `Connection`.
+    pub fn conn(&self) -> storage::Connection {
+        storage::Connection::open_postgres(&self.url, None).expect("connect")
+    }
+
+    /// PostgreSQL's own client (call it off the test's runtime).
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect")
+    }
+}
+
+impl Drop for TempPg {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut admin) = postgres::Client::connect(PG_ADMIN, postgres::NoTls) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL databases of configs made and not yet started, by URL.
+static WAITING: std::sync::Mutex<Vec<TempPg>> = std::sync::Mutex::new(Vec::new());
+
 /// Adds two clinics (`a` with an alert address, `b`) and a key for each.
-pub fn seed_clinics(db: &std::path::Path) -> (String, String) {
-    let conn = storage::open(db, &Options::default()).expect("open");
+pub fn seed_clinics(db: &storage::Database) -> (String, String) {
+    let conn = storage::open_database(db, &Options::default()).expect("open");
     let now = NOW.parse().expect("time");
     let mut keys = Vec::new();
     for (id, alert) in [("a", vec!["alerts@a.example".to_string()]), ("b", vec![])] {
@@ -61,10 +138,21 @@ pub fn seed_clinics(db: &std::path::Path) -> (String, String) {
     (keys.remove(0), keys.remove(0))
 }
 
+/// The configuration of a test server whose files live in `dir` (and, in
+/// the PostgreSQL run, on a new database of its own).
 pub fn config(dir: &std::path::Path) -> Config {
+    let database = if postgres() {
+        let pg = TempPg::new().expect("PostgreSQL for the PostgreSQL run");
+        let url = pg.url.clone();
+        WAITING.lock().expect("lock").push(pg);
+        Some(url)
+    } else {
+        None
+    };
     Config {
         listen: "127.0.0.1:0".into(),
         db: dir.join("prom.db"),
+        database,
         questionnaires: root().join("questionnaires"),
         mail_dir: dir.join("mail"),
         workers: 2,
@@ -78,7 +166,13 @@ pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
         .with_test_writer()
         .with_env_filter("warn")
         .try_init();
-    let (key_a, key_b) = seed_clinics(&config.db);
+    let database = config.database().expect("database");
+    let pg = config.database.as_ref().and_then(|url| {
+        let mut waiting = WAITING.lock().expect("lock");
+        let at = waiting.iter().position(|p| &p.url == url)?;
+        Some(waiting.remove(at))
+    });
+    let (key_a, key_b) = seed_clinics(&database);
     let clock = Arc::new(ManualClock::new(NOW.parse().expect("time")));
     let Running {
         addr,
@@ -90,6 +184,8 @@ pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         db: config.db.clone(),
+        database,
+        _pg: pg,
         mail_dir: config.mail_dir.clone(),
         key_a,
         key_b,
@@ -152,8 +248,25 @@ impl TestApp {
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
 
+    /// The command line's arguments for this app's database.
+    pub fn db_args(&self) -> Vec<std::ffi::OsString> {
+        let mut out = vec!["--db".into(), self.db.clone().into_os_string()];
+        if let storage::Database::Postgres { url, .. } = &self.database {
+            out.extend(["--database".into(), url.into()]);
+        }
+        out
+    }
+
+    /// Where the audit key and head files are named from.
+    pub fn files(&self) -> PathBuf {
+        match &self.database {
+            storage::Database::Postgres { state, .. } => state.clone(),
+            storage::Database::Sqlite(p) => p.clone(),
+        }
+    }
+
     pub fn conn(&self) -> prom::storage::Connection {
-        storage::connect(&self.db, &Options::default()).expect("connect")
+        storage::connect_to(&self.database, &Options::default()).expect("connect")
     }
 
     pub fn count(&self, sql: &str) -> i64 {

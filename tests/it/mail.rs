@@ -239,7 +239,7 @@ async fn alerts_travel_over_starttls_to_a_server_the_clinic_trusts_and_never_in_
     let dir = tempfile::tempdir().expect("dir");
     let mut cfg = config(dir.path());
     cfg.smtp_url = Some("smtp://mail.example.org:25".into());
-    crate::helpers::seed_clinics(&cfg.db);
+    crate::helpers::seed_clinics(&cfg.database().expect("database"));
     let clock = Arc::new(prom::clock::ManualClock::new(
         crate::helpers::NOW.parse().expect("time"),
     ));

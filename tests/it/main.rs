@@ -1,5 +1,9 @@
 //! The one integration-test binary. Each module is one area; test names are
-//! sentences that say what holds.
+//! sentences that say what holds. `tests/postgres_run.rs` runs the modules
+//! that go through the server and storage again on PostgreSQL.
+
+/// The backend of this run (see `helpers::postgres`).
+pub const BACKEND: &str = "sqlite";
 
 mod alerts;
 mod api;

@@ -18,7 +18,7 @@ fn now() -> DateTime<Utc> {
 /// that expires in `days`; the link's token.
 fn invited(dir: &std::path::Path, days: i64) -> (storage::Connection, String) {
     let db = dir.join("prom.db");
-    seed_clinics(&db);
+    seed_clinics(&prom::storage::Database::Sqlite(db.clone()));
     let conn = storage::open(&db, &Options::default()).expect("open");
     let catalog = prom::catalog::Catalog::load(&crate::helpers::root().join("questionnaires"))
         .expect("catalog");

@@ -533,8 +533,7 @@ async fn staff_print_a_personal_link_and_can_revoke_it() {
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
             .args(args)
-            .arg("--db")
-            .arg(&app.db)
+            .args(app.db_args())
             .output()
             .expect("runs");
         (

@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::helpers::{NOW, phq9, spawn};
 
 /// One look of the scheduler at `now`, as the server's would.
-fn tick(db: &std::path::Path, now: DateTime<Utc>) -> prom::usecase::plans::PlanTick {
-    let mut conn = prom::storage::open(db, &Default::default()).expect("db");
+fn tick(db: &prom::storage::Database, now: DateTime<Utc>) -> prom::usecase::plans::PlanTick {
+    let mut conn = prom::storage::open_database(db, &Default::default()).expect("db");
     let tx = conn.transaction().expect("tx");
     let t = prom::usecase::plans::tick(&tx, "https://prom.example.org", now).expect("tick");
     prom::usecase::alerts::tick(&tx, "https://prom.example.org", now).expect("alerts");
@@ -18,8 +18,8 @@ fn tick(db: &std::path::Path, now: DateTime<Utc>) -> prom::usecase::plans::PlanT
     t
 }
 
-fn plan(db: &std::path::Path, reference: &str, every: u32, early: u32) -> String {
-    let conn = prom::storage::open(db, &Default::default()).expect("db");
+fn plan(db: &prom::storage::Database, reference: &str, every: u32, early: u32) -> String {
+    let conn = prom::storage::open_database(db, &Default::default()).expect("db");
     let pid = prom::storage::patients::patient_id(&conn, "a", reference).expect("patient");
     let now: DateTime<Utc> = NOW.parse().expect("time");
     let id =
@@ -41,12 +41,12 @@ async fn a_plan_over_six_months_invites_on_its_rhythm_reminds_once_and_lists_let
         .await;
     assert!(s.is_success());
     app.patient(&app.key_a, "PAPER1").await;
-    plan(&app.db, "MAIL1", 30, 0);
-    plan(&app.db, "PAPER1", 30, 0);
+    plan(&app.database, "MAIL1", 30, 0);
+    plan(&app.database, "PAPER1", 30, 0);
     let start: DateTime<Utc> = NOW.parse().expect("time");
     // Every six hours for 180 days.
     for h in (0..180 * 24).step_by(6) {
-        tick(&app.db, start + Duration::hours(h));
+        tick(&app.database, start + Duration::hours(h));
     }
     let kind = |k: &str| app.count(&format!("SELECT count(*) FROM outbox WHERE kind = '{k}'"));
     let invitations = app.count("SELECT count(*) FROM invitations WHERE plan_id IS NOT NULL");
@@ -138,18 +138,21 @@ async fn a_plan_over_six_months_invites_on_its_rhythm_reminds_once_and_lists_let
 async fn after_downtime_a_plan_catches_up_once_and_a_worrying_answer_brings_the_next_forward() {
     let app = spawn().await;
     app.patient(&app.key_a, "P1").await;
-    let id = plan(&app.db, "P1", 28, 7);
+    let id = plan(&app.database, "P1", 28, 7);
     let start: DateTime<Utc> = NOW.parse().expect("time");
-    assert_eq!(tick(&app.db, start).invitations, 1);
+    assert_eq!(tick(&app.database, start).invitations, 1);
     assert_eq!(
-        tick(&app.db, start + Duration::hours(1)).invitations,
+        tick(&app.database, start + Duration::hours(1)).invitations,
         0,
         "once"
     );
     // Down for ten weeks: one invitation when it comes back, not three.
     let back = start + Duration::days(70);
-    assert_eq!(tick(&app.db, back).invitations, 1);
-    assert_eq!(tick(&app.db, back + Duration::minutes(1)).invitations, 0);
+    assert_eq!(tick(&app.database, back).invitations, 1);
+    assert_eq!(
+        tick(&app.database, back + Duration::minutes(1)).invitations,
+        0
+    );
     let next: String = app
         .conn()
         .query_row("SELECT next_due FROM plans WHERE id = ?1", [&id], |r| {

@@ -11,53 +11,7 @@
 
 use std::collections::BTreeMap;
 
-/// A database of its own on the local PostgreSQL, dropped when this is.
-pub struct TempPg {
-    pub url: String,
-    name: String,
-}
-
-const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5";
-
-impl TempPg {
-    /// A new empty database, or `None` (with a printed reason) where there
-    /// is no PostgreSQL and this is not CI.
-    pub fn new() -> Option<TempPg> {
-        let mut admin = match postgres::Client::connect(ADMIN, postgres::NoTls) {
-            Ok(c) => c,
-            Err(e) => {
-                if std::env::var("CI").as_deref() == Ok("true") {
-                    panic!("PostgreSQL at 127.0.0.1:5432 is required in CI: {e}");
-                }
-                println!("skipped: no PostgreSQL at 127.0.0.1:5432 ({e})");
-                return None;
-            }
-        };
-        let name = format!("prom_t_{}", uuid::Uuid::now_v7().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        Some(TempPg {
-            url: format!("host=127.0.0.1 port=5432 user=postgres dbname={name}"),
-            name,
-        })
-    }
-
-    pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect")
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(ADMIN, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
+use crate::helpers::TempPg;
 
 /// Each table's columns as (name, kind, not null), kind being `integer` or
 /// `text`.
@@ -124,8 +78,11 @@ fn postgres_tables(client: &mut postgres::Client) -> Tables {
 #[test]
 fn the_postgres_schema_has_sqlites_tables_and_columns() {
     let Some(db) = TempPg::new() else { return };
+    assert_eq!(
+        prom::storage::pg::migrate(&mut db.conn()).expect("migrate"),
+        1
+    );
     let mut client = db.client();
-    assert_eq!(prom::storage::pg::migrate(&mut client).expect("migrate"), 1);
     let (lite, pg) = (sqlite_tables(), postgres_tables(&mut client));
     assert_eq!(
         lite.keys().collect::<Vec<_>>(),
@@ -144,7 +101,7 @@ fn nodes_starting_together_apply_each_migration_once_and_a_newer_schema_is_refus
         .map(|_| {
             let url = db.url.clone();
             std::thread::spawn(move || {
-                let mut c = prom::storage::pg::connect(&url).expect("connect");
+                let mut c = prom::storage::Connection::open_postgres(&url, None).expect("connect");
                 prom::storage::pg::migrate(&mut c)
             })
         })
@@ -158,17 +115,20 @@ fn nodes_starting_together_apply_each_migration_once_and_a_newer_schema_is_refus
         .expect("count")
         .get(0);
     assert_eq!(rows, 1);
+    let mut conn = db.conn();
     assert_eq!(
-        prom::storage::pg::schema_version(&mut client).expect("version"),
+        prom::storage::pg::schema_version(&conn).expect("version"),
         1
     );
     // Again: nothing to do.
-    assert_eq!(prom::storage::pg::migrate(&mut client).expect("again"), 1);
+    assert_eq!(prom::storage::pg::migrate(&mut conn).expect("again"), 1);
     // A database a newer prom migrated is not touched.
     client
         .batch_execute("UPDATE prom_schema SET version = 99")
         .expect("newer");
-    let e = prom::storage::pg::migrate(&mut client).expect_err("refused");
+    let Err(e) = prom::storage::pg::migrate(&mut conn) else {
+        panic!("a newer schema is refused");
+    };
     assert!(
         e.to_string()
             .contains("version 99, newer than this prom's 1"),
@@ -179,8 +139,8 @@ fn nodes_starting_together_apply_each_migration_once_and_a_newer_schema_is_refus
 #[test]
 fn the_clinical_record_and_the_audit_log_are_append_only_on_postgres() {
     let Some(db) = TempPg::new() else { return };
+    prom::storage::pg::migrate(&mut db.conn()).expect("migrate");
     let mut c = db.client();
-    prom::storage::pg::migrate(&mut c).expect("migrate");
     c.batch_execute(
         "INSERT INTO clinics (id, name, created_at) VALUES ('a', 'A', 't');
          INSERT INTO patients (id, clinic_id, ref, created_at) VALUES ('p', 'a', 'P1', 't');
@@ -208,8 +168,9 @@ fn the_clinical_record_and_the_audit_log_are_append_only_on_postgres() {
 
 #[test]
 fn an_unreachable_database_is_named_by_its_host_and_never_by_its_password() {
-    let Err(e) = prom::storage::pg::connect(
+    let Err(e) = prom::storage::Connection::open_postgres(
         "postgres://prom:hunter2-secret@127.0.0.1:1/prom?connect_timeout=2",
+        None,
     ) else {
         panic!("nothing listens on port 1");
     };
@@ -226,7 +187,7 @@ fn one_query_runs_on_both_backends_through_storages_connection() {
     let dir = tempfile::tempdir().expect("dir");
     let lite =
         Connection::from_sqlite(rusqlite::Connection::open(dir.path().join("t.db")).expect("db"));
-    let pg = Connection::from_postgres(db.client(), None);
+    let pg = Connection::open_postgres(&db.url, None).expect("connect");
     for mut c in [lite, pg] {
         let b = c.backend();
         c.execute_batch(

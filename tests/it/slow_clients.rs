@@ -38,7 +38,7 @@ async fn trickle(addr: String, head: String, stop: Arc<AtomicBool>, cut: Arc<Ato
 async fn four_hundred_slow_clients_leave_healthz_and_other_clinics_working() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("prom.db");
-    let (key_a, key_b) = seed_clinics(&db);
+    let (key_a, key_b) = seed_clinics(&prom::storage::Database::Sqlite(db.clone()));
     let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("log");
     let mut child = Command::new("sh")
         .arg("-c")

@@ -319,15 +319,8 @@ async fn items_waiting_past_the_clinics_response_time_are_marked_and_counted() {
     );
     // A clinic that answers reds within a working day.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
-        .args([
-            "clinic",
-            "alerting",
-            "a",
-            "--red-response-days",
-            "5",
-            "--db",
-        ])
-        .arg(&app.db)
+        .args(["clinic", "alerting", "a", "--red-response-days", "5"])
+        .args(app.db_args())
         .status()
         .expect("prom");
     assert!(status.success());

@@ -88,7 +88,7 @@ fn export_fhir(e: &Export, q: &crate::core::model::Questionnaire) -> Result<(), 
     )
     .map_err(io)?;
     let mut n = 0u64;
-    if e.db.db.is_file() {
+    if e.db.exists() {
         let mut conn = open_existing(&e.db)?;
         if let Some(c) = &e.clinic {
             crate::storage::clinics::get_clinic(&conn, c)
@@ -146,7 +146,7 @@ pub(super) fn export(e: Export) -> Result<(), Fail> {
         crate::storage::clinics::get_clinic(&conn, c)
             .map_err(|_| Fail(format!("there is no clinic `{c}`")))?;
     }
-    let key = crate::storage::export::pseudonym_key(&e.db.db)?;
+    let key = crate::storage::export::pseudonym_key(&e.db.files())?;
     // The export is recorded first; the rows are then read in one read
     // transaction (a snapshot), which does not hold up the server's writes.
     in_tx(&mut conn, |tx| {
