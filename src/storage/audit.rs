@@ -210,6 +210,9 @@ fn keyed_hash(key: &AuditKey, prev: &str, seq: i64, e: &Entry) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
+/// The advisory lock key of the chain's head on PostgreSQL ("audt").
+const CHAIN_LOCK: i64 = 0x6175_6474;
+
 pub const LAST_SQL: &str =
     "SELECT seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)";
 
@@ -217,6 +220,13 @@ pub const LAST_SQL: &str =
 /// last link cannot change under it.
 pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
     let key = key_for(conn)?;
+    if conn.backend() == super::db::Backend::Postgres {
+        // Several nodes write at once: the chain's next link is taken under
+        // a lock held to the end of the transaction, so the chain never
+        // forks (SQLite has one writer at a time already).
+        conn.prepare_cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(?1)) AS chain")?
+            .query_row(params![CHAIN_LOCK], |_| Ok(()))?;
+    }
     let last: Option<(i64, String)> = conn
         .prepare_cached(LAST_SQL)?
         .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))

@@ -257,3 +257,92 @@ fn one_query_runs_on_both_backends_through_storages_connection() {
         assert_eq!(n, 2, "{b:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_on_one_database_store_each_submission_once_in_one_audit_chain() {
+    use crate::helpers::{NOW, phq9, root, seed_clinics};
+    let Some(pg) = TempPg::new() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let node = |name: &str| prom::startup::Config {
+        listen: "127.0.0.1:0".into(),
+        // One folder for both: the nodes share the audit key file.
+        db: dir.path().join("prom.db"),
+        database: Some(pg.url.clone()),
+        questionnaires: root().join("questionnaires"),
+        mail_dir: dir.path().join(format!("mail-{name}")),
+        workers: 2,
+        ..Default::default()
+    };
+    let (a, b) = (node("a"), node("b"));
+    let (key, _) = seed_clinics(&a.database().expect("database"));
+    let clock = std::sync::Arc::new(prom::clock::ManualClock::new(NOW.parse().expect("time")));
+    let mut bases = Vec::new();
+    let mut mailers = Vec::new();
+    for cfg in [&a, &b] {
+        let running = prom::startup::start(cfg, clock.clone()).expect("a node starts");
+        bases.push(format!("http://{}", running.addr));
+        mailers.push(running.mailer);
+        tokio::spawn(running.server);
+    }
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let r = http
+            .post(format!("{}/api/v1/patients", bases[i % 2]))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"ref": format!("N{i}")}))
+            .send()
+            .await
+            .expect("patient");
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    }
+    // 200 submissions through both nodes at once, one in ten red.
+    let posts = (0..200).map(|i| {
+        let (http, base, key) = (http.clone(), bases[i % 2].clone(), key.clone());
+        async move {
+            let item9 = u8::from(i % 10 == 0);
+            let body = serde_json::json!({
+                "questionnaire": "phq9",
+                "patient": format!("N{}", i % 20),
+                "answers": phq9([1, 1, 1, 1, 0, 0, 0, 0, item9]),
+            });
+            http.post(format!("{base}/api/v1/responses"))
+                .bearer_auth(&key)
+                .header("Idempotency-Key", format!("k{i}"))
+                .json(&body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == reqwest::StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 200, "{statuses:?}");
+    let database = a.database().expect("database");
+    let files = match &database {
+        prom::storage::Database::Postgres { state, .. } => state.clone(),
+        _ => unreachable!(),
+    };
+    let (responses, items, audit) = std::thread::spawn(move || {
+        let conn = prom::storage::connect_to(&database, &Default::default()).expect("connect");
+        let count = |sql: &str| -> i64 { conn.query_row(sql, (), |r| r.get(0)).expect(sql) };
+        let verdict = prom::storage::audit::verify(&conn, &files).expect("verify");
+        (
+            count("SELECT count(*) FROM responses"),
+            count("SELECT count(*) FROM review_items WHERE level = 'red'"),
+            verdict,
+        )
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(responses, 200);
+    assert_eq!(items, 20, "one red item per red response");
+    assert!(
+        matches!(audit, prom::storage::audit::Verdict::Intact { .. }),
+        "one chain, no fork: {audit:?}"
+    );
+    drop(mailers);
+}
