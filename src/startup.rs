@@ -101,17 +101,35 @@ fn scheduler(state: std::sync::Weak<AppState>, tick: std::time::Duration) {
             let writer = s.writer.clone();
             drop(s);
             match writer
-                .write(move |c| crate::usecase::alerts::tick(c, &base, now))
+                .write(move |c| {
+                    // One node at a time does the scheduled work.
+                    if !storage::scheduler_turn(c)? {
+                        return Ok(Default::default());
+                    }
+                    let plans = crate::usecase::plans::tick(c, &base, now)?;
+                    let alerts = crate::usecase::alerts::tick(c, &base, now)?;
+                    Ok((plans, alerts))
+                })
                 .await
             {
-                Ok(t) if t != Default::default() => {
-                    tracing::info!(
-                        digests = t.digests,
-                        escalations = t.escalations,
-                        "alerts scheduled"
-                    )
+                Ok((p, t)) => {
+                    if p != Default::default() {
+                        tracing::info!(
+                            invitations = p.invitations,
+                            emails = p.emails,
+                            reminders = p.reminders,
+                            missed = p.missed,
+                            "plans scheduled"
+                        )
+                    }
+                    if t != Default::default() {
+                        tracing::info!(
+                            digests = t.digests,
+                            escalations = t.escalations,
+                            "alerts scheduled"
+                        )
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "the scheduler could not look; it tries again")
                 }

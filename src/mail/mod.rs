@@ -123,6 +123,10 @@ impl Mailer {
     }
 }
 
+/// How long a claimed message is left to its sender before another may
+/// send it (a sender that died mid-send).
+const CLAIM: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Sends every due message once.
 fn poll(
     slot: &mut Option<storage::Connection>,
@@ -143,6 +147,11 @@ fn poll(
     let now = clock.now();
     let due = outbox::due(conn, now, 50)?;
     for m in due {
+        // Other nodes' mailers look at the same outbox: each message is
+        // claimed first, and sent by the one that got it.
+        if !storage::immediate(conn, |tx| outbox::claim(tx, &m, now + CLAIM))? {
+            continue;
+        }
         let result = send(from, transport, &m);
         let now = clock.now();
         match result {

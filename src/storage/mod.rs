@@ -185,6 +185,21 @@ pub fn open_database(db: &Database, opts: &Options) -> Result<Connection> {
     }
 }
 
+/// Whether this transaction may do the scheduled work (plans' invitations,
+/// reminders, digests, escalations) now: on PostgreSQL one node at a time
+/// takes it (a lock held to the end of the transaction; the others skip
+/// this turn); SQLite has one writer anyway.
+pub fn scheduler_turn(conn: &Connection) -> Result<bool> {
+    if conn.backend() == db::Backend::Sqlite {
+        return Ok(true);
+    }
+    conn.prepare_cached("SELECT pg_try_advisory_xact_lock(?1)")?
+        .query_row(db::params![SCHEDULER_LOCK], |r| r.get(0))
+}
+
+/// The advisory lock key of the scheduled work ("tick").
+const SCHEDULER_LOCK: i64 = 0x7469_636b;
+
 /// How connections are opened.
 #[derive(Debug, Clone, Default)]
 pub struct Options {

@@ -131,6 +131,8 @@ pub fn retry(conn: &Connection, clinic_id: &str, id: &str, now: DateTime<Utc>) -
 /// A message that is due.
 pub struct Due {
     pub id: String,
+    /// When it fell due, as stored: the claim compares it.
+    pub due_at: String,
     pub recipient: String,
     pub subject: String,
     pub body: String,
@@ -142,12 +144,13 @@ pub struct Due {
 pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>> {
     let rows = conn
         .prepare_cached(
-            "SELECT id, recipient, subject, body, attempts, html FROM outbox
+            "SELECT id, recipient, subject, body, attempts, html, due_at FROM outbox
              WHERE sent_at IS NULL AND dead_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2",
         )?
         .query_map(params![ts(now), limit], |r| {
             Ok(Due {
                 id: r.get(0)?,
+                due_at: r.get(6)?,
                 recipient: r.get(1)?,
                 subject: r.get(2)?,
                 body: r.get(3)?,
@@ -157,6 +160,20 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: u32) -> Result<Vec<Due>
         })?
         .collect::<Result<_>>()?;
     Ok(rows)
+}
+
+/// Claims a due message for one sender until `until`: only one of the
+/// nodes that found it due gets it (the others' claims change nothing).
+/// A sender that dies mid-send leaves the claim to run out, and the
+/// message is sent again then, with the same `Message-ID`.
+pub fn claim(conn: &Connection, m: &Due, until: DateTime<Utc>) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET due_at = ?3
+             WHERE id = ?1 AND due_at = ?2 AND sent_at IS NULL AND dead_at IS NULL",
+        )?
+        .execute(params![m.id, m.due_at, ts(until)])?;
+    Ok(n == 1)
 }
 
 pub fn mark_sent(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {

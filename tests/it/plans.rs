@@ -177,3 +177,40 @@ async fn after_downtime_a_plan_catches_up_once_and_a_worrying_answer_brings_the_
         .expect("next");
     assert_eq!(next, "2026-03-09");
 }
+
+#[tokio::test]
+async fn the_servers_own_scheduler_makes_a_plans_invitation_on_its_day() {
+    // The scheduler every 50 ms (the plan is due at the clock's day).
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = crate::helpers::config(dir.path());
+    cfg.scheduler_tick = std::time::Duration::from_millis(50);
+    let app = crate::helpers::spawn_in(cfg, dir).await;
+    let (s, _) = app
+        .post(
+            &app.key_a,
+            "/api/v1/patients",
+            &json!({"ref": "S1", "email": "s1@patient.example"}),
+        )
+        .await;
+    assert!(s.is_success());
+    plan(&app.database, "S1", 30, 0);
+    let mut made = 0;
+    for _ in 0..100 {
+        made = app.count("SELECT count(*) FROM invitations WHERE plan_id IS NOT NULL");
+        if made > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(made, 1, "the running server invites by itself, once");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM invitations WHERE plan_id IS NOT NULL"),
+        1,
+        "and only once"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox WHERE kind = 'invitation'"),
+        1
+    );
+}

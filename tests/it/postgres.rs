@@ -344,5 +344,89 @@ async fn two_nodes_on_one_database_store_each_submission_once_in_one_audit_chain
         matches!(audit, prom::storage::audit::Verdict::Intact { .. }),
         "one chain, no fork: {audit:?}"
     );
+    // Both nodes' mailers read the one outbox: every message is sent once
+    // (the reds after the first are gathered into a message at the end of
+    // the storm window).
+    clock.advance(chrono::Duration::minutes(6));
+    let database = a.database().expect("database");
+    let (outbox, sent) = std::thread::spawn(move || {
+        let conn = prom::storage::connect_to(&database, &Default::default()).expect("connect");
+        let count = |sql: &str| -> i64 { conn.query_row(sql, (), |r| r.get(0)).expect(sql) };
+        for _ in 0..100 {
+            if count("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (
+            count("SELECT count(*) FROM outbox"),
+            count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL"),
+        )
+    })
+    .join()
+    .expect("thread");
+    assert!(outbox >= 1, "the red alerts are in the outbox");
+    assert_eq!(sent, outbox, "all sent");
+    let files: usize = ["a", "b"]
+        .iter()
+        .map(|n| {
+            std::fs::read_dir(dir.path().join(format!("mail-{n}")))
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(
+        files as i64, outbox,
+        "each message written once, by one node"
+    );
     drop(mailers);
+}
+
+#[test]
+fn a_due_message_is_claimed_by_one_sender_only_on_both_backends() {
+    let Some(pg) = TempPg::new() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let now: chrono::DateTime<chrono::Utc> = crate::helpers::NOW.parse().expect("time");
+    for database in [
+        prom::storage::Database::Sqlite(dir.path().join("c.db")),
+        prom::storage::Database::Postgres {
+            url: pg.url.clone(),
+            state: dir.path().join("postgres"),
+        },
+    ] {
+        let first = prom::storage::open_database(&database, &Default::default()).expect("open");
+        first
+            .execute(
+                "INSERT INTO outbox (id, kind, recipient, subject, body, created_at, due_at)
+                 VALUES ('m1', 'alert', 'a@b.example', 's', 'b', ?1, ?1)",
+                prom::params![prom::storage::ids::ts(now)],
+            )
+            .expect("a message");
+        let second = prom::storage::connect_to(&database, &Default::default()).expect("connect");
+        // Both senders find it due; one claim wins.
+        let seen_1 = prom::storage::outbox::due(&first, now, 10).expect("due");
+        let seen_2 = prom::storage::outbox::due(&second, now, 10).expect("due");
+        assert_eq!((seen_1.len(), seen_2.len()), (1, 1));
+        let until = now + chrono::Duration::minutes(10);
+        let won_1 = prom::storage::outbox::claim(&first, &seen_1[0], until).expect("claim");
+        let won_2 = prom::storage::outbox::claim(&second, &seen_2[0], until).expect("claim");
+        assert!(won_1 ^ won_2, "{database:?}: exactly one sender");
+        // Claimed, it is not due for anyone until the claim runs out.
+        assert!(
+            prom::storage::outbox::due(&second, now, 10)
+                .expect("due")
+                .is_empty()
+        );
+        assert_eq!(
+            prom::storage::outbox::due(&second, until, 10)
+                .expect("due")
+                .len(),
+            1,
+            "a sender that died: sent again when the claim ran out"
+        );
+    }
 }
