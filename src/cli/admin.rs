@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use super::DbArg;
 
 mod export;
+mod migrate_db;
 mod simulate;
+
+pub use migrate_db::MigrateDb;
 
 use crate::clock::{Clock, SystemClock, local_date};
 use crate::security;
@@ -293,6 +296,7 @@ pub struct Backup {
 }
 
 pub enum Cmd {
+    MigrateDb(MigrateDb),
     Simulate(Simulate),
     Backup(Backup),
     Clinic(ClinicCmd),
@@ -758,6 +762,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
         }
         Cmd::Export(e) => export::export(e)?,
         Cmd::Simulate(s) => simulate::simulate(&s)?,
+        Cmd::MigrateDb(m) => migrate_db::migrate_db(&m)?,
         Cmd::Backup(b) => {
             if let storage::Database::Postgres { .. } = b.db.database()? {
                 return Err(Fail(

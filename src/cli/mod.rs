@@ -73,6 +73,10 @@ enum Command {
     Audit(admin::AuditCmd),
     /// A consistent copy of the database, also while `serve` runs.
     Backup(admin::Backup),
+    /// Move a deployment from its SQLite file to PostgreSQL: everything
+    /// copied into an empty database (sessions left behind), the audit key
+    /// taken along, the audit chain checked on the target.
+    MigrateDb(admin::MigrateDb),
     /// Replay the stored responses of a questionnaire through its rules
     /// (and a draft's, with --with) and print how often each rule would
     /// flag a week: the alert load of a rule change before it goes live.
@@ -215,6 +219,7 @@ pub fn main() -> ExitCode {
         Command::Import(c) => import::run(c),
         Command::Audit(c) => admin::run(admin::Cmd::Audit(c)),
         Command::Backup(c) => admin::run(admin::Cmd::Backup(c)),
+        Command::MigrateDb(c) => admin::run(admin::Cmd::MigrateDb(c)),
         Command::Simulate(c) => admin::run(admin::Cmd::Simulate(c)),
         Command::Preview { path, listen, db } => preview(path, db, &listen),
     }

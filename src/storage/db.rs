@@ -79,6 +79,17 @@ impl ToSql for u64 {
     }
 }
 
+impl ToSql for Value<'_> {
+    fn to_value(&self) -> Value<'_> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Int(i) => Value::Int(*i),
+            Value::Real(f) => Value::Real(*f),
+            Value::Text(t) => Value::Text(Cow::Borrowed(t)),
+        }
+    }
+}
+
 /// SQL's NULL, for a placeholder with no value.
 pub struct Null;
 impl ToSql for Null {

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod clinics;
+pub mod copy;
 pub mod db;
 pub mod export;
 pub mod idempotency;

@@ -430,3 +430,107 @@ fn a_due_message_is_claimed_by_one_sender_only_on_both_backends() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_deployment_moves_from_sqlite_to_postgres_whole_with_its_audit_chain() {
+    use crate::helpers::spawn;
+    let Some(pg) = TempPg::new() else { return };
+    let app = spawn().await;
+    app.patient(&app.key_a, "M1").await;
+    for item9 in [0, 1, 0] {
+        let rid = crate::clinic::phq9(&app, "M1", 2, item9).await;
+        assert!(!rid.is_empty());
+    }
+    let first = crate::clinic::phq9(&app, "M1", 1, 0).await;
+    let (s, b) = app
+        .post(
+            &app.key_a,
+            &format!("/api/v1/responses/{first}/corrections"),
+            &serde_json::json!({"answers": crate::helpers::phq9([0; 9]), "reason": "typed wrong"}),
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{b}");
+    let mut nurse = crate::clinic::logged_in(&app, "a", "m@a.example", "clinician").await;
+    assert_eq!(nurse.get("/clinic").await.status, reqwest::StatusCode::OK);
+    let prom = |args: Vec<std::ffi::OsString>| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+            .args(args)
+            .output()
+            .expect("prom runs")
+    };
+    let run = prom(vec![
+        "migrate-db".into(),
+        "--from".into(),
+        format!("sqlite:{}", app.db.display()).into(),
+        "--to".into(),
+        pg.url.clone().into(),
+    ]);
+    let out =
+        String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{out}");
+    assert!(out.contains("the audit log is intact there"), "{out}");
+    // Every table holds what SQLite held (sessions stay behind).
+    let (lite, database) = (
+        app.conn(),
+        prom::storage::Database::Postgres {
+            url: pg.url.clone(),
+            state: app.dir.path().join("postgres"),
+        },
+    );
+    let target = prom::storage::connect_to(&database, &Default::default()).expect("connect");
+    for table in prom::storage::copy::TABLES {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let n = |c: &prom::storage::Connection| -> i64 {
+            c.query_row(&sql, (), |r| r.get(0)).expect(&sql)
+        };
+        assert_eq!(n(&lite), n(&target), "{table}");
+    }
+    // `prom audit verify` holds on the target, from its own key file.
+    let verify = prom(vec![
+        "audit".into(),
+        "verify".into(),
+        "--db".into(),
+        app.db.clone().into_os_string(),
+        "--database".into(),
+        pg.url.clone().into(),
+    ]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // A second copy into the same database is refused: it is not empty.
+    let again = prom(vec![
+        "migrate-db".into(),
+        "--from".into(),
+        app.db.clone().into_os_string(),
+        "--to".into(),
+        pg.url.clone().into(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // A server on the copy serves the same data with the same key.
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = prom::startup::Config {
+        listen: "127.0.0.1:0".into(),
+        db: app.db.clone(),
+        database: Some(pg.url.clone()),
+        questionnaires: crate::helpers::root().join("questionnaires"),
+        mail_dir: dir.path().join("mail"),
+        ..Default::default()
+    };
+    let running = prom::startup::start(&cfg, app.clock.clone()).expect("starts on the copy");
+    tokio::spawn(running.server);
+    let r = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/patients/M1/responses",
+            running.addr
+        ))
+        .bearer_auth(&app.key_a)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let list: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(5), "{list}");
+}
