@@ -239,6 +239,8 @@ enum Inner {
 pub struct Pg {
     client: PgThread,
     cache: RefCell<HashMap<String, postgres::Statement>>,
+    /// The connection generation the cache's statements belong to.
+    cache_generation: std::cell::Cell<u64>,
 }
 
 /// What a PostgreSQL connection's thread runs.
@@ -250,6 +252,9 @@ type PgJob = Box<dyn FnOnce(&mut postgres::Client) + Send>;
 /// on a channel instead.
 struct PgThread {
     jobs: std::sync::mpsc::Sender<PgJob>,
+    /// Raised at every new connection: statements prepared on an older
+    /// one are gone.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PgThread {
@@ -257,12 +262,23 @@ impl PgThread {
     fn connect(config: postgres::Config) -> std::result::Result<PgThread, String> {
         let (jobs, rx) = std::sync::mpsc::channel::<PgJob>();
         let (ready, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let gen2 = generation.clone();
         std::thread::Builder::new()
             .name("prom-postgres".into())
             .spawn(move || match config.connect(postgres::NoTls) {
                 Ok(mut client) => {
                     let _ = ready.send(Ok(()));
                     for job in rx {
+                        // A connection lost (a restart, a failover) is made
+                        // again before the next job; when that fails too,
+                        // the job meets the closed one and says so.
+                        if client.is_closed()
+                            && let Ok(fresh) = config.connect(postgres::NoTls)
+                        {
+                            client = fresh;
+                            gen2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         job(&mut client);
                     }
                 }
@@ -272,7 +288,7 @@ impl PgThread {
             })
             .map_err(|e| format!("no thread for the connection: {e}"))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(PgThread { jobs }),
+            Ok(Ok(())) => Ok(PgThread { jobs, generation }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err("the connection's thread stopped".into()),
         }
@@ -323,6 +339,7 @@ impl Connection {
             inner: Inner::Postgres(Box::new(Pg {
                 client,
                 cache: RefCell::new(HashMap::new()),
+                cache_generation: std::cell::Cell::new(0),
             })),
             name,
         })
@@ -661,6 +678,15 @@ impl Pg {
         cache: bool,
         values: &[Value<'_>],
     ) -> Result<postgres::Statement> {
+        let generation = self
+            .client
+            .generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if self.cache_generation.get() != generation {
+            // Reconnected: what was prepared on the old connection is gone.
+            self.cache.borrow_mut().clear();
+            self.cache_generation.set(generation);
+        }
         if cache && let Some(st) = self.cache.borrow().get(sql) {
             return Ok(st.clone());
         }
@@ -696,6 +722,15 @@ pub fn pg_error(e: postgres::Error) -> StorageError {
             "53100" => StorageError::Full,
             "25006" => StorageError::ReadOnly,
             "40001" | "40P01" | "55P03" => StorageError::Busy,
+            // A statement or transaction of a connection that was lost and
+            // made again: the caller may try again.
+            "26000" | "25P01" => {
+                StorageError::Io("the connection to PostgreSQL was made again; try again".into())
+            }
+            // The server is shutting down, or refuses connections now.
+            "57P01" | "57P02" | "57P03" | "55000" => {
+                StorageError::Io(format!("PostgreSQL is not available: {}", db.message()))
+            }
             _ => StorageError::Sqlite(format!("{code}: {}", db.message())),
         };
     }

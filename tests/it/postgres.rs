@@ -534,3 +534,91 @@ async fn a_deployment_moves_from_sqlite_to_postgres_whole_with_its_audit_chain()
     let list: serde_json::Value = r.json().await.expect("json");
     assert_eq!(list.as_array().map(Vec::len), Some(5), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_database_lost_the_server_answers_503_keeps_running_and_recovers() {
+    use crate::helpers::{NOW, phq9, root, seed_clinics};
+    let Some(pg) = TempPg::new() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = prom::startup::Config {
+        listen: "127.0.0.1:0".into(),
+        db: dir.path().join("prom.db"),
+        database: Some(pg.url.clone()),
+        questionnaires: root().join("questionnaires"),
+        mail_dir: dir.path().join("mail"),
+        ..Default::default()
+    };
+    let (key, _) = seed_clinics(&cfg.database().expect("database"));
+    let clock = std::sync::Arc::new(prom::clock::ManualClock::new(NOW.parse().expect("time")));
+    let running = prom::startup::start(&cfg, clock).expect("starts");
+    let base = format!("http://{}", running.addr);
+    tokio::spawn(running.server);
+    let http = reqwest::Client::new();
+    let submit = |i: u32| {
+        let (http, base, key) = (http.clone(), base.clone(), key.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/responses"))
+                .bearer_auth(&key)
+                .header("Idempotency-Key", format!("lost-{i}"))
+                .json(&serde_json::json!({"questionnaire": "phq9", "patient": "L1", "answers": phq9([1; 9])}))
+                .send()
+                .await
+                .expect("post");
+            (r.status(), r.headers().get("retry-after").is_some())
+        }
+    };
+    let r = http
+        .post(format!("{base}/api/v1/patients"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"ref": "L1"}))
+        .send()
+        .await
+        .expect("patient");
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    assert_eq!(submit(0).await.0, reqwest::StatusCode::CREATED);
+    // The database refuses connections and drops the server's.
+    let name = pg.url.rsplit('=').next().expect("name").to_string();
+    let admin = |sql: String| {
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(
+                "host=127.0.0.1 port=5432 user=postgres dbname=test",
+                postgres::NoTls,
+            )
+            .expect("admin");
+            c.batch_execute(&sql).expect("admin sql");
+        })
+        .join()
+        .expect("thread")
+    };
+    admin(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+    ));
+    for i in 1..4 {
+        let (status, retry) = submit(i).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            "never 500"
+        );
+        assert!(retry, "with Retry-After");
+    }
+    let r = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert!(r.status().is_success() || r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    // Back: the server goes on by itself.
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    let mut back = false;
+    for i in 4..40 {
+        if submit(i).await.0 == reqwest::StatusCode::CREATED {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(back, "stores again once the database is back");
+}
