@@ -213,6 +213,12 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             let mut conn = match storage::open_database(&database, &config.storage) {
                 Ok(c) => c,
                 Err(storage::StorageError::Damaged(d)) => return Err(damaged(d)),
+                // PostgreSQL's message names where it is already.
+                Err(e @ storage::StorageError::CannotOpen(_))
+                    if matches!(database, storage::Database::Postgres { .. }) =>
+                {
+                    return Err(anyhow::Error::new(e));
+                }
                 Err(e) => {
                     return Err(anyhow::Error::new(e).context(format!(
                         "while opening the database {}",

@@ -62,7 +62,7 @@ pub enum StorageError {
     Invalid(String),
     #[error("the database file is damaged ({0})")]
     Damaged(String),
-    #[error("the database file cannot be opened ({0})")]
+    #[error("the database cannot be opened ({0})")]
     CannotOpen(String),
     #[error("database error: {0}")]
     Sqlite(String),

@@ -622,3 +622,22 @@ async fn with_its_database_lost_the_server_answers_503_keeps_running_and_recover
     }
     assert!(back, "stores again once the database is back");
 }
+
+#[test]
+fn serve_with_an_unreachable_database_says_where_in_one_line_and_exits_2() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg("postgres://prom:hunter2-secret@127.0.0.1:1/prom?connect_timeout=2")
+        .arg("--db")
+        .arg(dir.path().join("prom.db"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("prom runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("127.0.0.1:1 (database prom)"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
