@@ -30,11 +30,16 @@ pub fn record_version(conn: &Connection, q: &Questionnaire, now: DateTime<Utc>) 
             q.version + 1
         ))),
         None => {
-            conn.execute(
+            // Another node starting at the same moment may record it
+            // first: then its hash is compared like a known one.
+            let n = conn.execute(
                 "INSERT INTO questionnaire_versions (questionnaire_id, version, hash, compiled, first_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (questionnaire_id, version) DO NOTHING",
                 params![q.id, q.version, q.hash, q.to_json().to_string(), ts(now)],
             )?;
+            if n == 0 {
+                return record_version(conn, q, now);
+            }
             Ok(true)
         }
     }

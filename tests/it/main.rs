@@ -18,6 +18,7 @@ mod helpers;
 mod hostile_files;
 mod language;
 mod mail;
+mod nodes;
 mod patient_flow;
 mod patient_pages;
 mod plans;

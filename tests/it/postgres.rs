@@ -304,10 +304,10 @@ async fn two_nodes_on_one_database_store_each_submission_once_in_one_audit_chain
                 "questionnaire": "phq9",
                 "patient": format!("N{}", i % 20),
                 "answers": phq9([1, 1, 1, 1, 0, 0, 0, 0, item9]),
+                "idempotency_key": format!("k{i}"),
             });
             http.post(format!("{base}/api/v1/responses"))
                 .bearer_auth(&key)
-                .header("Idempotency-Key", format!("k{i}"))
                 .json(&body)
                 .send()
                 .await
@@ -560,8 +560,12 @@ async fn with_its_database_lost_the_server_answers_503_keeps_running_and_recover
             let r = http
                 .post(format!("{base}/api/v1/responses"))
                 .bearer_auth(&key)
-                .header("Idempotency-Key", format!("lost-{i}"))
-                .json(&serde_json::json!({"questionnaire": "phq9", "patient": "L1", "answers": phq9([1; 9])}))
+                .json(&serde_json::json!({
+                    "questionnaire": "phq9",
+                    "patient": "L1",
+                    "answers": phq9([1; 9]),
+                    "idempotency_key": format!("lost-{i}"),
+                }))
                 .send()
                 .await
                 .expect("post");
