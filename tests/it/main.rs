@@ -13,6 +13,7 @@ mod broken_files;
 mod cli;
 mod clinic;
 mod durability;
+mod failover;
 mod fhir;
 mod helpers;
 mod hostile_files;
