@@ -40,6 +40,8 @@ struct Args {
     seed_patients: u64,
     queries: usize,
     pages: u64,
+    /// The server's PostgreSQL database (instead of the SQLite file `db`).
+    database: Option<String>,
 }
 
 fn args() -> Args {
@@ -55,6 +57,7 @@ fn args() -> Args {
         seed_patients: 200_000,
         queries: 0,
         pages: 0,
+        database: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +74,7 @@ fn args() -> Args {
             "--seed-patients" => a.seed_patients = val().parse().expect("a number"),
             "--queries" => a.queries = val().parse().expect("a number"),
             "--pages" => a.pages = val().parse().expect("seconds"),
+            "--database" => a.database = Some(val()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -122,17 +126,37 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
     for ext in ["", "-wal", "-shm", ".audit-key", ".audit-head"] {
         let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
     }
-    let conn = storage::open(&path, &Options::default()).expect("baseline db");
+    let rate = baseline_submissions_on(&storage::Database::Sqlite(path.clone()), seconds);
+    for ext in ["", "-wal", "-shm", ".audit-key", ".audit-head"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
+    rate
+}
+
+/// The storage work of a submission done directly on `db`, 100 per
+/// commit on one connection (as the server's writer does): the history
+/// page read, the response, its 2 scores and its audit row. On a database
+/// that holds other data it uses a clinic and patients of its own.
+fn baseline_submissions_on(db: &storage::Database, seconds: f64) -> f64 {
+    let mut conn = storage::open_database(db, &Options::default()).expect("baseline db");
     let now = prom::clock::Clock::now(&prom::clock::SystemClock);
-    conn.execute_batch(
-        "INSERT INTO clinics (id, name, created_at) VALUES ('c', 'C', '2026-01-01T00:00:00.000Z');
-         INSERT INTO questionnaire_versions VALUES ('phq9', 1, 'h', '{}', '2026-01-01T00:00:00.000Z');",
+    let run = std::process::id();
+    let clinic = format!("c{run}");
+    conn.execute(
+        "INSERT INTO clinics (id, name, created_at) VALUES (?1, 'C', '2026-01-01T00:00:00.000Z')",
+        [&clinic],
     )
     .expect("clinic");
+    conn.execute(
+        "INSERT INTO questionnaire_versions VALUES ('phq9', 1, 'h', '{}', '2026-01-01T00:00:00.000Z')
+         ON CONFLICT (questionnaire_id, version) DO NOTHING",
+        (),
+    )
+    .expect("version");
     for p in 0..1000 {
         conn.execute(
-            "INSERT INTO patients (id, clinic_id, ref, created_at) VALUES (?1, 'c', ?1, '2026-01-01')",
-            [format!("P{p}")],
+            "INSERT INTO patients (id, clinic_id, ref, created_at) VALUES (?1, ?2, ?1, '2026-01-01')",
+            prom::params![format!("P{run}-{p}"), clinic],
         )
         .expect("patient");
     }
@@ -140,9 +164,10 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed().as_secs_f64() < seconds {
-        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        let tx = conn.transaction().expect("begin");
+        let conn = &*tx;
         for _ in 0..100 {
-            let patient = format!("P{}", n % 1000);
+            let patient = format!("P{run}-{}", n % 1000);
             let id = uuid::Uuid::now_v7().to_string();
             let ts = prom::storage::ids::ts(now);
             let history: Vec<String> = conn
@@ -160,10 +185,10 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
             conn.prepare_cached(
                 "INSERT INTO responses (id, clinic_id, patient_id, questionnaire_id, version, hash, mode,
                     submitted_at, response_date, answers, score_values, fired, level, actor)
-                 VALUES (?1, 'c', ?2, 'phq9', 1, 'h', 'app', ?3, '2026-01-01', ?4, '{\"total\":7,\"phq2\":2}', '[]', 'green', 'api:c')",
+                 VALUES (?1, ?5, ?2, 'phq9', 1, 'h', 'app', ?3, '2026-01-01', ?4, '{\"total\":7,\"phq2\":2}', '[]', 'green', 'api:c')",
             )
             .expect("insert")
-            .execute(prom::params![id, patient, ts, answers])
+            .execute(prom::params![id, patient, ts, answers, clinic])
             .expect("response");
             for (s, v) in [("total", "7"), ("phq2", "2")] {
                 conn.prepare_cached(
@@ -174,10 +199,10 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
                 .expect("score");
             }
             prom::storage::audit::record(
-                &conn,
+                conn,
                 "api:c",
                 "response.submit",
-                "c",
+                &clinic,
                 Some(&patient),
                 Some(&id),
                 now,
@@ -185,14 +210,9 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
             .expect("audit");
             n += 1;
         }
-        conn.execute_batch("COMMIT").expect("commit");
+        tx.commit().expect("commit");
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    drop(conn);
-    for ext in ["", "-wal", "-shm", ".audit-key", ".audit-head"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
-    }
-    rate
+    n as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Fills the database directly: a clinic `scale`, `patients` patients and
@@ -379,7 +399,16 @@ fn main() {
         seed(&a);
         return;
     }
-    if a.baseline {
+    // On PostgreSQL: the clinic and key there, and the baseline there.
+    let database = match &a.database {
+        Some(url) => storage::Database::parse(url, &dir.join("postgres")).expect("database URL"),
+        None => storage::Database::Sqlite(a.db.clone()),
+    };
+    if a.baseline && matches!(database, storage::Database::Postgres { .. }) {
+        let subs = baseline_submissions_on(&database, 10.0);
+        println!("raw PostgreSQL baseline (the same server, one connection):");
+        println!("  a submission's storage work, 100 per commit: {subs:>9.0} submissions/s");
+    } else if a.baseline {
         let one = baseline(&dir, 1, 3.0);
         let hundred = baseline(&dir, 100, 3.0);
         let subs = baseline_submissions(&dir, 5.0);
@@ -393,7 +422,7 @@ fn main() {
     let clinic = format!("load_{}", std::process::id());
     let key = prom::security::new_token("prom_key_");
     {
-        let mut conn = storage::open(&a.db, &Options::default()).expect("the server's database");
+        let mut conn = storage::open_database(&database, &Options::default()).expect("the server's database");
         storage::wait_for_writer(&mut conn).expect("busy handler");
         let now = prom::clock::Clock::now(&prom::clock::SystemClock);
         let tx = conn.transaction().expect("tx");
