@@ -422,7 +422,8 @@ fn main() {
     let clinic = format!("load_{}", std::process::id());
     let key = prom::security::new_token("prom_key_");
     {
-        let mut conn = storage::open_database(&database, &Options::default()).expect("the server's database");
+        let mut conn =
+            storage::open_database(&database, &Options::default()).expect("the server's database");
         storage::wait_for_writer(&mut conn).expect("busy handler");
         let now = prom::clock::Clock::now(&prom::clock::SystemClock);
         let tx = conn.transaction().expect("tx");

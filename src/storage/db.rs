@@ -510,25 +510,26 @@ impl<'c> Lite<'c> {
     }
 }
 
-fn lite_params(values: &[Value<'_>]) -> Vec<rusqlite::types::Value> {
-    values
-        .iter()
-        .map(|v| match v {
-            Value::Null => rusqlite::types::Value::Null,
-            Value::Int(i) => rusqlite::types::Value::Integer(*i),
-            Value::Real(f) => rusqlite::types::Value::Real(*f),
-            Value::Text(s) => rusqlite::types::Value::Text(s.to_string()),
-        })
-        .collect()
+/// A value bound to SQLite as it is, text borrowed (no copy).
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef as R};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => R::Null,
+            Value::Int(i) => R::Integer(*i),
+            Value::Real(f) => R::Real(*f),
+            Value::Text(t) => R::Text(t.as_bytes()),
+        }))
+    }
 }
 
 impl Statement<'_> {
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
         let values = params.values();
         match self {
-            Statement::Sqlite(s) => Ok(s
-                .raw()
-                .execute(rusqlite::params_from_iter(lite_params(&values)))?),
+            Statement::Sqlite(s) => {
+                Ok(s.raw().execute(rusqlite::params_from_iter(values.iter()))?)
+            }
             Statement::Postgres(pg, sql, cache) => {
                 let st = pg.prepared(sql, *cache, &values)?;
                 let bound = bind(&st, &values)?;
@@ -575,9 +576,7 @@ impl Statement<'_> {
         let values = params.values();
         match self {
             Statement::Sqlite(s) => {
-                let rows = s
-                    .raw()
-                    .query(rusqlite::params_from_iter(lite_params(&values)))?;
+                let rows = s.raw().query(rusqlite::params_from_iter(values.iter()))?;
                 Ok(Rows::Sqlite(rows))
             }
             Statement::Postgres(pg, sql, cache) => {
