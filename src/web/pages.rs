@@ -160,6 +160,20 @@ pub struct Pages {
     cache: Option<Mutex<lru::LruCache<Vec<u8>, Arc<str>>>>,
 }
 
+/// The answer to a form page's visibility request: the ids of the
+/// questions the page shows for its answers, never cached.
+pub fn visible_answer(view: &crate::core::form::PageView) -> actix_web::HttpResponse {
+    let shown: Vec<&str> = view
+        .items
+        .iter()
+        .filter(|i| i.visible)
+        .map(|i| i.id.as_str())
+        .collect();
+    actix_web::HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "visible": shown }))
+}
+
 /// The language of a request that has no session to say it: `?lang=en`
 /// or `?lang=da`, else English when the browser asks for it first, else
 /// Danish.

@@ -144,15 +144,7 @@ async fn visible(
     let (page, answers) = merge_page(q, answers, &fields);
     let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
     let view = page_view(q, &lang, &answers, page, &[], date);
-    let shown: Vec<&str> = view
-        .items
-        .iter()
-        .filter(|i| i.visible)
-        .map(|i| i.id.as_str())
-        .collect();
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "visible": shown }))
+    super::pages::visible_answer(&view)
 }
 
 #[derive(Serialize)]

@@ -440,15 +440,7 @@ async fn visible(
     let (page, answers) = merge_page(&q, answers, &fields);
     let date = local_date(state.clock.now(), "Europe/Copenhagen");
     let view = page_view(&q, &v.session.language, &answers, page, &[], date);
-    let shown: Vec<&str> = view
-        .items
-        .iter()
-        .filter(|i| i.visible)
-        .map(|i| i.id.as_str())
-        .collect();
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "visible": shown }))
+    super::pages::visible_answer(&view)
 }
 
 #[derive(serde::Deserialize)]
