@@ -328,7 +328,11 @@ fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "prom is listening on http://{}", r.addr);
-    let _ = writeln!(out, "  database:       {}", config.db.display());
+    let database = config
+        .database()
+        .map(|d| d.describe())
+        .unwrap_or_else(|_| config.db.display().to_string());
+    let _ = writeln!(out, "  database:       {database}");
     let _ = writeln!(out, "  questionnaires: {}", config.questionnaires.display());
     let _ = match &config.smtp_url {
         Some(_) => writeln!(out, "  e-mail:         sent over SMTP"),
