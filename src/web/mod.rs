@@ -160,7 +160,15 @@ pub fn server(
     let srv = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            // Every answer, the framework's own errors included, carries
+            // the security headers (a page's own are kept).
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Content-Security-Policy", pages::CSP))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("X-Frame-Options", "DENY")),
+            )
             .configure(api::routes)
             .configure(patient::routes)
             .configure(clinic::routes)

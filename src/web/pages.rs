@@ -362,14 +362,14 @@ fn broken(e: impl std::fmt::Debug, template: &str) -> HttpResponse {
 /// A page's response with the headers every page carries: no scripts from
 /// elsewhere (and none inline), no framing, no referrer, no caching of
 /// patient data.
+/// The content security policy of every answer.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
 pub fn page(status: StatusCode) -> HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
     b.content_type("text/html; charset=utf-8")
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Frame-Options", "DENY"));

@@ -687,3 +687,50 @@ async fn each_action_is_confirmed_and_quieting_a_rule_says_the_item_stays_open()
     let page = nurse.get("/clinic?done=%3Cscript%3E").await;
     assert!(!page.body.contains("role=\"status\">c_done"));
 }
+
+#[tokio::test]
+async fn the_frameworks_own_error_answers_carry_the_security_headers_too() {
+    let app = spawn().await;
+    let http = reqwest::Client::new();
+    let answers = [
+        // A body that is not JSON, for the JSON API (the framework's 4xx).
+        http.post(format!("{}/api/v1/responses", app.base))
+            .bearer_auth(&app.key_a)
+            .header("Content-Type", "text/plain")
+            .body("not json")
+            .send()
+            .await
+            .expect("post"),
+        // An address nothing answers, of the API and of the pages.
+        http.get(format!("{}/api/v1/nothing", app.base))
+            .send()
+            .await
+            .expect("get"),
+        http.get(format!("{}/nothing", app.base))
+            .send()
+            .await
+            .expect("get"),
+    ];
+    for r in answers {
+        let status = r.status();
+        assert!(status.is_client_error(), "{status}");
+        for (name, want) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            assert_eq!(
+                r.headers().get(name).and_then(|v| v.to_str().ok()),
+                Some(want),
+                "{status}: {name}"
+            );
+        }
+        assert!(
+            r.headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("frame-ancestors 'none'")),
+            "{status}: CSP"
+        );
+    }
+}
