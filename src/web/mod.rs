@@ -149,6 +149,28 @@ async fn unknown_address(
     )
 }
 
+/// A form body the framework could not read (wrong content type, too
+/// large, not a form): prom's page in the request's language, 400.
+fn unreadable_form(req: &actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return actix_web::HttpResponse::BadRequest().finish();
+    };
+    let lang = pages::request_language(req);
+    let mut c = tera::Context::new();
+    c.insert(
+        "heading",
+        &state.pages.text(lang, "form_unreadable_heading"),
+    );
+    c.insert("message", &state.pages.text(lang, "form_unreadable"));
+    c.insert("back", "/");
+    state.pages.render(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        "patient/problem.html",
+        lang,
+        c,
+    )
+}
+
 /// Builds the HTTP server on an already bound listener.
 pub fn server(
     state: Arc<AppState>,
@@ -156,19 +178,29 @@ pub fn server(
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
     let limits = state.limits;
+    // Served over HTTPS (the public base URL says so): browsers are told
+    // to keep to it.
+    let https = state.base_url.starts_with("https://");
     let data = web::Data::from(state);
     let srv = HttpServer::new(move || {
+        // Every answer, the framework's own errors included, carries the
+        // security headers (a page's own are kept).
+        let mut headers = middleware::DefaultHeaders::new()
+            .add(("X-Content-Type-Options", "nosniff"))
+            .add(("Content-Security-Policy", pages::CSP))
+            .add(("Referrer-Policy", "no-referrer"))
+            .add(("X-Frame-Options", "DENY"));
+        if https {
+            headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+        }
         App::new()
             .app_data(data.clone())
-            // Every answer, the framework's own errors included, carries
-            // the security headers (a page's own are kept).
-            .wrap(
-                middleware::DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Content-Security-Policy", pages::CSP))
-                    .add(("Referrer-Policy", "no-referrer"))
-                    .add(("X-Frame-Options", "DENY")),
-            )
+            // A form the framework cannot read answers prom's page.
+            .app_data(web::FormConfig::default().error_handler(|e, req| {
+                let page = unreadable_form(req);
+                actix_web::error::InternalError::from_response(e, page).into()
+            }))
+            .wrap(headers)
             .configure(api::routes)
             .configure(patient::routes)
             .configure(clinic::routes)

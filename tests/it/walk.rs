@@ -734,3 +734,43 @@ async fn the_frameworks_own_error_answers_carry_the_security_headers_too() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_form_the_framework_cannot_read_gets_prom_s_page_and_https_gets_hsts() {
+    let app = spawn().await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/clinic/login", app.base))
+        .header("Content-Type", "application/json")
+        .header("Accept-Language", "da")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.headers().get("strict-transport-security").is_none(),
+        "http"
+    );
+    let body = r.text().await.expect("body");
+    assert!(
+        body.contains("<html lang=\"da\"") && body.contains("Formularen kunne ikke læses"),
+        "{body}"
+    );
+    // With an https public address, every answer says to keep to https.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = crate::helpers::config(dir.path());
+    cfg.base_url = Some("https://prom.example.org".into());
+    let secure = crate::helpers::spawn_in(cfg, dir).await;
+    for path in ["/healthz", "/", "/nothing"] {
+        let r = reqwest::get(format!("{}{path}", secure.base))
+            .await
+            .expect("get");
+        assert_eq!(
+            r.headers()
+                .get("strict-transport-security")
+                .and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+}
