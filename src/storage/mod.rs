@@ -495,10 +495,6 @@ pub struct Readers {
 }
 
 impl Readers {
-    pub fn new(path: &Path, opts: &Options) -> Readers {
-        Readers::of(&Database::Sqlite(path.to_path_buf()), opts)
-    }
-
     pub fn of(db: &Database, opts: &Options) -> Readers {
         Readers {
             db: db.clone(),

@@ -500,6 +500,19 @@ fn when(ts: &str) -> String {
     ts.replace('T', " ").chars().take(16).collect()
 }
 
+/// Snoozes with their end as the workspace shows times.
+fn dated_snoozes(
+    snoozes: Vec<crate::storage::review::Snooze>,
+) -> Vec<crate::storage::review::Snooze> {
+    snoozes
+        .into_iter()
+        .map(|mut s| {
+            s.until = when(&s.until);
+            s
+        })
+        .collect()
+}
+
 /// How long since `ts`, in words of `lang`: minutes, hours or days.
 fn waited(ts: &str, now: chrono::DateTime<chrono::Utc>, lang: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {

@@ -253,14 +253,7 @@ async fn patient_page(
     c.insert("charts", &charts);
     c.insert("plans", &plans);
     c.insert("invitations", &invites);
-    let snoozes: Vec<review::Snooze> = snoozes
-        .into_iter()
-        .map(|mut s| {
-            s.until = when(&s.until);
-            s
-        })
-        .collect();
-    c.insert("snoozes", &snoozes);
+    c.insert("snoozes", &super::dated_snoozes(snoozes));
     c.insert("questionnaires", &questionnaires);
     c.insert("link", &link);
     c.insert(

@@ -61,7 +61,6 @@ pub(super) async fn response_page(
     refused: Option<Refused>,
     done: Option<String>,
 ) -> HttpResponse {
-    let (state, me) = (state.clone(), me);
     let now = state.clock.now();
     let (clinic, actor, rid) = (me.clinic(), me.actor(), id.clone());
     // The read is logged before anything is shown (and only for the
@@ -88,12 +87,12 @@ pub(super) async fn response_page(
         .await;
     let patient_id = match logged {
         Ok(Some(p)) => p,
-        Ok(None) => return not_found(&state, me),
-        Err(e) => return failed(&state, e),
+        Ok(None) => return not_found(state, me),
+        Err(e) => return failed(state, e),
     };
     let (clinic, pid) = (me.clinic(), patient_id.clone());
     let at = crate::storage::ids::ts(now);
-    let loaded = read(&state, move |c| {
+    let loaded = read(state, move |c| {
         let r = crate::storage::responses::get_response(c, &clinic, &id)?;
         let q = crate::storage::versions::load_version(c, &r.questionnaire, r.version)?;
         let item = review::work_item_of_response(c, &clinic, &id)?;
@@ -112,8 +111,8 @@ pub(super) async fn response_page(
     .await;
     let (r, q, item, events, snoozes, earlier) = match loaded {
         Ok(x) => x,
-        Err(crate::storage::StorageError::NotFound) => return not_found(&state, me),
-        Err(e) => return failed(&state, e),
+        Err(crate::storage::StorageError::NotFound) => return not_found(state, me),
+        Err(e) => return failed(state, e),
     };
     let lang = me.lang.clone();
     // Which answers made which rule fire, and what the rules on earlier
@@ -182,7 +181,7 @@ pub(super) async fn response_page(
                 level: f.level.clone(),
                 level_text: state.pages.text(&lang, &format!("c_level_{}", f.level)),
                 text: flag_text(&f.text, &lang, &f.rule),
-                why: why(&state, &q, &r, &reads, earlier.as_ref(), &lang),
+                why: why(state, &q, &r, &reads, earlier.as_ref(), &lang),
             }
         })
         .collect();
@@ -192,9 +191,9 @@ pub(super) async fn response_page(
             (
                 when(&e.at),
                 state.pages.text(&lang, &format!("c_status_{}", e.status)),
-                event_actor(&state, &lang, &e.by),
+                event_actor(state, &lang, &e.by),
                 e.note
-                    .map(|n| event_note(&state, &lang, &n))
+                    .map(|n| event_note(state, &lang, &n))
                     .unwrap_or_default(),
             )
         })
@@ -225,16 +224,9 @@ pub(super) async fn response_page(
     c.insert("answers", &answers);
     c.insert("scores", &scores);
     c.insert("flags", &flags);
-    c.insert("item", &item.as_ref().map(|i| item_view(&state, me, i)));
+    c.insert("item", &item.as_ref().map(|i| item_view(state, me, i)));
     c.insert("events", &events);
-    let snoozes: Vec<review::Snooze> = snoozes
-        .into_iter()
-        .map(|mut s| {
-            s.until = when(&s.until);
-            s
-        })
-        .collect();
-    c.insert("snoozes", &snoozes);
+    c.insert("snoozes", &super::dated_snoozes(snoozes));
     c.insert("outcomes", &outcomes);
     let status = match &refused {
         Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -242,7 +234,7 @@ pub(super) async fn response_page(
     };
     c.insert("refused_note", &refused.as_ref().map(|x| x.note.as_str()));
     c.insert("done_text", &done);
-    render(&state, me, status, "clinic/response.html", c)
+    render(state, me, status, "clinic/response.html", c)
 }
 
 #[derive(Serialize)]
