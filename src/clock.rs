@@ -18,6 +18,15 @@ impl Clock for SystemClock {
     }
 }
 
+/// Seconds since this process first asked: for liveness (the mailer's
+/// heartbeat, the scheduler's lag), which must follow real time even when
+/// a test stops the clinical clock.
+pub fn uptime_secs() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    i64::try_from(start.elapsed().as_secs()).unwrap_or(i64::MAX)
+}
+
 /// A clock stopped at one instant, for tests.
 pub struct FixedClock(pub DateTime<Utc>);
 

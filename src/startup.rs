@@ -4,7 +4,11 @@
 
 use anyhow::{Context, bail};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The questionnaires folder when none is named; when it does not exist,
+/// the questionnaires built into the binary are served.
+pub const DEFAULT_QUESTIONNAIRES: &str = "questionnaires";
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
@@ -39,6 +43,10 @@ pub struct Config {
     pub page_cache: usize,
     /// How often the scheduler looks for digests and escalations due.
     pub scheduler_tick: std::time::Duration,
+    /// Where `/metrics` is served, apart from the public listener.
+    pub metrics_listen: Option<String>,
+    /// A bearer token that also opens `/metrics` on the public listener.
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -66,7 +74,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             db: "data/prom.db".into(),
             database: None,
-            questionnaires: "questionnaires".into(),
+            questionnaires: DEFAULT_QUESTIONNAIRES.into(),
             base_url: None,
             smtp_url: None,
             smtp_ca: None,
@@ -79,6 +87,8 @@ impl Default for Config {
             limits: web::Limits::default(),
             page_cache: web::pages::CACHED_PAGES,
             scheduler_tick: std::time::Duration::from_secs(30),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
@@ -99,6 +109,7 @@ fn scheduler(state: std::sync::Weak<AppState>, tick: std::time::Duration) {
             };
             let (now, base) = (s.clock.now(), s.base_url.clone());
             let writer = s.writer.clone();
+            s.stats.scheduler_ran(crate::clock::uptime_secs(), tick);
             drop(s);
             match writer
                 .write(move |c| {
@@ -181,15 +192,44 @@ pub struct Running {
     /// What `--demo` seeded, to print.
     pub demo: Option<crate::demo::Seeded>,
     pub mailer: Mailer,
+    /// The metrics listener's address and server, when configured.
+    pub metrics: Option<(SocketAddr, actix_web::dev::Server)>,
+    /// Where the questionnaires came from, to print.
+    pub questionnaires: String,
 }
 
 /// Starts everything; the returned server still has to be awaited.
 pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let catalog = Catalog::load(&config.questionnaires).map_err(|rendered| {
-        anyhow::anyhow!("the questionnaires in {} have errors; prom will not start until they are fixed:\n{rendered}", config.questionnaires.display())
-    })?;
+    let (catalog, questionnaires) = if config.questionnaires == Path::new(DEFAULT_QUESTIONNAIRES)
+        && !config.questionnaires.exists()
+    {
+        // Run from anywhere: the shipped questionnaires are in the binary.
+        (
+            Catalog::shipped(),
+            format!(
+                "built in ({} shipped; a folder `{DEFAULT_QUESTIONNAIRES}` here would replace them)",
+                crate::catalog::SHIPPED.len()
+            ),
+        )
+    } else {
+        let catalog = Catalog::load(&config.questionnaires).map_err(|rendered| {
+            anyhow::anyhow!("the questionnaires in {} have errors; prom will not start until they are fixed:\n{rendered}", config.questionnaires.display())
+        })?;
+        (catalog, config.questionnaires.display().to_string())
+    };
+    if config.base_url.is_none() && !config.demo {
+        tracing::warn!(
+            "no public base URL is configured (--base-url, PROM_BASE_URL or base_url in the configuration file): links in e-mails and invitations will use the listening address, which patients may not reach"
+        );
+    }
     let listener = TcpListener::bind(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let metrics_listener = match &config.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a).with_context(|| format!("cannot listen for metrics on {a}"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     let base_url = config
         .base_url
@@ -289,7 +329,26 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             .fit_to_files(open_file_limit(), config.workers.max(1)),
         stats: Default::default(),
         pages: web::pages::Pages::load()?.with_cache(config.page_cache),
+        readiness: web::health::Readiness::new(
+            database.clone(),
+            config.storage.clone(),
+            mailer.beat.clone(),
+        ),
+        metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
     });
+    if state.metrics_token.is_some() || metrics_listener.is_some() {
+        web::observe::recorder();
+    }
+    let metrics = match metrics_listener {
+        Some(l) => {
+            let addr = l.local_addr()?;
+            Some((
+                addr,
+                web::observe::server(actix_web::web::Data::from(state.clone()), l)?,
+            ))
+        }
+        None => None,
+    };
     summaries(Arc::downgrade(&state));
     scheduler(Arc::downgrade(&state), config.scheduler_tick);
     let server = web::server(state, listener, config.workers.max(1))?;
@@ -299,5 +358,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         server,
         demo,
         mailer,
+        metrics,
+        questionnaires,
     })
 }

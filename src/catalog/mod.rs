@@ -129,7 +129,46 @@ pub fn load_file(path: &Path) -> Entry {
 /// Loads every questionnaire at `path` and checks what only a folder can
 /// show: two files with the same id.
 pub fn load(path: &Path) -> Result<Vec<Entry>, CatalogError> {
-    let mut entries: Vec<Entry> = find(path)?.iter().map(|p| load_file(p)).collect();
+    let entries: Vec<Entry> = find(path)?.iter().map(|p| load_file(p)).collect();
+    Ok(refuse_repeated_ids(entries))
+}
+
+/// The questionnaires shipped in the repository's `questionnaires/`
+/// folder, built into the binary so that `prom serve --demo` works from
+/// any folder (a `questionnaires` folder on disk overrides them).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "chronic_followup.yaml",
+        include_str!("../../questionnaires/chronic_followup.yaml"),
+    ),
+    ("gad7.yaml", include_str!("../../questionnaires/gad7.yaml")),
+    (
+        "ovarian_followup.yaml",
+        include_str!("../../questionnaires/ovarian_followup.yaml"),
+    ),
+    (
+        "pain_nrs.yaml",
+        include_str!("../../questionnaires/pain_nrs.yaml"),
+    ),
+    ("phq9.yaml", include_str!("../../questionnaires/phq9.yaml")),
+];
+
+/// The built-in questionnaires ([`SHIPPED`]), compiled.
+pub fn shipped() -> Vec<Entry> {
+    let entries = SHIPPED
+        .iter()
+        .map(|(name, source)| Entry {
+            path: PathBuf::from(name),
+            display: format!("(built in) {name}"),
+            source: (*source).to_string(),
+            compiled: compile_yaml(source),
+        })
+        .collect();
+    refuse_repeated_ids(entries)
+}
+
+/// Marks every questionnaire whose id an earlier one already uses.
+fn refuse_repeated_ids(mut entries: Vec<Entry>) -> Vec<Entry> {
     for i in 0..entries.len() {
         let Some(id) = entries[i].questionnaire().map(|q| q.id.clone()) else {
             continue;
@@ -157,7 +196,7 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, CatalogError> {
             e.compiled.questionnaire = None;
         }
     }
-    Ok(entries)
+    entries
 }
 
 /// The questionnaires a server serves, by id.
@@ -173,7 +212,16 @@ impl Catalog {
     /// Loads every questionnaire at `path`. Any error refuses the whole
     /// catalog: the message holds every diagnostic, rendered.
     pub fn load(path: &Path) -> Result<Catalog, String> {
-        let entries = load(path).map_err(|e| e.to_string())?;
+        Catalog::of(load(path).map_err(|e| e.to_string())?)
+    }
+
+    /// The built-in questionnaires ([`SHIPPED`]).
+    pub fn shipped() -> Catalog {
+        Catalog::of(shipped()).unwrap_or_else(|_| Catalog::from_questionnaires([]))
+    }
+
+    /// The compiled entries, or every error rendered.
+    fn of(entries: Vec<Entry>) -> Result<Catalog, String> {
         let rendered: String = entries
             .iter()
             .filter(|e| e.errors() > 0)

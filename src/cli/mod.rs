@@ -2,7 +2,7 @@
 //! catalog and the core together and owns exit codes: 0 success, 1 a
 //! problem found in the questionnaires, 2 bad input.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +10,8 @@ use crate::catalog;
 use crate::core::testing;
 
 mod admin;
+pub mod config;
+mod doctor;
 mod import;
 
 #[derive(Parser)]
@@ -19,6 +21,11 @@ mod import;
     about = "An engine for electronic patient-reported outcome measures"
 )]
 struct Cli {
+    /// A TOML file holding any of the settings below (keys are the flags'
+    /// names with `_` for `-`); a flag or an environment variable wins
+    /// over it.
+    #[arg(long, env = "PROM_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +53,14 @@ enum Command {
     },
     /// Run the web application and API.
     Serve(Serve),
+    /// The configuration: `prom config check` prints the effective
+    /// settings of `serve` and where each came from.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Check what `prom serve` needs: the database, files and permissions,
+    /// free disk, the SMTP server, the clock, the configuration. One line
+    /// each with a fix; exit 0 when all pass, 1 otherwise.
+    Doctor(Serve),
     /// Clinics (departments).
     #[command(subcommand)]
     Clinic(admin::ClinicCmd),
@@ -97,6 +112,14 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the settings `prom serve` would run with (secrets masked) and
+    /// where each came from: flag, environment, file or default. Exit 1 on
+    /// an unknown key or a wrong value in the file.
+    Check(Serve),
+}
+
 /// The database every command but check and test works on.
 #[derive(Args, Debug, Clone)]
 pub struct DbArg {
@@ -140,6 +163,12 @@ impl DbArg {
             _ => self.db.clone(),
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -195,6 +224,22 @@ pub struct Serve {
     /// questionnaires, digests and escalations that fell due.
     #[arg(long, env = "PROM_SCHEDULER_SECONDS", default_value_t = 30)]
     scheduler_seconds: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (a listener of its
+    /// own, for the monitoring network).
+    #[arg(long, env = "PROM_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
+    /// Also serve /metrics on the public listener to a client that sends
+    /// this as `Authorization: Bearer TOKEN`.
+    #[arg(long, env = "PROM_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Log lines as text or as JSON (one object per line, with the
+    /// request id of the request they belong to).
+    #[arg(long, env = "PROM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// What to log: a level (error, warn, info, debug) or a filter such as
+    /// `info,prom::access=debug` (an access line per request).
+    #[arg(long, env = "PROM_LOG", default_value = "info")]
+    log_level: String,
     /// Testing only: limit the database to this many pages (simulates a full disk).
     #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
     test_max_db_pages: Option<u64>,
@@ -204,11 +249,43 @@ pub struct Serve {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cmd = Cli::command();
+    let first = cmd
+        .clone()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|e| e.exit());
+    let checking = first.subcommand_name() == Some("config");
+    let file = match first.get_one::<PathBuf>("config") {
+        Some(path) => match config::read(path, &cmd) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(if checking { 1 } else { 2 });
+            }
+        },
+        None => None,
+    };
+    let (args, sources) = config::layer(&cmd, args, file.as_ref()).unwrap_or_else(|e| e.exit());
+    let matches = cmd
+        .clone()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
+        Command::Config(ConfigCmd::Check(s)) => config_check(&cmd, &matches, &sources, s),
         Command::Check { path, .. } => check(&path),
         Command::Test { path, .. } => test(&path),
         Command::Serve(s) => serve(s),
+        Command::Doctor(s) => doctor::run(doctor::Settings {
+            database: s.db.database(),
+            state: &s.db.files(),
+            mail_dir: &s.mail_dir,
+            smtp_url: s.smtp_url.as_deref(),
+            smtp_ca: s.smtp_ca.as_deref(),
+            base_url: s.base_url.as_deref(),
+            questionnaires: &s.questionnaires,
+        }),
         Command::Clinic(c) => admin::run(admin::Cmd::Clinic(c)),
         Command::User(c) => admin::run(admin::Cmd::User(c)),
         Command::Patient(c) => admin::run(admin::Cmd::Patient(c)),
@@ -225,15 +302,83 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `prom config check`: each setting of `serve`, its value (secrets
+/// masked) and where it came from; then whether the database URL parses.
+fn config_check(
+    cmd: &clap::Command,
+    matches: &clap::ArgMatches,
+    sources: &std::collections::BTreeMap<String, config::Source>,
+    s: Serve,
+) -> ExitCode {
+    let Some(("config", m)) = matches.subcommand() else {
+        return ExitCode::from(2);
+    };
+    let Some(("check", m)) = m.subcommand() else {
+        return ExitCode::from(2);
+    };
+    let Some(check) = cmd
+        .find_subcommand("config")
+        .and_then(|c| c.find_subcommand("check"))
+    else {
+        return ExitCode::from(2);
+    };
+    let mut rows = Vec::new();
+    for a in check.get_arguments() {
+        let id = a.get_id().as_str();
+        let Some(source) = sources.get(id) else {
+            continue;
+        };
+        let value = m
+            .get_raw(id)
+            .map(|vs| {
+                vs.map(|v| v.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|| "(not set)".into());
+        let value = match a.get_action() {
+            clap::ArgAction::SetTrue => m.get_flag(id).to_string(),
+            _ => value,
+        };
+        rows.push((
+            id.to_string(),
+            config::masked(id, &value),
+            source.to_string(),
+        ));
+    }
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    for (id, value, source) in &rows {
+        println!("{id:width$} = {value}  # {source}");
+    }
+    if let Err(e) = s.db.database() {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
 fn serve(s: Serve) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PROM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&s.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: `{}` is not a log level or filter: {e}", s.log_level);
+            return ExitCode::from(2);
+        }
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match s.log_format {
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let config = crate::startup::Config {
         listen: s.listen,
         db: s.db.db,
@@ -260,13 +405,22 @@ fn serve(s: Serve) -> ExitCode {
         },
         page_cache: s.page_cache,
         scheduler_tick: std::time::Duration::from_secs(s.scheduler_seconds.max(1)),
+        metrics_listen: s.metrics_listen,
+        metrics_token: s.metrics_token,
     };
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
         let running =
             crate::startup::start(&config, std::sync::Arc::new(crate::clock::SystemClock))?;
         print_start(&running, &config);
+        let metrics = running.metrics.as_ref().map(|(_, m)| m.handle());
+        if let Some((_, m)) = running.metrics {
+            actix_web::rt::spawn(m);
+        }
         running.server.await?;
+        if let Some(m) = metrics {
+            m.stop(true).await;
+        }
         drop(running.mailer);
         // A clean shutdown leaves the WAL empty: the writer and reader
         // threads may not close their connections before the process ends,
@@ -333,7 +487,10 @@ fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
         .map(|d| d.describe())
         .unwrap_or_else(|_| config.db.display().to_string());
     let _ = writeln!(out, "  database:       {database}");
-    let _ = writeln!(out, "  questionnaires: {}", config.questionnaires.display());
+    let _ = writeln!(out, "  questionnaires: {}", r.questionnaires);
+    if let Some((addr, _)) = &r.metrics {
+        let _ = writeln!(out, "  metrics:        http://{addr}/metrics");
+    }
     let _ = match &config.smtp_url {
         Some(_) => writeln!(out, "  e-mail:         sent over SMTP"),
         None => writeln!(

@@ -57,6 +57,8 @@ enum Transport_ {
 pub struct Mailer {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// When the mailer last began a turn (Unix seconds): `/readyz` reads it.
+    pub beat: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Drop for Mailer {
@@ -101,6 +103,10 @@ impl Mailer {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let beat = Arc::new(std::sync::atomic::AtomicI64::new(
+            crate::clock::uptime_secs(),
+        ));
+        let beating = beat.clone();
         let thread = std::thread::Builder::new()
             .name("prom-mailer".into())
             .spawn(move || {
@@ -109,6 +115,7 @@ impl Mailer {
                 // process runs short of them.
                 let mut conn: Option<storage::Connection> = None;
                 while !flag.load(Ordering::Relaxed) {
+                    beating.store(crate::clock::uptime_secs(), Ordering::Relaxed);
                     if let Err(e) = poll(&mut conn, &config, &from, &transport, clock.as_ref()) {
                         conn = None;
                         tracing::warn!(error = %format!("{e:#}"), "the mailer could not read the outbox; it tries again");
@@ -119,6 +126,7 @@ impl Mailer {
         Ok(Mailer {
             stop,
             thread: Some(thread),
+            beat,
         })
     }
 }
@@ -157,6 +165,7 @@ fn poll(
         match result {
             Ok(()) => {
                 storage::immediate(conn, |tx| outbox::mark_sent(tx, &m.id, now))?;
+                metrics::counter!("prom_outbox_sent_total").increment(1);
                 tracing::info!(message = %m.id, "e-mail sent");
             }
             Err(e) => {
@@ -167,6 +176,12 @@ fn poll(
                 storage::immediate(conn, |tx| {
                     outbox::mark_failed(tx, &m.id, tries, &error, now, wait, dead)
                 })?;
+                metrics::counter!("prom_smtp_failures_total").increment(1);
+                if dead {
+                    metrics::counter!("prom_outbox_dead_total").increment(1);
+                } else {
+                    metrics::counter!("prom_outbox_retried_total").increment(1);
+                }
                 tracing::warn!(message = %m.id, attempt = tries, error = %e, "e-mail not sent; will retry");
             }
         }
@@ -211,6 +226,18 @@ fn smtp_transport(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<Smt
         builder = builder.tls(tls);
     }
     Ok(builder.build())
+}
+
+/// Connects to the SMTP server of `url` and says hello (`prom doctor`).
+pub fn test_connection(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<()> {
+    tls_for_remote(url)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let transport = smtp_transport(url, ca)?;
+    match transport.test_connection() {
+        Ok(true) => Ok(()),
+        Ok(false) => anyhow::bail!("the SMTP server did not answer"),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot reach the SMTP server")),
+    }
 }
 
 /// Refuses an SMTP URL that would send to another machine in clear text:

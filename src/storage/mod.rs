@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_plans.sql"),
     include_str!("migrations/0007_missed_questionnaires.sql"),
     include_str!("migrations/0008_walk_fixes.sql"),
+    include_str!("migrations/0009_operations.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -196,6 +197,21 @@ pub fn scheduler_turn(conn: &Connection) -> Result<bool> {
     }
     conn.prepare_cached("SELECT pg_try_advisory_xact_lock(?1)")?
         .query_row(db::params![SCHEDULER_LOCK], |r| r.get(0))
+}
+
+/// The database's schema version and the one this binary migrates to:
+/// equal when every migration is applied.
+pub fn schema_versions(conn: &Connection) -> Result<(u32, u32)> {
+    match conn.backend() {
+        db::Backend::Sqlite => {
+            let v: i64 = conn.query_row("PRAGMA user_version", (), |r| r.get(0))?;
+            Ok((
+                u32::try_from(v).unwrap_or(u32::MAX),
+                MIGRATIONS.len() as u32,
+            ))
+        }
+        db::Backend::Postgres => Ok((pg::schema_version(conn)?, pg::MIGRATIONS.len() as u32)),
+    }
 }
 
 /// The advisory lock key of the scheduled work ("tick").
@@ -500,6 +516,19 @@ impl Readers {
             db: db.clone(),
             opts: opts.clone(),
             idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Idle connections in the pool (a metric).
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map(|v| v.len()).unwrap_or(0)
+    }
+
+    /// SQLite's write-ahead log file, for its size (a metric).
+    pub fn wal_path(&self) -> Option<PathBuf> {
+        match &self.db {
+            Database::Sqlite(p) => Some(PathBuf::from(format!("{}-wal", p.display()))),
+            Database::Postgres { .. } => None,
         }
     }
 

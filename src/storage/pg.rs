@@ -15,7 +15,10 @@ use super::{Result, StorageError};
 
 /// PostgreSQL's migrations, applied in order; the `prom_schema` table
 /// records how many have run. Never edit one that has shipped: add another.
-pub const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_schema.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_schema.sql"),
+    include_str!("migrations/postgres/0002_operations.sql"),
+];
 
 /// The advisory lock key under which migrations run ("prom" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7072_6f6d;

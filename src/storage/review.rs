@@ -690,3 +690,56 @@ pub fn open_missed(
         .execute(params![new_id(), invitation_id, clinic_id, level, now])?
         == 1)
 }
+
+/// What the metrics read of the queue and the outbox at each scrape.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Gauges {
+    pub open_red: i64,
+    pub open_yellow: i64,
+    /// Seconds since the oldest red item nobody has looked at opened (0
+    /// when there is none).
+    pub oldest_red_seconds: i64,
+    pub outbox_pending: i64,
+    pub outbox_dead: i64,
+}
+
+/// The queue's and the outbox's gauges, by index (a bounded number of
+/// statements whatever the size).
+pub fn gauges(conn: &Connection, now: chrono::DateTime<chrono::Utc>) -> Result<Gauges> {
+    let mut g = Gauges::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT level, count(*), min(created_at) FROM review_items
+          WHERE status = 'open' GROUP BY level",
+    )?;
+    let rows = stmt.query_map(params![], |r| {
+        Ok((
+            r.get::<String>(0)?,
+            r.get::<i64>(1)?,
+            r.get::<Option<String>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (level, n, oldest) = row?;
+        match level.as_str() {
+            "red" => {
+                g.open_red = n;
+                g.oldest_red_seconds = oldest
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0))
+                    .unwrap_or(0);
+            }
+            _ => g.open_yellow = n,
+        }
+    }
+    g.outbox_pending = conn.query_row(
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL",
+        (),
+        |r| r.get(0),
+    )?;
+    g.outbox_dead = conn.query_row(
+        "SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL",
+        (),
+        |r| r.get(0),
+    )?;
+    Ok(g)
+}

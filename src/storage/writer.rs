@@ -140,6 +140,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 Err(_) => break,
             }
         }
+        let (batch_started, batch_len) = (std::time::Instant::now(), jobs.len());
         if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             let err = e;
             for job in jobs.drain(..) {
@@ -201,6 +202,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let commit = exec(&conn, "COMMIT");
+        metrics::histogram!("prom_storage_write_seconds")
+            .record(batch_started.elapsed().as_secs_f64());
+        metrics::histogram!("prom_storage_batch_size").record(batch_len as f64);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }

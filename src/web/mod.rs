@@ -6,7 +6,9 @@
 pub mod api;
 pub mod clinic;
 pub mod error;
+pub mod health;
 pub mod history;
+pub mod observe;
 pub mod pages;
 pub mod patient;
 pub mod preview;
@@ -14,7 +16,7 @@ pub mod preview;
 use actix_web::{App, HttpServer, middleware, web};
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -66,12 +68,51 @@ impl Limits {
 pub struct Stats {
     stored: AtomicU64,
     replayed: AtomicU64,
+    /// When the scheduler last looked for due work ([`crate::clock::uptime_secs`]; 0 never).
+    scheduler_run: AtomicI64,
+    /// The scheduler's interval (seconds).
+    scheduler_tick: AtomicU64,
 }
 
 impl Stats {
-    pub fn stored(&self, replay: bool) {
+    /// A response stored (or, `replay`, answered again from its
+    /// idempotency record) through `channel` (`api`, `web`): counted for
+    /// the log summary and the metrics, with its flags by level.
+    pub fn stored(
+        &self,
+        rec: &crate::storage::responses::ResponseRecord,
+        replay: bool,
+        channel: &'static str,
+    ) {
         let c = if replay { &self.replayed } else { &self.stored };
         c.fetch_add(1, Ordering::Relaxed);
+        if replay {
+            metrics::counter!("prom_submissions_replayed_total", "channel" => channel).increment(1);
+            return;
+        }
+        metrics::counter!("prom_submissions_stored_total", "channel" => channel).increment(1);
+        for f in &rec.flags {
+            let level = match f.level.as_str() {
+                "red" => "red",
+                "yellow" => "yellow",
+                _ => "other",
+            };
+            metrics::counter!("prom_flags_raised_total", "level" => level).increment(1);
+        }
+    }
+
+    /// The scheduler looked for due work now.
+    pub fn scheduler_ran(&self, at: i64, tick: Duration) {
+        self.scheduler_run.store(at, Ordering::Relaxed);
+        self.scheduler_tick.store(tick.as_secs(), Ordering::Relaxed);
+    }
+
+    pub fn scheduler_last_run(&self) -> i64 {
+        self.scheduler_run.load(Ordering::Relaxed)
+    }
+
+    pub fn scheduler_tick(&self) -> Duration {
+        Duration::from_secs(self.scheduler_tick.load(Ordering::Relaxed))
     }
 
     /// The counts since the last call.
@@ -96,6 +137,11 @@ pub struct AppState {
     pub stats: Stats,
     /// The page templates and text catalogues.
     pub pages: pages::Pages,
+    /// What `/readyz` checks.
+    pub readiness: health::Readiness,
+    /// With it, `/metrics` is also served on this listener to a client
+    /// that sends it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 
 /// Runs `f` on a reader connection, off the async threads (SQLite
@@ -201,6 +247,8 @@ pub fn server(
                 actix_web::error::InternalError::from_response(e, page).into()
             }))
             .wrap(headers)
+            .wrap(middleware::from_fn(observe::middleware))
+            .route("/metrics", web::get().to(observe::public_metrics))
             .configure(api::routes)
             .configure(patient::routes)
             .configure(clinic::routes)

@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(|e, _| {
         ApiError::BadRequest("bad_path", format!("the address is not valid: {e}")).into()
     }))
-    .route("/healthz", web::get().to(healthz))
+    .route("/healthz", web::get().to(super::health::healthz))
+    .route("/readyz", web::get().to(super::health::readyz))
     .service(
         web::scope("/api/v1")
             // Every answer may hold patient data: no cache keeps it.
@@ -58,12 +59,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 type State = web::Data<AppState>;
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok")
-}
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(

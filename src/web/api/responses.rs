@@ -168,7 +168,7 @@ pub(super) async fn store_record(
         Submitted::New(r) => (r, false),
         Submitted::Replayed(r) => (r, true),
     };
-    state.stats.stored(replay);
+    state.stats.stored(&rec, replay, "api");
     tracing::debug!(response = %rec.id, clinic = %c.id, replay, "response stored");
     Ok(rec)
 }

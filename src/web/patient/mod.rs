@@ -401,8 +401,10 @@ async fn answer(
         .write(move |conn| submit_response(conn, &sub))
         .await
     {
-        Ok(_) => {
-            state.stats.stored(false);
+        Ok(stored) => {
+            if let crate::usecase::submit::Submitted::New(rec) = &stored {
+                state.stats.stored(rec, false, "web");
+            }
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/done"))
                 .finish()
