@@ -4,11 +4,7 @@
 
 use anyhow::{Context, bail};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-
-/// The questionnaires folder when none is named; when it does not exist,
-/// the questionnaires built into the binary are served.
-pub const DEFAULT_QUESTIONNAIRES: &str = "questionnaires";
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
@@ -74,7 +70,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             db: "data/prom.db".into(),
             database: None,
-            questionnaires: DEFAULT_QUESTIONNAIRES.into(),
+            questionnaires: crate::catalog::DEFAULT_FOLDER.into(),
             base_url: None,
             smtp_url: None,
             smtp_ca: None,
@@ -200,23 +196,12 @@ pub struct Running {
 
 /// Starts everything; the returned server still has to be awaited.
 pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
-    let (catalog, questionnaires) = if config.questionnaires == Path::new(DEFAULT_QUESTIONNAIRES)
-        && !config.questionnaires.exists()
-    {
-        // Run from anywhere: the shipped questionnaires are in the binary.
-        (
-            Catalog::shipped(),
-            format!(
-                "built in ({} shipped; a folder `{DEFAULT_QUESTIONNAIRES}` here would replace them)",
-                crate::catalog::SHIPPED.len()
-            ),
-        )
-    } else {
-        let catalog = Catalog::load(&config.questionnaires).map_err(|rendered| {
+    // Run from anywhere: without a questionnaires folder, the shipped
+    // ones built into the binary.
+    let (catalog, questionnaires) =
+        Catalog::load_or_shipped(&config.questionnaires).map_err(|rendered| {
             anyhow::anyhow!("the questionnaires in {} have errors; prom will not start until they are fixed:\n{rendered}", config.questionnaires.display())
         })?;
-        (catalog, config.questionnaires.display().to_string())
-    };
     if config.base_url.is_none() && !config.demo {
         tracing::warn!(
             "no public base URL is configured (--base-url, PROM_BASE_URL or base_url in the configuration file): links in e-mails and invitations will use the listening address, which patients may not reach"

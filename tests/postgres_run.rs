@@ -8,7 +8,9 @@
 //! WAL, full disk and SIGKILL), `service` (SQLite's query plans and file
 //! limits), `cli` and `audit` (the command line takes `--db FILE` only so
 //! far), `preview` (it reads a SQLite file), `slow_clients` (it starts its
-//! server on a SQLite file), `postgres` (it is about PostgreSQL already),
+//! server on a SQLite file), `operations` (it runs `prom` as a process on a
+//! configuration file; readiness on a lost PostgreSQL is tested in
+//! `postgres`), `postgres` (it is about PostgreSQL already),
 //! and the modules with no database (`architecture`, `broken_files`,
 //! `hostile_files`, `language`, `properties`, `shipped`).
 

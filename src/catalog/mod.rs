@@ -133,6 +133,10 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, CatalogError> {
     Ok(refuse_repeated_ids(entries))
 }
 
+/// The questionnaires folder when none is named; where it does not exist,
+/// the built-in questionnaires ([`SHIPPED`]) are used.
+pub const DEFAULT_FOLDER: &str = "questionnaires";
+
 /// The questionnaires shipped in the repository's `questionnaires/`
 /// folder, built into the binary so that `prom serve --demo` works from
 /// any folder (a `questionnaires` folder on disk overrides them).
@@ -215,6 +219,22 @@ impl Catalog {
         Catalog::of(load(path).map_err(|e| e.to_string())?)
     }
 
+    /// The questionnaires at `path`; when `path` is the default folder
+    /// ([`DEFAULT_FOLDER`]) and it does not exist, the built-in ones. Also
+    /// says where they came from, to print.
+    pub fn load_or_shipped(path: &Path) -> Result<(Catalog, String), String> {
+        if path == Path::new(DEFAULT_FOLDER) && !path.exists() {
+            return Ok((
+                Catalog::shipped(),
+                format!(
+                    "built in ({} shipped; a folder `{DEFAULT_FOLDER}` here would replace them)",
+                    SHIPPED.len()
+                ),
+            ));
+        }
+        Ok((Catalog::load(path)?, path.display().to_string()))
+    }
+
     /// The built-in questionnaires ([`SHIPPED`]).
     pub fn shipped() -> Catalog {
         Catalog::of(shipped()).unwrap_or_else(|_| Catalog::from_questionnaires([]))
@@ -265,5 +285,29 @@ impl Catalog {
     /// Every questionnaire, by id.
     pub fn all(&self) -> impl Iterator<Item = &std::sync::Arc<Questionnaire>> {
         self.order.iter().filter_map(|id| self.by_id.get(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_questionnaires_are_the_shipped_folder_whole_and_compile() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("questionnaires");
+        let mut on_disk: Vec<String> = find(&root)
+            .expect("the folder")
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        on_disk.sort();
+        let built_in: Vec<String> = SHIPPED.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(
+            built_in, on_disk,
+            "SHIPPED lists every file of questionnaires/"
+        );
+        let entries = shipped();
+        assert!(entries.iter().all(|e| e.errors() == 0));
+        assert_eq!(Catalog::shipped().all().count(), SHIPPED.len());
     }
 }

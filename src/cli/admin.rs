@@ -188,8 +188,9 @@ pub enum PatientCmd {
         /// How many days the link works.
         #[arg(long, default_value_t = 365)]
         days: u32,
-        #[arg(long, env = "PROM_BASE_URL", default_value = "http://127.0.0.1:8080")]
-        base_url: String,
+        /// The public address the link starts with (as `serve`'s).
+        #[arg(long, env = "PROM_BASE_URL")]
+        base_url: Option<String>,
         #[command(flatten)]
         db: DbArg,
     },
@@ -215,9 +216,9 @@ pub struct Invite {
     /// How many days the link works.
     #[arg(long, default_value_t = 14)]
     days: u32,
-    /// The public address the link starts with.
-    #[arg(long, env = "PROM_BASE_URL", default_value = "http://127.0.0.1:8080")]
-    base_url: String,
+    /// The public address the link starts with (as `serve`'s).
+    #[arg(long, env = "PROM_BASE_URL")]
+    base_url: Option<String>,
     #[arg(long, env = "PROM_QUESTIONNAIRES", default_value = "questionnaires")]
     questionnaires: PathBuf,
     #[command(flatten)]
@@ -444,12 +445,14 @@ fn find_patient(
 
 /// The questionnaires at `dir`, refused whole when any has errors.
 fn load_catalog(dir: &std::path::Path) -> Result<crate::catalog::Catalog, Fail> {
-    crate::catalog::Catalog::load(dir).map_err(|_| {
-        Fail(format!(
-            "the questionnaires in {} have errors; run `prom check`",
-            dir.display()
-        ))
-    })
+    crate::catalog::Catalog::load_or_shipped(dir)
+        .map(|(c, _)| c)
+        .map_err(|_| {
+            Fail(format!(
+                "the questionnaires in {} have errors; run `prom check`",
+                dir.display()
+            ))
+        })
 }
 
 fn questionnaire_exists(dir: &std::path::Path, id: &str) -> Result<(), Fail> {
@@ -574,7 +577,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
                     now,
                 )?)
             })?;
-            println!("{}/me/{token}", base_url.trim_end_matches('/'));
+            println!("{}/me/{token}", public_base(base_url.as_deref()));
         }
         Cmd::Patient(PatientCmd::Unlink {
             reference,
@@ -653,7 +656,7 @@ fn dispatch(cmd: Cmd) -> Result<(), Fail> {
                     Some(&id),
                 )
             })?;
-            println!("{}/a/{token}", i.base_url.trim_end_matches('/'));
+            println!("{}/a/{token}", public_base(i.base_url.as_deref()));
         }
         Cmd::Plan(PlanCmd::Add {
             reference,
@@ -829,5 +832,19 @@ fn verify(db: &DbArg) -> ExitCode {
         }
         Ok(audit::Verdict::CannotCheck(msg)) => cannot(msg),
         Err(e) => cannot(e.to_string()),
+    }
+}
+
+/// The public base URL links start with; without one configured, the
+/// address `serve` listens on by default, and a line saying so.
+fn public_base(configured: Option<&str>) -> String {
+    match configured {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None => {
+            eprintln!(
+                "note: no public base URL is configured (base_url in the configuration file, --base-url or PROM_BASE_URL): the link starts with http://127.0.0.1:8080, which only this machine reaches"
+            );
+            "http://127.0.0.1:8080".into()
+        }
     }
 }

@@ -92,13 +92,8 @@ fn print(lines: Vec<Line>) -> ExitCode {
 }
 
 fn configuration(s: &Settings) -> Line {
-    let questionnaires = if s.questionnaires == Path::new(crate::startup::DEFAULT_QUESTIONNAIRES)
-        && !s.questionnaires.exists()
-    {
-        Ok(crate::catalog::SHIPPED.len())
-    } else {
-        crate::catalog::Catalog::load(s.questionnaires).map(|c| c.all().count())
-    };
+    let questionnaires =
+        crate::catalog::Catalog::load_or_shipped(s.questionnaires).map(|(c, _)| c.all().count());
     match (questionnaires, s.base_url) {
         (Err(e), _) => fail(
             "configuration",

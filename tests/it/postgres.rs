@@ -80,7 +80,7 @@ fn the_postgres_schema_has_sqlites_tables_and_columns() {
     let Some(db) = TempPg::new() else { return };
     assert_eq!(
         prom::storage::pg::migrate(&mut db.conn()).expect("migrate"),
-        1
+        prom::storage::pg::MIGRATIONS.len() as u32
     );
     let mut client = db.client();
     let (lite, pg) = (sqlite_tables(), postgres_tables(&mut client));
@@ -107,7 +107,10 @@ fn nodes_starting_together_apply_each_migration_once_and_a_newer_schema_is_refus
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().expect("thread").expect("migrated"), 1);
+        assert_eq!(
+            h.join().expect("thread").expect("migrated"),
+            prom::storage::pg::MIGRATIONS.len() as u32
+        );
     }
     let mut client = db.client();
     let rows: i64 = client
@@ -116,12 +119,13 @@ fn nodes_starting_together_apply_each_migration_once_and_a_newer_schema_is_refus
         .get(0);
     assert_eq!(rows, 1);
     let mut conn = db.conn();
+    let n = prom::storage::pg::MIGRATIONS.len() as u32;
     assert_eq!(
         prom::storage::pg::schema_version(&conn).expect("version"),
-        1
+        n
     );
     // Again: nothing to do.
-    assert_eq!(prom::storage::pg::migrate(&mut conn).expect("again"), 1);
+    assert_eq!(prom::storage::pg::migrate(&mut conn).expect("again"), n);
     // A database a newer prom migrated is not touched.
     client
         .batch_execute("UPDATE prom_schema SET version = 99")
@@ -131,7 +135,7 @@ fn nodes_starting_together_apply_each_migration_once_and_a_newer_schema_is_refus
     };
     assert!(
         e.to_string()
-            .contains("version 99, newer than this prom's 1"),
+            .contains(&format!("version 99, newer than this prom's {n}")),
         "{e}"
     );
 }
@@ -608,12 +612,36 @@ async fn with_its_database_lost_the_server_answers_503_keeps_running_and_recover
         );
         assert!(retry, "with Retry-After");
     }
+    // Reads are refused the same way, never with a 500.
+    let r = http
+        .get(format!("{base}/api/v1/flags?status=open"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("retry-after").is_some());
+    // The process is alive (`/healthz`) but not ready (`/readyz`), which
+    // names the database.
     let r = http
         .get(format!("{base}/healthz"))
         .send()
         .await
         .expect("healthz");
-    assert!(r.status().is_success() || r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let r = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        body["checks"]["database"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("unreachable")),
+        "{body}"
+    );
     // Back: the server goes on by itself.
     admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
     let mut back = false;
@@ -625,6 +653,20 @@ async fn with_its_database_lost_the_server_answers_503_keeps_running_and_recover
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(back, "stores again once the database is back");
+    let mut ready = false;
+    for _ in 0..20 {
+        let r = http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        if r.status() == reqwest::StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready again once the database is back");
 }
 
 #[test]

@@ -1,0 +1,507 @@
+//! What an operations team relies on: the configuration file and its
+//! precedence, `prom config check` and `prom doctor`, readiness, metrics,
+//! JSON logs with request ids, a binary that runs from any folder, and a
+//! graceful stop on SIGTERM. These run `prom` as a process, as a service
+//! manager would, on SQLite (the PostgreSQL side of readiness is in
+//! `postgres`: a lost database makes `/readyz` 503 and comes back).
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn prom(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_prom"))
+        .args(args)
+        .env_remove("PROM_CONFIG")
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("prom runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The line of `prom config check` for a setting.
+fn setting<'a>(out: &'a str, id: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .unwrap_or_else(|| panic!("no line for {id} in:\n{out}"))
+}
+
+#[test]
+fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("prom.toml"),
+        "# prom's settings\n\
+         listen = \"0.0.0.0:9000\"\n\
+         workers = 4\n\
+         body_timeout = 20\n\
+         database = \"postgres://prom:s3cret-pw@db1,db2/prom?target_session_attrs=read-write\"\n\
+         metrics_token = \"metrics-secret\"\n",
+    )
+    .expect("write");
+    let (code, out, err) = prom(
+        dir.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            "prom.toml",
+            "--listen",
+            "127.0.0.1:1",
+        ],
+        &[("PROM_WORKERS", "3")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        setting(&out, "listen").contains("127.0.0.1:1  # flag"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "workers").contains("3  # environment (PROM_WORKERS)"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "body_timeout").contains("20  # file (prom.toml)"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "header_timeout").contains("5  # default"),
+        "{out}"
+    );
+    // Secrets never printed.
+    assert!(
+        !out.contains("s3cret-pw") && !out.contains("metrics-secret"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "database").contains("postgres://prom:********@db1,db2/prom"),
+        "{out}"
+    );
+    // The same file through the environment.
+    let (code, out, _) = prom(
+        dir.path(),
+        &["config", "check"],
+        &[("PROM_CONFIG", "prom.toml")],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        setting(&out, "workers").contains("4  # file (prom.toml)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unknown_key_or_a_wrong_value_in_the_file_is_refused_with_its_line_column_and_a_hint() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cases = [
+        (
+            "workers = 2\nlisen = \"0.0.0.0:80\"\n",
+            "bad.toml:2:1: error: unknown setting `lisen`\n  = hint: did you mean `listen`?",
+        ),
+        (
+            "workers = \"many\"\n",
+            "bad.toml:1:11: error: invalid value 'many' for '--workers <WORKERS>': invalid digit found in string",
+        ),
+        (
+            "\n\ndemo = \"yes\"\n",
+            "bad.toml:3:8: error: `demo` must be true or false, not a text",
+        ),
+        (
+            "log_format = \"xml\"\n",
+            "bad.toml:1:14: error: invalid value 'xml' for '--log-format <LOG_FORMAT>'",
+        ),
+        (
+            "listen = \"a\"\nlisten = \"b\"\n",
+            "bad.toml:2:1: error: duplicate key",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(dir.path().join("bad.toml"), text).expect("write");
+        let (code, _, err) = prom(
+            dir.path(),
+            &["config", "check", "--config", "bad.toml"],
+            &[],
+        );
+        assert_eq!(code, 1, "{text}: {err}");
+        assert!(
+            err.starts_with(expected),
+            "{text}:\n{err}\nexpected:\n{expected}"
+        );
+        // Any other command refuses to run on it, as bad input.
+        let (code, _, err) = prom(
+            dir.path(),
+            &["serve", "--config", "bad.toml", "--listen", "127.0.0.1:0"],
+            &[],
+        );
+        assert_eq!(code, 2, "{text}: {err}");
+        assert!(err.starts_with(expected), "{err}");
+    }
+}
+
+/// A `prom serve` process and what it printed.
+struct Served {
+    child: Child,
+    base: String,
+    metrics: String,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prom"))
+        .arg("serve")
+        .args(args)
+        .env_remove("PROM_CONFIG")
+        .env_remove("PROM_LOG")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = stderr.clone();
+    let err = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            lines.lock().expect("lock").push(l);
+        }
+    });
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let (mut base, mut metrics) = (String::new(), String::new());
+    let mut line = String::new();
+    while out.read_line(&mut line).expect("read") > 0 {
+        if let Some(a) = line.trim().strip_prefix("prom is listening on ") {
+            base = a.to_string();
+        }
+        if let Some(a) = line.trim().strip_prefix("metrics:") {
+            metrics = a.trim().to_string();
+        }
+        if line.trim().starts_with("e-mail:") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(
+        !base.is_empty(),
+        "serve printed its address; stderr: {:?}",
+        stderr.lock()
+    );
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    Served {
+        child,
+        base,
+        metrics,
+        stderr,
+    }
+}
+
+/// A metric's value in Prometheus's text format.
+fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| {
+            l.strip_prefix(name_and_labels)
+                .is_some_and(|rest| rest.starts_with(' '))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_its_configuration_file_serve_reports_readiness_metrics_and_json_logs_without_health_data()
+ {
+    // A folder with no questionnaires: the built-in ones are served.
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("prom.toml"),
+        "listen = \"127.0.0.1:0\"\n\
+         metrics_listen = \"127.0.0.1:0\"\n\
+         db = \"data/prom.db\"\n\
+         mail_dir = \"data/mail\"\n\
+         base_url = \"https://prom.example\"\n\
+         log_format = \"json\"\n\
+         log_level = \"info,prom::access=debug\"\n",
+    )
+    .expect("config");
+    let cfg = ["--config", "prom.toml"];
+    let (code, _, err) = prom(
+        dir.path(),
+        &[
+            "clinic",
+            "add",
+            "c1",
+            "--name",
+            "C1",
+            "--alert-email",
+            "a@example.org",
+            cfg[0],
+            cfg[1],
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, key, err) = prom(
+        dir.path(),
+        &["apikey", "add", "--clinic", "c1", cfg[0], cfg[1]],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let key = key.trim().to_string();
+    let served = serve(dir.path(), &cfg);
+    assert!(!served.metrics.is_empty(), "the metrics address is printed");
+    let http = reqwest::Client::new();
+
+    let r = http
+        .post(format!("{}/api/v1/patients", served.base))
+        .bearer_auth(&key)
+        .json(&json!({"ref": "OPS-PATIENT-1", "name": "Karen Operasen"}))
+        .send()
+        .await
+        .expect("patient");
+    assert_eq!(r.status(), 201);
+    // The command line's links start with the one configured base URL,
+    // and the built-in questionnaires are known to it too.
+    let (code, link, err) = prom(
+        dir.path(),
+        &[
+            "invite",
+            "OPS-PATIENT-1",
+            "--questionnaire",
+            "pain_nrs",
+            cfg[0],
+            cfg[1],
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        link.starts_with("https://prom.example/a/prom_inv_"),
+        "{link}"
+    );
+    let (code, link, err) = prom(
+        dir.path(),
+        &[
+            "invite",
+            "OPS-PATIENT-1",
+            "--questionnaire",
+            "pain_nrs",
+            "--db",
+            "data/prom.db",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(link.starts_with("http://127.0.0.1:8080/a/"), "{link}");
+    assert!(err.contains("no public base URL is configured"), "{err}");
+    let r = http
+        .post(format!("{}/api/v1/responses", served.base))
+        .bearer_auth(&key)
+        .header("X-Request-Id", "ops-test-1")
+        .json(
+            &json!({"questionnaire": "pain_nrs", "patient": "OPS-PATIENT-1",
+                      "answers": {"pain_now": 9, "pain_worst": 9, "comment": "sharp-pain-words"}}),
+        )
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["x-request-id"], "ops-test-1");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["level"], "red", "{body}");
+    // Without one, the server makes one.
+    let r = http
+        .get(format!("{}/readyz", served.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), 200);
+    let generated = r.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(generated.len(), 32);
+    let ready: Value = r.json().await.expect("json");
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "checks": {"database": "ok", "migrations": "ok", "mailer": "ok"}})
+    );
+
+    // Metrics: on their own listener, not on the public one.
+    let r = http
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .expect("public");
+    assert_eq!(r.status(), 404);
+    let text = http
+        .get(&served.metrics)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        metric(&text, "prom_submissions_stored_total{channel=\"api\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "prom_flags_raised_total{level=\"red\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "prom_review_open_items{level=\"red\"}"),
+        Some(1.0)
+    );
+    let age = metric(&text, "prom_review_oldest_open_red_age_seconds").expect("age");
+    assert!((0.0..120.0).contains(&age), "{age}");
+    assert_eq!(
+        metric(
+            &text,
+            "prom_http_requests_total{group=\"api\",status=\"201\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(text.contains("prom_http_request_duration_seconds_bucket{group=\"api\",le=\"0.1\"}"));
+    assert!(metric(&text, "prom_storage_write_seconds_count").is_some_and(|n| n >= 2.0));
+    assert!(metric(&text, "prom_storage_wal_bytes").is_some());
+    assert!(metric(&text, "prom_outbox_pending").is_some());
+    // No identifier, answer or secret in a label.
+    for secret in [
+        "OPS-PATIENT-1",
+        "Karen",
+        "sharp-pain-words",
+        key.as_str(),
+        "pain_now",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the metrics");
+    }
+
+    // The logs: JSON, one object per line, with the request id; nothing
+    // of the patient, the answers or the key.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = served.stderr.lock().expect("lock").clone();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+        for secret in ["OPS-PATIENT-1", "Karen", "sharp-pain-words", key.as_str()] {
+            assert!(!l.contains(secret), "{secret} in a log line: {l}");
+        }
+    }
+    let access = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["span"]["request_id"] == "ops-test-1")
+        .expect("an access line with the request id");
+    assert_eq!(access["span"]["route"], "/api/v1/responses");
+    assert_eq!(access["status"], 201);
+    drop(served);
+}
+
+#[test]
+fn doctor_passes_on_a_healthy_deployment_and_names_each_fault_with_a_fix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let base = ["--db", "data/prom.db", "--base-url", "https://prom.example"];
+    // Before anything exists: the database check fails, with its fix.
+    let (code, out, _) = prom(dir.path(), &[&["doctor"], &base[..]].concat(), &[]);
+    assert_eq!(code, 1, "{out}");
+    let db_line = out
+        .lines()
+        .position(|l| l.starts_with("FAIL database"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        out.lines()
+            .nth(db_line + 1)
+            .is_some_and(|l| l.contains("fix:")),
+        "{out}"
+    );
+    // Set up as `serve` would leave it.
+    let (code, _, err) = prom(
+        dir.path(),
+        &[&["clinic", "add", "c1", "--name", "C1"], &base[..2]].concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(dir.path().join("data/mail"))
+        .expect("mail");
+    let (code, out, _) = prom(
+        dir.path(),
+        &[&["doctor", "--mail-dir", "data/mail"], &base[..]].concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    for check in [
+        "configuration",
+        "database",
+        "clock",
+        "files",
+        "disk",
+        "smtp",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check}:\n{out}"
+        );
+    }
+    // A plain-http base URL and an SMTP server that is not there.
+    let (code, out, _) = prom(
+        dir.path(),
+        &[
+            "doctor",
+            "--db",
+            "data/prom.db",
+            "--mail-dir",
+            "data/mail",
+            "--base-url",
+            "http://prom.example",
+            "--smtp-url",
+            "smtp://127.0.0.1:1",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL configuration") && out.contains("is not https"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL smtp"), "{out}");
+    // A world-readable data folder.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("data"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let (code, out, _) = prom(
+        dir.path(),
+        &[&["doctor", "--mail-dir", "data/mail"], &base[..]].concat(),
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL files") && out.contains("chmod o-rwx"),
+        "{out}"
+    );
+}
