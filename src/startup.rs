@@ -43,6 +43,12 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// A bearer token that also opens `/metrics` on the public listener.
     pub metrics_token: Option<String>,
+    /// Certificate and key files (PEM): prom terminates TLS itself.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a stop waits for requests in flight.
+    pub shutdown: std::time::Duration,
 }
 
 impl Config {
@@ -85,6 +91,9 @@ impl Default for Config {
             scheduler_tick: std::time::Duration::from_secs(30),
             metrics_listen: None,
             metrics_token: None,
+            tls: None,
+            trusted_proxies: Vec::new(),
+            shutdown: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -188,6 +197,8 @@ pub struct Running {
     /// What `--demo` seeded, to print.
     pub demo: Option<crate::demo::Seeded>,
     pub mailer: Mailer,
+    /// The certificate served, when prom terminates TLS (SIGHUP reloads it).
+    pub tls: Option<Arc<web::tls::Reloadable>>,
     /// The metrics listener's address and server, when configured.
     pub metrics: Option<(SocketAddr, actix_web::dev::Server)>,
     /// Where the questionnaires came from, to print.
@@ -216,10 +227,15 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         None => None,
     };
     let addr = listener.local_addr()?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(web::tls::Reloadable::new(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let base_url = config
         .base_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"))
+        .unwrap_or_else(|| format!("{scheme}://{addr}"))
         .trim_end_matches('/')
         .to_string();
     // The database's set-up runs on a thread of its own: PostgreSQL's
@@ -320,6 +336,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             mailer.beat.clone(),
         ),
         metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     if state.metrics_token.is_some() || metrics_listener.is_some() {
         web::observe::recorder();
@@ -336,13 +353,21 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
     };
     summaries(Arc::downgrade(&state));
     scheduler(Arc::downgrade(&state), config.scheduler_tick);
-    let server = web::server(state, listener, config.workers.max(1))?;
+    let tls_config = tls.as_ref().map(|t| t.server_config()).transpose()?;
+    let server = web::server(
+        state,
+        listener,
+        config.workers.max(1),
+        tls_config,
+        config.shutdown,
+    )?;
     Ok(Running {
         addr,
         base_url,
         server,
         demo,
         mailer,
+        tls,
         metrics,
         questionnaires,
     })

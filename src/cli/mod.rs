@@ -165,6 +165,14 @@ impl DbArg {
     }
 }
 
+/// An address or a network, for --trusted-proxy.
+fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or a network such as 10.0.0.0/24"))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
     Text,
@@ -240,6 +248,21 @@ pub struct Serve {
     /// `info,prom::access=debug` (an access line per request).
     #[arg(long, env = "PROM_LOG", default_value = "info")]
     log_level: String,
+    /// A PEM certificate (chain) to serve HTTPS with, without a proxy; read
+    /// again on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "PROM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PROM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A reverse proxy (address or network, such as 10.0.0.5 or
+    /// 10.0.0.0/24) whose X-Forwarded-For is believed; repeat for several
+    /// (comma-separated in the environment). Others' is ignored.
+    #[arg(long = "trusted-proxy", env = "PROM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds a stop (SIGTERM, SIGINT) waits for requests in flight.
+    #[arg(long, env = "PROM_SHUTDOWN_SECONDS", default_value_t = 20)]
+    shutdown_seconds: u64,
     /// Testing only: limit the database to this many pages (simulates a full disk).
     #[arg(long, env = "PROM_TEST_MAX_DB_PAGES", hide = true)]
     test_max_db_pages: Option<u64>,
@@ -407,12 +430,18 @@ fn serve(s: Serve) -> ExitCode {
         scheduler_tick: std::time::Duration::from_secs(s.scheduler_seconds.max(1)),
         metrics_listen: s.metrics_listen,
         metrics_token: s.metrics_token,
+        tls: s.tls_cert.zip(s.tls_key),
+        trusted_proxies: s.trusted_proxies,
+        shutdown: std::time::Duration::from_secs(s.shutdown_seconds),
     };
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {
         let running =
             crate::startup::start(&config, std::sync::Arc::new(crate::clock::SystemClock))?;
         print_start(&running, &config);
+        if let Some(tls) = running.tls.clone() {
+            reload_on_hangup(tls);
+        }
         let metrics = running.metrics.as_ref().map(|(_, m)| m.handle());
         if let Some((_, m)) = running.metrics {
             actix_web::rt::spawn(m);
@@ -437,9 +466,25 @@ fn serve(s: Serve) -> ExitCode {
     }
 }
 
-/// Prints where the server listens and, with `--demo`, what to try. A
-/// closed standard output (a supervisor that read only the first line) must
-/// not stop the server, so write errors are ignored, never a panic.
+/// Reads the TLS certificate again at every SIGHUP.
+fn reload_on_hangup(tls: std::sync::Arc<crate::web::tls::Reloadable>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            actix_web::rt::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tls.reload();
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGHUP cannot be caught: the certificate is read at start only")
+        }
+    }
+}
+
+/// `prom preview`: the questionnaires as patients see them, recompiled at
+/// every reload.
 fn preview(path: PathBuf, db: Option<PathBuf>, listen: &str) -> ExitCode {
     if !path.exists() {
         eprintln!("error: {} does not exist", path.display());
@@ -478,10 +523,14 @@ fn preview(path: PathBuf, db: Option<PathBuf>, listen: &str) -> ExitCode {
     }
 }
 
+/// Prints where the server listens and, with `--demo`, what to try. A
+/// closed standard output (a supervisor that read only the first line) must
+/// not stop the server, so write errors are ignored, never a panic.
 fn print_start(r: &crate::startup::Running, config: &crate::startup::Config) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "prom is listening on http://{}", r.addr);
+    let scheme = if r.tls.is_some() { "https" } else { "http" };
+    let _ = writeln!(out, "prom is listening on {scheme}://{}", r.addr);
     let database = config
         .database()
         .map(|d| d.describe())

@@ -116,7 +116,7 @@ impl Mailer {
                 let mut conn: Option<storage::Connection> = None;
                 while !flag.load(Ordering::Relaxed) {
                     beating.store(crate::clock::uptime_secs(), Ordering::Relaxed);
-                    if let Err(e) = poll(&mut conn, &config, &from, &transport, clock.as_ref()) {
+                    if let Err(e) = poll(&mut conn, &config, &from, &transport, clock.as_ref(), &flag) {
                         conn = None;
                         tracing::warn!(error = %format!("{e:#}"), "the mailer could not read the outbox; it tries again");
                     }
@@ -142,6 +142,7 @@ fn poll(
     from: &Mailbox,
     transport: &Transport_,
     clock: &dyn Clock,
+    stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     if slot.is_none() {
         let mut c =
@@ -155,6 +156,10 @@ fn poll(
     let now = clock.now();
     let due = outbox::due(conn, now, 50)?;
     for m in due {
+        // A stop waits for the message being sent, not for the rest.
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         // Other nodes' mailers look at the same outbox: each message is
         // claimed first, and sent by the one that got it.
         if !storage::immediate(conn, |tx| outbox::claim(tx, &m, now + CLAIM))? {

@@ -12,6 +12,7 @@ pub mod observe;
 pub mod pages;
 pub mod patient;
 pub mod preview;
+pub mod tls;
 
 use actix_web::{App, HttpServer, middleware, web};
 use std::collections::HashMap;
@@ -142,6 +143,35 @@ pub struct AppState {
     /// With it, `/metrics` is also served on this listener to a client
     /// that sends it as a bearer token.
     pub metrics_token: Option<String>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The client's address: the connection's peer, unless that is a trusted
+/// proxy, in which case the nearest address in `X-Forwarded-For` that is
+/// not one (a client's own `X-Forwarded-For` sent straight to prom, or put
+/// in front of the proxy's, changes nothing).
+pub fn client_address(req: &actix_web::HttpRequest, trusted: &[ipnet::IpNet]) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let believed = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !believed(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !believed(ip))
+        .unwrap_or(&peer)
+        .to_string()
 }
 
 /// Runs `f` on a reader connection, off the async threads (SQLite
@@ -222,6 +252,8 @@ pub fn server(
     state: Arc<AppState>,
     listener: TcpListener,
     workers: usize,
+    tls: Option<rustls::ServerConfig>,
+    shutdown: Duration,
 ) -> std::io::Result<actix_web::dev::Server> {
     let limits = state.limits;
     // Served over HTTPS (the public base URL says so): browsers are told
@@ -259,7 +291,10 @@ pub fn server(
     .client_request_timeout(limits.headers)
     .client_disconnect_timeout(Duration::from_secs(1))
     .max_connections(limits.connections_per_worker)
-    .listen(listener)?
-    .run();
-    Ok(srv)
+    .shutdown_timeout(shutdown.as_secs());
+    let srv = match tls {
+        Some(config) => srv.listen_rustls_0_23(listener, config)?,
+        None => srv.listen(listener)?,
+    };
+    Ok(srv.run())
 }

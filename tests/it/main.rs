@@ -30,4 +30,5 @@ mod properties;
 mod service;
 mod shipped;
 mod slow_clients;
+mod tls;
 mod walk;

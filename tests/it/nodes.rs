@@ -27,7 +27,7 @@ impl Drop for Proc {
     }
 }
 
-fn nginx() -> Option<&'static str> {
+pub fn nginx() -> Option<&'static str> {
     let found = ["/usr/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|p| std::path::Path::new(p).is_file());

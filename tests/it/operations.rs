@@ -505,3 +505,145 @@ fn doctor_passes_on_a_healthy_deployment_and_names_each_fault_with_a_fix() {
         "{out}"
     );
 }
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_then_stops_cleanly() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("dir");
+    let (code, _, err) = prom(
+        dir.path(),
+        &["clinic", "add", "c1", "--name", "C1", "--db", "prom.db"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, key, _) = prom(
+        dir.path(),
+        &["apikey", "add", "--clinic", "c1", "--db", "prom.db"],
+        &[],
+    );
+    let (code, _, err) = prom(
+        dir.path(),
+        &[
+            "patient", "add", "--ref", "T1", "--clinic", "c1", "--db", "prom.db",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut served = serve(
+        dir.path(),
+        &[
+            "--db",
+            "prom.db",
+            "--listen",
+            "127.0.0.1:0",
+            "--mail-dir",
+            "mail",
+            "--shutdown-seconds",
+            "10",
+        ],
+    );
+    let addr = served.base.trim_start_matches("http://").to_string();
+    // A submission whose body is still arriving when the stop comes.
+    let body = serde_json::to_vec(&json!({"questionnaire": "pain_nrs", "patient": "T1",
+        "answers": {"pain_now": 2, "pain_worst": 3}}))
+    .expect("body");
+    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(
+        conn,
+        "POST /api/v1/responses HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        key.trim(),
+        body.len()
+    )
+    .expect("head");
+    conn.write_all(&body[..10]).expect("part");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(served.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
+    std::thread::sleep(Duration::from_millis(500));
+    // Stopping: no new connection is served.
+    let fresh = std::net::TcpStream::connect(&addr).and_then(|mut c| {
+        c.set_read_timeout(Some(Duration::from_secs(2)))?;
+        write!(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")?;
+        let mut buf = [0u8; 64];
+        c.read(&mut buf)
+    });
+    assert!(
+        !matches!(fresh, Ok(n) if n > 0),
+        "a new request was answered while stopping"
+    );
+    conn.write_all(&body[10..]).expect("rest");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let status = {
+        let mut waited = 0;
+        loop {
+            if let Some(s) = served.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(waited < 100, "prom did not stop within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+            waited += 1;
+        }
+    };
+    assert!(status.success(), "{status:?}: {:?}", served.stderr.lock());
+    // A clean stop leaves no write-ahead log behind.
+    let wal = dir.path().join("prom.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0);
+    let conn =
+        prom::storage::connect(&dir.path().join("prom.db"), &Default::default()).expect("db");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM responses", (), |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 1, "the answered submission is stored");
+}
+
+#[test]
+fn the_shipped_deployment_files_hold_together() {
+    let root = crate::helpers::root();
+    // The example configuration is valid, every key known.
+    let (code, out, err) = prom(
+        &root,
+        &["config", "check", "--config", "examples/deploy/prom.toml"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        setting(&out, "trusted_proxies").contains("127.0.0.1  # file"),
+        "{out}"
+    );
+    assert!(
+        setting(&out, "log_format").contains("json  # file"),
+        "{out}"
+    );
+    // The service manager waits longer for a stop than prom drains.
+    let unit = std::fs::read_to_string(root.join("examples/deploy/prom.service")).expect("unit");
+    let value = |key: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("{key} in prom.service"))
+            .to_string()
+    };
+    let drain: u64 = setting(&out, "shutdown_seconds")
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .expect("shutdown_seconds");
+    let stop: u64 = value("TimeoutStopSec").parse().expect("seconds");
+    assert!(
+        stop > drain,
+        "TimeoutStopSec {stop} > shutdown_seconds {drain}"
+    );
+    assert_eq!(value("KillSignal"), "SIGTERM");
+    assert_eq!(value("ExecStart"), "/usr/local/bin/prom serve");
+    assert_eq!(value("ExecStartPre"), "/usr/local/bin/prom doctor");
+    assert_eq!(value("ExecReload"), "/bin/kill -HUP $MAINPID");
+    for hardening in [
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "UMask=0077",
+    ] {
+        assert!(unit.contains(hardening), "{hardening}");
+    }
+}

@@ -35,9 +35,11 @@ fn dummy_hash() -> &'static str {
 }
 
 fn address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let trusted = req
+        .app_data::<State>()
+        .map(|s| s.trusted_proxies.clone())
+        .unwrap_or_default();
+    crate::web::client_address(req, &trusted)
 }
 
 fn lang_of(req: &HttpRequest) -> String {
