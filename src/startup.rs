@@ -205,6 +205,35 @@ pub struct Running {
     pub questionnaires: String,
 }
 
+/// How many connections may wait to be accepted. The standard library's
+/// listener keeps 128: a burst of connections (a crowd of slow clients
+/// reconnecting at once) overflows that, and the kernel drops the SYN of
+/// whoever comes next, who then waits a second for the retry.
+const BACKLOG: i32 = 1024;
+
+/// A listening socket on `addr` (`host:port`; port 0 picks one) with
+/// [`BACKLOG`].
+fn listen(addr: &str) -> anyhow::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(a),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        match socket.bind(&a.into()).and_then(|_| socket.listen(BACKLOG)) {
+            Ok(()) => return Ok(socket.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(
+        || anyhow::anyhow!("{addr} names no address"),
+        anyhow::Error::new,
+    ))
+}
+
 /// Starts everything; the returned server still has to be awaited.
 pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     // Run from anywhere: without a questionnaires folder, the shipped
@@ -218,8 +247,8 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             "no public base URL is configured (--base-url, PROM_BASE_URL or base_url in the configuration file): links in e-mails and invitations will use the listening address, which patients may not reach"
         );
     }
-    let listener = TcpListener::bind(&config.listen)
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        listen(&config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let metrics_listener = match &config.metrics_listen {
         Some(a) => Some(
             TcpListener::bind(a).with_context(|| format!("cannot listen for metrics on {a}"))?,
@@ -337,6 +366,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         ),
         metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
         trusted_proxies: config.trusted_proxies.clone(),
+        uploads: web::uploads::Uploads::new(config.limits.uploads),
     });
     if state.metrics_token.is_some() || metrics_listener.is_some() {
         web::observe::recorder();

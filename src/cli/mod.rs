@@ -221,6 +221,14 @@ pub struct Serve {
     /// Open connections per worker (lowered to fit the open-file limit).
     #[arg(long, env = "PROM_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Request bodies one API key may be sending at once (more are answered
+    /// 429 at once): a client that trickles bodies cannot fill the
+    /// connections.
+    #[arg(long, env = "PROM_MAX_UPLOADS_PER_KEY", default_value_t = 16)]
+    max_uploads_per_key: usize,
+    /// Request bodies one client address may be sending at once.
+    #[arg(long, env = "PROM_MAX_UPLOADS_PER_ADDRESS", default_value_t = 64)]
+    max_uploads_per_address: usize,
     /// The WAL is checkpointed and truncated when it grows past this many MiB.
     #[arg(long, env = "PROM_WAL_LIMIT_MIB", default_value_t = 64)]
     wal_limit_mib: u64,
@@ -425,6 +433,10 @@ fn serve(s: Serve) -> ExitCode {
             headers: std::time::Duration::from_secs(s.header_timeout.max(1)),
             body: std::time::Duration::from_secs(s.body_timeout.max(1)),
             connections_per_worker: s.max_connections.max(1),
+            uploads: crate::web::uploads::Caps {
+                per_key: s.max_uploads_per_key.max(1),
+                per_address: s.max_uploads_per_address.max(1),
+            },
         },
         page_cache: s.page_cache,
         scheduler_tick: std::time::Duration::from_secs(s.scheduler_seconds.max(1)),

@@ -17,6 +17,8 @@ pub enum ApiError {
     Conflict(String),
     Unprocessable(String, Map<String, Json>),
     TooLarge,
+    /// Too many request bodies at once from this key or address.
+    TooMany,
     /// The body did not arrive in time.
     Timeout,
     Unavailable(&'static str, String),
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(..) => "invalid_answers",
             ApiError::TooLarge => "too_large",
+            ApiError::TooMany => "too_many_requests",
             ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal",
         }
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::Timeout => {
                 "the request body did not arrive in time; nothing was stored".into()
             }
+            ApiError::TooMany => "too many requests are being sent at once with this key or from this address; nothing was stored. Try again in a few seconds".into(),
             ApiError::Internal(id) => format!(
                 "something went wrong on the server; nothing was stored. Quote this id if you report it: {id}"
             ),
@@ -76,6 +80,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooMany => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,6 +98,14 @@ impl ResponseError for ApiError {
         }
         if matches!(self, ApiError::Unavailable(..)) {
             resp.insert_header(("Retry-After", "30"));
+        }
+        // A body that was refused or cut off is not read to its end: the
+        // connection closes rather than wait for the rest.
+        if matches!(
+            self,
+            ApiError::Timeout | ApiError::TooLarge | ApiError::TooMany
+        ) {
+            resp.force_close();
         }
         resp.json(body)
     }

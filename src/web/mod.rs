@@ -13,6 +13,7 @@ pub mod pages;
 pub mod patient;
 pub mod preview;
 pub mod tls;
+pub mod uploads;
 
 use actix_web::{App, HttpServer, middleware, web};
 use std::collections::HashMap;
@@ -39,6 +40,8 @@ pub struct Limits {
     pub body: Duration,
     /// Open connections per worker thread.
     pub connections_per_worker: usize,
+    /// Request bodies one key, and one address, may send at once.
+    pub uploads: uploads::Caps,
 }
 
 impl Default for Limits {
@@ -47,11 +50,34 @@ impl Default for Limits {
             headers: Duration::from_secs(5),
             body: Duration::from_secs(30),
             connections_per_worker: 1024,
+            uploads: uploads::Caps::default(),
         }
     }
 }
 
+/// How long a connection that is being closed with part of a request body
+/// unread (a refusal, a body cut off) may linger. Each such connection
+/// holds a slot meanwhile, so this bounds how many refusals a second the
+/// slots absorb. Not below 500 ms: the framework's clock is cached for that
+/// long, and a shorter deadline can fall in the past, after which the
+/// connection was seen never to close.
+pub const LINGER: Duration = Duration::from_millis(600);
+
+/// The slowest a request body may arrive: past the first
+/// [`BODY_GRACE`], at least this many bytes a second.
+pub const MIN_BODY_RATE: u64 = 32 * 1024;
+/// What any body gets before the minimum rate applies.
+pub const BODY_GRACE: Duration = Duration::from_secs(3);
+
 impl Limits {
+    /// How long after its start a body may take to reach `length` bytes
+    /// (received so far): a few seconds for the first bytes, then at least
+    /// [`MIN_BODY_RATE`], never more than `body` in all.
+    pub fn body_deadline(&self, length: Option<u64>) -> Duration {
+        let by_rate = BODY_GRACE + Duration::from_secs(length.unwrap_or(0) / MIN_BODY_RATE);
+        by_rate.min(self.body)
+    }
+
     /// Connections per worker for a process that may hold `open_files`
     /// files: a quarter of them is kept for the database, the mail folder
     /// and the listener.
@@ -145,6 +171,8 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// The reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The request bodies being received, capped per key and address.
+    pub uploads: Arc<uploads::Uploads>,
 }
 
 /// The client's address: the connection's peer, unless that is a trusted
@@ -278,6 +306,9 @@ pub fn server(
                 let page = unreadable_form(req);
                 actix_web::error::InternalError::from_response(e, page).into()
             }))
+            // Innermost first: refusals of slow or oversize bodies still
+            // get the security headers; everything is counted and logged.
+            .wrap(middleware::from_fn(uploads::middleware))
             .wrap(headers)
             .wrap(middleware::from_fn(observe::middleware))
             .route("/metrics", web::get().to(observe::public_metrics))
@@ -289,7 +320,7 @@ pub fn server(
     .workers(workers)
     .backlog(1024)
     .client_request_timeout(limits.headers)
-    .client_disconnect_timeout(Duration::from_secs(1))
+    .client_disconnect_timeout(LINGER)
     .max_connections(limits.connections_per_worker)
     .shutdown_timeout(shutdown.as_secs());
     let srv = match tls {

@@ -12,29 +12,30 @@ use std::fmt;
 
 use crate::web::error::ApiError;
 
-/// Reads the body: at most [`crate::web::MAX_BODY`] bytes, and all of it
-/// within `deadline` (a client that trickles its body is cut off instead of
-/// holding a connection forever).
+/// Reads the body: at most [`crate::web::MAX_BODY`] bytes, arriving at
+/// least at the minimum rate (a client that trickles its body is cut off
+/// after a few seconds instead of holding a connection), and all of it
+/// within `limits.body`.
 pub async fn read(
     mut payload: web::Payload,
-    deadline: std::time::Duration,
+    limits: &crate::web::Limits,
 ) -> Result<web::Bytes, ApiError> {
-    let collect = async {
-        let mut body = web::BytesMut::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| {
-                ApiError::BadRequest("bad_body", "the request body could not be read".into())
-            })?;
-            if body.len() + chunk.len() > crate::web::MAX_BODY {
-                return Err(ApiError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
+    let started = tokio::time::Instant::now();
+    let mut body = web::BytesMut::new();
+    loop {
+        let due = started + limits.body_deadline(Some(body.len() as u64));
+        let chunk = match tokio::time::timeout_at(due, payload.next()).await {
+            Err(_) => return Err(ApiError::Timeout),
+            Ok(None) => return Ok(body.freeze()),
+            Ok(Some(chunk)) => chunk,
+        };
+        let chunk = chunk.map_err(|_| {
+            ApiError::BadRequest("bad_body", "the request body could not be read".into())
+        })?;
+        if body.len() + chunk.len() > crate::web::MAX_BODY {
+            return Err(ApiError::TooLarge);
         }
-        Ok(body.freeze())
-    };
-    match tokio::time::timeout(deadline, collect).await {
-        Ok(r) => r,
-        Err(_) => Err(ApiError::Timeout),
+        body.extend_from_slice(&chunk);
     }
 }
 

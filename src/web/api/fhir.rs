@@ -158,7 +158,7 @@ pub async fn import(
     payload: web::Payload,
 ) -> Result<HttpResponse, FhirError> {
     let ApiClinic(c) = auth?;
-    let bytes = body::read(payload, state.limits.body).await?;
+    let bytes = body::read(payload, &state.limits).await?;
     let body: Json = body::parse(&bytes)?;
     let catalog = &state.catalog;
     let known = |name: &str| {

@@ -28,7 +28,7 @@ pub async fn create(
     state: State,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload, state.limits.body).await?;
+    let bytes = body::read(payload, &state.limits).await?;
     let b: NewPatientBody = body::parse(&bytes)?;
     let reference = PatientRef::parse(&b.reference).map_err(|e| invalid(format!("`ref`: {e}")))?;
     let email = b

@@ -179,7 +179,7 @@ pub async fn create(
     state: State,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload, state.limits.body).await?;
+    let bytes = body::read(payload, &state.limits).await?;
     let b: NewResponseBody = body::parse(&bytes)?;
     let patient = PatientRef::parse(&b.patient).map_err(|e| invalid(format!("`patient`: {e}")))?;
     let mode = mode_of(b.mode.as_deref())?;
@@ -207,7 +207,7 @@ pub async fn correct(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = body::read(payload, state.limits.body).await?;
+    let bytes = body::read(payload, &state.limits).await?;
     let b: CorrectionBody = body::parse(&bytes)?;
     let reason = b.reason.trim().to_string();
     if reason.is_empty() || reason.chars().count() > 1000 {
