@@ -53,6 +53,14 @@ fn probe(slot: &Mutex<Option<Connection>>, r: (&Database, &Options)) -> Result<(
     let Ok(mut slot) = slot.try_lock() else {
         return Err("an earlier check is still waiting for the database".into());
     };
+    // An open connection outlives its file: a database file moved or
+    // deleted under the server is seen here.
+    if let Database::Sqlite(path) = r.0
+        && !path.is_file()
+    {
+        *slot = None;
+        return Err(format!("the database file {} is gone", path.display()));
+    }
     if slot.is_none() {
         *slot = Some(storage::connect_to(r.0, r.1).map_err(|e| e.to_string())?);
     }

@@ -11,7 +11,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::{HttpMessage, ResponseError, web};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -175,7 +175,39 @@ pub async fn middleware(
         metrics::counter!("prom_http_refused_slow_total").increment(1);
         return Ok(refuse(req, StatusCode::TOO_MANY_REQUESTS, &state));
     };
-    let res = next.call(req).await;
-    drop(slot);
-    res.map(ServiceResponse::map_into_boxed_body)
+    // The slot goes with the body: freed once it has been read (or
+    // dropped unread), not when the answer is ready, so a burst of quick
+    // requests waiting for the database holds none.
+    let mut req = req;
+    let body = Held {
+        inner: req.take_payload(),
+        slot: Some(slot),
+    };
+    req.set_payload(actix_web::dev::Payload::Stream {
+        payload: Box::pin(body),
+    });
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}
+
+/// A request body that holds its slot until its end.
+struct Held {
+    inner: actix_web::dev::Payload,
+    slot: Option<Slot>,
+}
+
+impl futures_util::Stream for Held {
+    type Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if matches!(next, std::task::Poll::Ready(None | Some(Err(_)))) {
+            self.slot = None;
+        }
+        next
+    }
 }

@@ -20,6 +20,7 @@ mod hostile_files;
 mod language;
 mod mail;
 mod nodes;
+mod openapi;
 mod operations;
 mod patient_flow;
 mod patient_pages;

@@ -82,6 +82,9 @@ impl ResponseError for FhirError {
                 resp.insert_header((k.clone(), v.clone()));
             }
         }
+        if plain.head().connection_type() == actix_web::http::ConnectionType::Close {
+            resp.force_close();
+        }
         resp.content_type(FHIR_JSON)
             .body(outcome(code, &problems).to_string())
     }

@@ -30,32 +30,68 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ApiError::BadRequest("bad_path", format!("the address is not valid: {e}")).into()
     }))
     .route("/healthz", web::get().to(super::health::healthz))
-    .route("/readyz", web::get().to(super::health::readyz))
-    .service(
-        web::scope("/api/v1")
-            // Every answer may hold patient data: no cache keeps it.
-            .wrap(middleware::DefaultHeaders::new().add(("Cache-Control", "no-store")))
-            .route("/questionnaires", web::get().to(questionnaires::list))
-            .route("/questionnaires/{id}", web::get().to(questionnaires::get))
-            .route(
-                "/questionnaires/{id}/fhir",
-                web::get().to(fhir::questionnaire),
-            )
-            .route("/patients", web::post().to(patients::create))
-            .route(
-                "/patients/{ref}/responses",
-                web::get().to(responses::of_patient),
-            )
-            .route("/responses", web::post().to(responses::create))
-            .route("/responses/{id}", web::get().to(responses::get))
-            .route("/responses/{id}/fhir", web::get().to(fhir::response))
-            .route("/fhir/QuestionnaireResponse", web::post().to(fhir::import))
-            .route(
-                "/responses/{id}/corrections",
-                web::post().to(responses::correct),
-            )
-            .route("/flags", web::get().to(flags::queue)),
-    );
+    .route("/readyz", web::get().to(super::health::readyz));
+    let mut scope = web::scope("/api/v1")
+        // Every answer may hold patient data: no cache keeps it.
+        .wrap(middleware::DefaultHeaders::new().add(("Cache-Control", "no-store")));
+    for (_, path, route) in table() {
+        scope = scope.route(path, route);
+    }
+    cfg.service(scope);
+}
+
+/// The OpenAPI 3.1 description of this API (`docs/openapi.json`; a test
+/// holds it to the server).
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// Every call under `/api/v1`: method, path (below `/api/v1`) and route.
+/// A test checks that `docs/openapi.json` describes exactly these.
+pub fn table() -> Vec<(&'static str, &'static str, actix_web::Route)> {
+    vec![
+        ("GET", "/openapi.json", web::get().to(openapi)),
+        (
+            "GET",
+            "/questionnaires",
+            web::get().to(questionnaires::list),
+        ),
+        (
+            "GET",
+            "/questionnaires/{id}",
+            web::get().to(questionnaires::get),
+        ),
+        (
+            "GET",
+            "/questionnaires/{id}/fhir",
+            web::get().to(fhir::questionnaire),
+        ),
+        ("POST", "/patients", web::post().to(patients::create)),
+        (
+            "GET",
+            "/patients/{ref}/responses",
+            web::get().to(responses::of_patient),
+        ),
+        ("POST", "/responses", web::post().to(responses::create)),
+        ("GET", "/responses/{id}", web::get().to(responses::get)),
+        ("GET", "/responses/{id}/fhir", web::get().to(fhir::response)),
+        (
+            "POST",
+            "/fhir/QuestionnaireResponse",
+            web::post().to(fhir::import),
+        ),
+        (
+            "POST",
+            "/responses/{id}/corrections",
+            web::post().to(responses::correct),
+        ),
+        ("GET", "/flags", web::get().to(flags::queue)),
+    ]
+}
+
+/// `GET /api/v1/openapi.json`: no key needed.
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
 }
 
 type State = web::Data<AppState>;
