@@ -508,6 +508,8 @@ pub struct Readers {
     db: Database,
     opts: Options,
     idle: Mutex<Vec<Connection>>,
+    /// Connections in use now (a metric: the pool's use).
+    busy: std::sync::atomic::AtomicUsize,
 }
 
 impl Readers {
@@ -516,7 +518,13 @@ impl Readers {
             db: db.clone(),
             opts: opts.clone(),
             idle: Mutex::new(Vec::new()),
+            busy: Default::default(),
         }
+    }
+
+    /// Reading connections in use now (a metric).
+    pub fn busy(&self) -> usize {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Idle connections in the pool (a metric).
@@ -540,7 +548,9 @@ impl Readers {
             Some(c) => c,
             None => connect_to(&self.db, &self.opts)?,
         };
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = f(&conn);
+        self.busy.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < 8
         {

@@ -104,6 +104,10 @@ fn describe() {
         "Idle reading connections in the pool"
     );
     describe_gauge!(
+        "prom_storage_reader_connections_busy",
+        "Reading connections in use: the pool's use, on either backend"
+    );
+    describe_gauge!(
         "prom_scheduler_lag_seconds",
         "How late the scheduler's last turn is beyond its interval"
     );
@@ -213,6 +217,7 @@ pub async fn render(state: &AppState) -> HttpResponse {
         metrics::gauge!("prom_storage_wal_bytes").set(size as f64);
     }
     metrics::gauge!("prom_storage_reader_connections_idle").set(state.readers.idle() as f64);
+    metrics::gauge!("prom_storage_reader_connections_busy").set(state.readers.busy() as f64);
     let last = state.stats.scheduler_last_run();
     if last > 0 {
         let tick = state.stats.scheduler_tick().as_secs_f64();

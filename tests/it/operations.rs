@@ -151,6 +151,8 @@ struct Served {
     base: String,
     metrics: String,
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Every line printed on standard output so far.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Served {
@@ -181,8 +183,14 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
     });
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let (mut base, mut metrics) = (String::new(), String::new());
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let printed = stdout.clone();
     let mut line = String::new();
     while out.read_line(&mut line).expect("read") > 0 {
+        printed
+            .lock()
+            .expect("lock")
+            .push(line.trim_end().to_string());
         if let Some(a) = line.trim().strip_prefix("prom is listening on ") {
             base = a.to_string();
         }
@@ -200,9 +208,13 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
         stderr.lock()
     );
     std::thread::spawn(move || {
-        let mut sink = String::new();
-        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
+        let mut more = String::new();
+        while out.read_line(&mut more).is_ok_and(|n| n > 0) {
+            printed
+                .lock()
+                .expect("lock")
+                .push(more.trim_end().to_string());
+            more.clear();
         }
     });
     Served {
@@ -210,6 +222,7 @@ fn serve(dir: &Path, args: &[&str]) -> Served {
         base,
         metrics,
         stderr,
+        stdout,
     }
 }
 
@@ -385,6 +398,8 @@ async fn from_its_configuration_file_serve_reports_readiness_metrics_and_json_lo
     assert!(metric(&text, "prom_storage_write_seconds_count").is_some_and(|n| n >= 2.0));
     assert!(metric(&text, "prom_storage_wal_bytes").is_some());
     assert!(metric(&text, "prom_outbox_pending").is_some());
+    assert!(metric(&text, "prom_storage_reader_connections_busy").is_some());
+    assert!(metric(&text, "prom_storage_batch_size_count").is_some_and(|n| n >= 2.0));
     // No identifier, answer or secret in a label.
     for secret in [
         "OPS-PATIENT-1",
@@ -646,4 +661,42 @@ fn the_shipped_deployment_files_hold_together() {
     ] {
         assert!(unit.contains(hardening), "{hardening}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_from_a_folder_without_questionnaires_on_the_built_in_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let served = serve(dir.path(), &["--demo", "--listen", "127.0.0.1:0"]);
+    let mut key = None;
+    for _ in 0..100 {
+        key = served.stdout.lock().expect("lock").iter().find_map(|l| {
+            l.trim()
+                .strip_prefix("API key:")
+                .map(|k| k.trim().to_string())
+        });
+        if key.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let key = key.expect("the demo printed its API key");
+    let printed = served.stdout.lock().expect("lock").join("\n");
+    assert!(
+        printed.contains("questionnaires: built in (5 shipped"),
+        "{printed}"
+    );
+    let list: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/questionnaires", served.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(5), "{list}");
+    assert!(
+        dir.path().join("data/prom.db").is_file(),
+        "the demo's data is made here"
+    );
 }
