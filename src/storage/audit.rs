@@ -216,17 +216,31 @@ const CHAIN_LOCK: i64 = 0x6175_6474;
 pub const LAST_SQL: &str =
     "SELECT seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)";
 
+/// On PostgreSQL, takes the chain's lock for the rest of the transaction
+/// (a no-op on SQLite, which has one writer). The server's writer takes it
+/// first thing in every batch: every transaction that writes the chain
+/// then takes its locks in the same order — the chain first — so nodes
+/// writing at once wait for each other instead of deadlocking (a batch
+/// that locked a row, then waited for the chain held by another node's
+/// batch that wanted the same row, was seen to fail with 503 now and
+/// then).
+pub fn lock_chain(conn: &Connection) -> Result<()> {
+    if conn.backend() == super::db::Backend::Postgres {
+        conn.prepare_cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(?1)) AS chain")?
+            .query_row(params![CHAIN_LOCK], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
 /// Appends a row. Call it inside a write transaction, so that the chain's
 /// last link cannot change under it.
 pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
     let key = key_for(conn)?;
-    if conn.backend() == super::db::Backend::Postgres {
-        // Several nodes write at once: the chain's next link is taken under
-        // a lock held to the end of the transaction, so the chain never
-        // forks (SQLite has one writer at a time already).
-        conn.prepare_cached("SELECT 1 FROM (SELECT pg_advisory_xact_lock(?1)) AS chain")?
-            .query_row(params![CHAIN_LOCK], |_| Ok(()))?;
-    }
+    // Several nodes write at once: the chain's next link is taken under a
+    // lock held to the end of the transaction, so the chain never forks
+    // (SQLite has one writer at a time already). Taken again by the same
+    // transaction, it is the same lock.
+    lock_chain(conn)?;
     let last: Option<(i64, String)> = conn
         .prepare_cached(LAST_SQL)?
         .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))

@@ -141,7 +141,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             }
         }
         let (batch_started, batch_len) = (std::time::Instant::now(), jobs.len());
-        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+        let begun = exec(&conn, "BEGIN IMMEDIATE").and_then(|_| super::audit::lock_chain(&conn));
+        if let Err(e) = begun {
+            let _ = conn.execute_batch("ROLLBACK");
             let err = e;
             for job in jobs.drain(..) {
                 // The job never ran; answer its caller with the error.

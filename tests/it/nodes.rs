@@ -111,7 +111,8 @@ async fn two_nodes_behind_nginx_lose_and_double_nothing_when_one_is_killed() {
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/nginx-error.log;
 events {{ worker_connections 256; }}
 http {{
-  access_log off;
+  log_format up '$status $upstream_addr $upstream_status';
+  access_log {d}/access.log up;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
   fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
   upstream prom {{
@@ -224,6 +225,22 @@ http {{
         .count();
     acked.sort_unstable();
     acked.dedup();
+    // What nginx was answered, upstream by upstream: a live node never
+    // answers 503 (two nodes writing at once used to deadlock now and
+    // then; the writer now takes the audit chain's lock first).
+    let access = std::fs::read_to_string(dir.path().join("access.log")).unwrap_or_default();
+    let mut seen = std::collections::BTreeMap::new();
+    for l in access.lines() {
+        *seen
+            .entry(l.split_once(' ').map_or("", |x| x.1).to_string())
+            .or_insert(0) += 1;
+    }
+    println!("nginx's upstream answers: {seen:?}");
+    assert!(
+        !access.contains(" 503"),
+        "a live node answered 503: {seen:?}\n{}",
+        said(dir.path())
+    );
     assert_eq!(acked.len(), 300, "every submission acknowledged in the end");
     // Every acknowledged submission once; one item per flagged response;
     // one chain.
