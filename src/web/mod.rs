@@ -73,8 +73,8 @@ impl Limits {
     /// How long after its start a body may take to reach `length` bytes
     /// (received so far): a few seconds for the first bytes, then at least
     /// [`MIN_BODY_RATE`], never more than `body` in all.
-    pub fn body_deadline(&self, length: Option<u64>) -> Duration {
-        let by_rate = BODY_GRACE + Duration::from_secs(length.unwrap_or(0) / MIN_BODY_RATE);
+    pub fn body_deadline(&self, length: u64) -> Duration {
+        let by_rate = BODY_GRACE + Duration::from_secs(length / MIN_BODY_RATE);
         by_rate.min(self.body)
     }
 
@@ -256,23 +256,34 @@ async fn unknown_address(
 /// A form body the framework could not read (wrong content type, too
 /// large, not a form): prom's page in the request's language, 400.
 fn unreadable_form(req: &actix_web::HttpRequest) -> actix_web::HttpResponse {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return actix_web::HttpResponse::BadRequest().finish();
-    };
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => problem(
+            req,
+            state,
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "form_unreadable",
+        ),
+        None => actix_web::HttpResponse::BadRequest().finish(),
+    }
+}
+
+/// prom's problem page for a request the handlers never saw: the text
+/// `key` (and `key_heading`) in the request's language, with the way back.
+pub(crate) fn problem(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    key: &str,
+) -> actix_web::HttpResponse {
     let lang = pages::request_language(req);
     let mut c = tera::Context::new();
     c.insert(
         "heading",
-        &state.pages.text(lang, "form_unreadable_heading"),
+        &state.pages.text(lang, &format!("{key}_heading")),
     );
-    c.insert("message", &state.pages.text(lang, "form_unreadable"));
+    c.insert("message", &state.pages.text(lang, key));
     c.insert("back", "/");
-    state.pages.render(
-        actix_web::http::StatusCode::BAD_REQUEST,
-        "patient/problem.html",
-        lang,
-        c,
-    )
+    state.pages.render(status, "patient/problem.html", lang, c)
 }
 
 /// Builds the HTTP server on an already bound listener.
@@ -318,7 +329,6 @@ pub fn server(
             .default_service(web::to(unknown_address))
     })
     .workers(workers)
-    .backlog(1024)
     .client_request_timeout(limits.headers)
     .client_disconnect_timeout(LINGER)
     .max_connections(limits.connections_per_worker)

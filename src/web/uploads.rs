@@ -119,20 +119,12 @@ fn refuse(req: ServiceRequest, status: StatusCode, state: &AppState) -> ServiceR
         };
         e.error_response()
     } else {
-        let lang = super::pages::request_language(&http);
         let key = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "form_too_large"
         } else {
             "busy"
         };
-        let mut c = tera::Context::new();
-        c.insert(
-            "heading",
-            &state.pages.text(lang, &format!("{key}_heading")),
-        );
-        c.insert("message", &state.pages.text(lang, key));
-        c.insert("back", "/");
-        state.pages.render(status, "patient/problem.html", lang, c)
+        super::problem(&http, state, status, key)
     };
     if status == StatusCode::TOO_MANY_REQUESTS {
         res.headers_mut()

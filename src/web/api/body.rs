@@ -23,7 +23,7 @@ pub async fn read(
     let started = tokio::time::Instant::now();
     let mut body = web::BytesMut::new();
     loop {
-        let due = started + limits.body_deadline(Some(body.len() as u64));
+        let due = started + limits.body_deadline(body.len() as u64);
         let chunk = match tokio::time::timeout_at(due, payload.next()).await {
             Err(_) => return Err(ApiError::Timeout),
             Ok(None) => return Ok(body.freeze()),
