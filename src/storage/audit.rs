@@ -236,19 +236,18 @@ pub fn lock_chain(conn: &Connection) -> Result<()> {
 /// last link cannot change under it.
 pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
     let key = key_for(conn)?;
+    // In the writer's batch the row waits for the batch's end (see
+    // `begin_batch`).
+    if let Some(batch) = conn.chain.borrow_mut().as_mut() {
+        batch.push(OwnedEntry::from(e));
+        return Ok(());
+    }
     // Several nodes write at once: the chain's next link is taken under a
     // lock held to the end of the transaction, so the chain never forks
     // (SQLite has one writer at a time already). Taken again by the same
     // transaction, it is the same lock.
     lock_chain(conn)?;
-    let last: Option<(i64, String)> = conn
-        .prepare_cached(LAST_SQL)?
-        .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (seq, prev) = match last {
-        Some((s, h)) => (s + 1, h),
-        None => (1, String::new()),
-    };
+    let (seq, prev) = next_link(conn)?;
     let hash = keyed_hash(&key, &prev, seq, e);
     conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash)
@@ -267,6 +266,141 @@ pub fn append(conn: &Connection, e: &Entry) -> Result<()> {
         e.content_hash
     ])?;
     Ok(())
+}
+
+/// The sequence number and previous hash of the chain's next row.
+fn next_link(conn: &Connection) -> Result<(i64, String)> {
+    let last: Option<(i64, String)> = conn
+        .prepare_cached(LAST_SQL)?
+        .query_row((), |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, String::new()),
+    })
+}
+
+/// An audit row waiting for its batch's end.
+#[derive(Debug, Clone)]
+pub struct OwnedEntry {
+    at: String,
+    actor: String,
+    action: String,
+    clinic_id: Option<String>,
+    patient_id: Option<String>,
+    subject: Option<String>,
+    content_hash: Option<String>,
+}
+
+impl From<&Entry<'_>> for OwnedEntry {
+    fn from(e: &Entry<'_>) -> OwnedEntry {
+        OwnedEntry {
+            at: e.at.into(),
+            actor: e.actor.into(),
+            action: e.action.into(),
+            clinic_id: e.clinic_id.map(String::from),
+            patient_id: e.patient_id.map(String::from),
+            subject: e.subject.map(String::from),
+            content_hash: e.content_hash.map(String::from),
+        }
+    }
+}
+
+impl OwnedEntry {
+    fn entry(&self) -> Entry<'_> {
+        Entry {
+            at: &self.at,
+            actor: &self.actor,
+            action: &self.action,
+            clinic_id: self.clinic_id.as_deref(),
+            patient_id: self.patient_id.as_deref(),
+            subject: self.subject.as_deref(),
+            content_hash: self.content_hash.as_deref(),
+        }
+    }
+}
+
+/// For the writer, right after it began a batch's transaction: from then
+/// on `append` keeps the batch's audit rows in hand, and [`flush_batch`]
+/// chains and writes them all just before the commit. The chain's lock is
+/// then held only from the flush to the commit (other nodes' batches do
+/// their work meanwhile), it is the last lock a batch takes (so two nodes
+/// cannot deadlock over it), and the rows cost one statement per hundred.
+pub fn begin_batch(conn: &Connection) {
+    *conn.chain.borrow_mut() = Some(Vec::new());
+}
+
+/// How many rows the batch holds: taken before a job, to drop that job's
+/// rows with [`drop_since`] if the job is rolled back.
+pub fn mark(conn: &Connection) -> usize {
+    conn.chain.borrow().as_ref().map_or(0, Vec::len)
+}
+
+/// Drops the rows added after `mark` (their job was rolled back).
+pub fn drop_since(conn: &Connection, mark: usize) {
+    if let Some(batch) = conn.chain.borrow_mut().as_mut() {
+        batch.truncate(mark);
+    }
+}
+
+/// Rows per INSERT when a batch is flushed.
+const FLUSH_ROWS: usize = 100;
+
+/// Chains and writes the batch's rows (under the chain's lock on
+/// PostgreSQL). Call it last before COMMIT; rows appended after it wait
+/// for the next flush, until [`end_batch`].
+pub fn flush_batch(conn: &Connection) -> Result<()> {
+    let rows = match conn.chain.borrow_mut().as_mut() {
+        Some(batch) => std::mem::take(batch),
+        None => return Ok(()),
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let key = key_for(conn)?;
+    lock_chain(conn)?;
+    let (mut seq, mut prev) = next_link(conn)?;
+    let mut links: Vec<(i64, String, String)> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let hash = keyed_hash(&key, &prev, seq, &row.entry());
+        links.push((seq, std::mem::replace(&mut prev, hash.clone()), hash));
+        seq += 1;
+    }
+    for (rows, links) in rows.chunks(FLUSH_ROWS).zip(links.chunks(FLUSH_ROWS)) {
+        let mut values: Vec<&dyn super::db::ToSql> = Vec::with_capacity(rows.len() * 10);
+        let mut marks = Vec::with_capacity(rows.len());
+        for (i, (row, (seq, prev, hash))) in rows.iter().zip(links).enumerate() {
+            let m: Vec<String> = (1..=10).map(|c| format!("?{}", i * 10 + c)).collect();
+            marks.push(format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, {}, 2, {})",
+                m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]
+            ));
+            values.extend([
+                seq as &dyn super::db::ToSql,
+                &row.at,
+                &row.actor,
+                &row.action,
+                &row.clinic_id,
+                &row.patient_id,
+                &row.subject,
+                prev,
+                hash,
+                &row.content_hash,
+            ]);
+        }
+        conn.prepare_cached(&format!(
+            "INSERT INTO audit_log (seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash)
+             VALUES {}",
+            marks.join(", ")
+        ))?
+        .execute(values.as_slice())?;
+    }
+    Ok(())
+}
+
+/// When the batch's transaction ended (committed or not).
+pub fn end_batch(conn: &Connection) {
+    *conn.chain.borrow_mut() = None;
 }
 
 /// Appends a row for what `actor` did in a clinic, at `now`.

@@ -51,6 +51,39 @@ pub fn patient_id(conn: &Connection, clinic_id: &str, reference: &str) -> Result
         .query_row([clinic_id, reference], |r| r.get(0))
 }
 
+/// What a submission needs to know of its patient, in one statement: the
+/// id, whether a snooze for the questionnaire is in force at `at`, and
+/// whether a plan for it may be brought forward by a worrying answer (so
+/// that neither is read when there is none, as for most answers).
+pub struct ForSubmission {
+    pub id: String,
+    pub snoozed: bool,
+    pub early_plans: bool,
+}
+
+pub fn for_submission(
+    conn: &Connection,
+    clinic_id: &str,
+    reference: &str,
+    questionnaire: &str,
+    at: &str,
+) -> Result<ForSubmission> {
+    conn.prepare_cached(
+        "SELECT p.id,
+            EXISTS (SELECT 1 FROM snoozes s WHERE s.patient_id = p.id AND s.questionnaire_id = ?3 AND s.until > ?4),
+            EXISTS (SELECT 1 FROM plans l WHERE l.patient_id = p.id AND l.questionnaire_id = ?3
+                    AND l.stopped_at IS NULL AND l.early_days > 0)
+         FROM patients p WHERE p.clinic_id = ?1 AND p.ref = ?2",
+    )?
+    .query_row(params![clinic_id, reference, questionnaire, at], |r| {
+        Ok(ForSubmission {
+            id: r.get(0)?,
+            snoozed: r.get(1)?,
+            early_plans: r.get(2)?,
+        })
+    })
+}
+
 /// Every (patient id, clinic id) with this reference, across clinics.
 pub fn patients_with_ref(conn: &Connection, reference: &str) -> Result<Vec<(String, String)>> {
     let mut stmt =

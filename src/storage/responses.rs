@@ -362,32 +362,41 @@ pub fn insert(conn: &Connection, r: &NewResponse) -> Result<String> {
     ] {
         h.put(v);
     }
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO response_scores (response_id, score_id, value, imputed, band) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    // Each table's rows in one statement (one round trip on PostgreSQL).
     let mut scores: Vec<&StoredScore> = r.scores.iter().collect();
     scores.sort_by_key(|s| s.id);
-    for s in scores {
-        stmt.execute(params![r.id, s.id, s.value, s.imputed, s.band])?;
-        let imputed = s.imputed.to_string();
+    let imputed: Vec<String> = scores.iter().map(|s| s.imputed.to_string()).collect();
+    let mut values: Vec<&dyn crate::storage::db::ToSql> = Vec::with_capacity(scores.len() * 5);
+    for (s, imp) in scores.iter().zip(&imputed) {
+        values.extend([
+            &r.id as &dyn crate::storage::db::ToSql,
+            &s.id,
+            &s.value,
+            &s.imputed,
+            &s.band,
+        ]);
         h.put(Some("score"));
-        for v in [
-            Some(s.id),
-            s.value.as_deref(),
-            Some(imputed.as_str()),
-            s.band,
-        ] {
+        for v in [Some(s.id), s.value.as_deref(), Some(imp.as_str()), s.band] {
             h.put(v);
         }
     }
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO flags (response_id, rule_id, level, text) VALUES (?1, ?2, ?3, ?4)",
+    insert_rows(
+        conn,
+        "response_scores (response_id, score_id, value, imputed, band)",
+        5,
+        &values,
     )?;
     let mut flags: Vec<&FlagRecord> = r.flags.iter().collect();
     flags.sort_by(|a, b| a.rule.cmp(&b.rule));
-    for f in flags {
-        let text = f.text.to_string();
-        stmt.execute(params![r.id, f.rule, f.level, text])?;
+    let texts: Vec<String> = flags.iter().map(|f| f.text.to_string()).collect();
+    let mut values: Vec<&dyn crate::storage::db::ToSql> = Vec::with_capacity(flags.len() * 4);
+    for (f, text) in flags.iter().zip(&texts) {
+        values.extend([
+            &r.id as &dyn crate::storage::db::ToSql,
+            &f.rule,
+            &f.level,
+            text,
+        ]);
         h.put(Some("flag"));
         for v in [
             Some(f.rule.as_str()),
@@ -397,7 +406,37 @@ pub fn insert(conn: &Connection, r: &NewResponse) -> Result<String> {
             h.put(v);
         }
     }
+    insert_rows(
+        conn,
+        "flags (response_id, rule_id, level, text)",
+        4,
+        &values,
+    )?;
     Ok(h.finish())
+}
+
+/// Inserts `values.len() / width` rows into `table (columns)` with one
+/// statement (kept prepared per row count); nothing when there are none.
+fn insert_rows(
+    conn: &Connection,
+    table: &str,
+    width: usize,
+    values: &[&dyn crate::storage::db::ToSql],
+) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..values.len() / width)
+        .map(|row| {
+            let marks: Vec<String> = (1..=width)
+                .map(|c| format!("?{}", row * width + c))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    let sql = format!("INSERT INTO {table} VALUES {}", rows.join(", "));
+    conn.prepare_cached(&sql)?.execute(values)?;
+    Ok(())
 }
 
 /// The hash of a response's content: every value in a fixed order, each

@@ -116,6 +116,9 @@ impl Writer {
 const HEAD_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
+    // This thread is outside any runtime: on PostgreSQL it talks to the
+    // database itself, a thread switch fewer each way per statement.
+    conn.take_over();
     let wal = conn
         .sqlite()
         .and_then(|c| c.path())
@@ -132,6 +135,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
         .checked_sub(HEAD_EVERY)
         .unwrap_or_else(std::time::Instant::now);
     let mut head_due = false;
+    let keep_savepoints = conn.backend() == super::db::Backend::Postgres;
     while let Some(first) = rx.blocking_recv() {
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
@@ -141,9 +145,11 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             }
         }
         let (batch_started, batch_len) = (std::time::Instant::now(), jobs.len());
-        let begun = exec(&conn, "BEGIN IMMEDIATE").and_then(|_| super::audit::lock_chain(&conn));
+        let begun = exec(&conn, "BEGIN IMMEDIATE");
+        super::audit::begin_batch(&conn);
         if let Err(e) = begun {
             let _ = conn.execute_batch("ROLLBACK");
+            super::audit::end_batch(&conn);
             let err = e;
             for job in jobs.drain(..) {
                 // The job never ran; answer its caller with the error.
@@ -169,6 +175,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 replies.push(Box::new(move |_| reply(Err(err))));
                 continue;
             }
+            let audit_mark = super::audit::mark(&conn);
             let (failed, reply) = job(Some(&conn));
             if conn.is_autocommit() {
                 lost = Some(failed.unwrap_or(StorageError::Sqlite(
@@ -177,9 +184,19 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 replies.push(reply);
                 continue;
             }
+            // A job that succeeded keeps its savepoint on PostgreSQL: the
+            // next `SAVEPOINT job` nests inside it and `ROLLBACK TO job`
+            // names the newest, so a RELEASE would only cost a round trip
+            // (its work joins the transaction either way). SQLite releases
+            // it, which is free there and keeps its savepoint stack short.
             let end = if failed.is_none() {
-                exec(&conn, "RELEASE job")
+                if keep_savepoints {
+                    Ok(())
+                } else {
+                    exec(&conn, "RELEASE job")
+                }
             } else {
+                super::audit::drop_since(&conn, audit_mark);
                 exec(&conn, "ROLLBACK TO job").and_then(|_| exec(&conn, "RELEASE job"))
             };
             if let Err(e) = end {
@@ -189,8 +206,17 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
                 replies.push(reply);
             }
         }
+        // The batch's audit rows, chained and written last (see
+        // `audit::begin_batch`); when that fails, nothing of the batch is
+        // committed.
+        if lost.is_none()
+            && let Err(e) = super::audit::flush_batch(&conn)
+        {
+            lost = Some(e);
+        }
         if let Some(err) = lost {
             let _ = conn.execute_batch("ROLLBACK");
+            super::audit::end_batch(&conn);
             for reply in replies {
                 reply(Err(err.clone()));
             }
@@ -204,6 +230,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, opts: WriterOptions) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let commit = exec(&conn, "COMMIT");
+        super::audit::end_batch(&conn);
         metrics::histogram!("prom_storage_write_seconds")
             .record(batch_started.elapsed().as_secs_f64());
         metrics::histogram!("prom_storage_batch_size").record(batch_len as f64);

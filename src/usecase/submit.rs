@@ -99,7 +99,8 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
         return Ok(Submitted::Replayed(rec));
     }
     let q = &s.questionnaire;
-    let patient_id = patients::patient_id(conn, &s.clinic_id, &s.patient_ref)?;
+    let patient = patients::for_submission(conn, &s.clinic_id, &s.patient_ref, &q.id, &ts(s.now))?;
+    let patient_id = patient.id.clone();
     if let Some(inv) = &s.invitation {
         let inv = invitations::by_id(conn, inv)?;
         if inv.patient_id != patient_id || inv.questionnaire_id != q.id {
@@ -147,7 +148,7 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
     let level = level_of(q, &fired);
 
     // 3. Record.
-    let rec = record(conn, s, &patient_id, &fired, level)?;
+    let rec = record(conn, s, &patient, &fired, level)?;
     if let Some(inv) = &s.invitation {
         invitations::mark_used(conn, inv, &rec.id, s.now)?;
         invitations::drop_draft(conn, inv)?;
@@ -172,10 +173,11 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
 fn record(
     conn: &Connection,
     s: &Submission,
-    patient_id: &str,
+    patient: &patients::ForSubmission,
     fired: &[usize],
     level: Level,
 ) -> Result<ResponseRecord> {
+    let patient_id = patient.id.as_str();
     let q = &s.questionnaire;
     let ev = &s.evaluation;
     let id = new_id();
@@ -244,7 +246,11 @@ fn record(
     let review_level = if level == Level::Green {
         level
     } else {
-        let snoozed = review::snoozes(conn, patient_id, Some(&q.id), &now)?;
+        let snoozed = if patient.snoozed {
+            review::snoozes(conn, patient_id, Some(&q.id), &now)?
+        } else {
+            Vec::new()
+        };
         fired
             .iter()
             .map(|&r| &q.rules[r])
@@ -266,7 +272,7 @@ fn record(
         let note = format!("{}: {id}", super::review::SUPERSEDED_NOTE);
         review::close_superseded(conn, old, &s.actor, &note, &now)?;
     }
-    if level != Level::Green {
+    if level != Level::Green && patient.early_plans {
         // A worrying answer brings a plan's next questionnaire forward,
         // when the plan asks for that.
         invitations::due_earlier(conn, patient_id, &q.id, ev.date)?;

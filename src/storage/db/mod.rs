@@ -232,6 +232,9 @@ pub struct Connection {
     /// For PostgreSQL: the local name the audit key and head files are
     /// kept under (SQLite keeps them beside its file).
     name: Option<String>,
+    /// The audit rows of the writer's batch, chained and written at its
+    /// end (see `audit::begin_batch`); `None` outside a batch.
+    pub(crate) chain: RefCell<Option<Vec<super::audit::OwnedEntry>>>,
 }
 
 enum Inner {
@@ -249,39 +252,54 @@ pub struct Pg {
 /// What a PostgreSQL connection's thread runs.
 type PgJob = Box<dyn FnOnce(&mut postgres::Client) + Send>;
 
+/// What a PostgreSQL connection's thread is asked.
+enum PgMsg {
+    Run(PgJob),
+    /// Hand the client over to the asking thread and end.
+    HandOver(std::sync::mpsc::SyncSender<postgres::Client>),
+}
+
 /// A PostgreSQL client on a thread of its own. The synchronous client
 /// runs a runtime of its own and must not block inside another (the
 /// server's, a test's); its thread is outside any, and every call waits
-/// on a channel instead.
+/// on a channel instead. A thread that is itself outside any runtime (the
+/// writer's) may take the client over ([`Connection::take_over`]) and save
+/// the two thread switches of every statement.
 struct PgThread {
-    jobs: std::sync::mpsc::Sender<PgJob>,
+    jobs: std::sync::mpsc::Sender<PgMsg>,
     /// Raised at every new connection: statements prepared on an older
     /// one are gone.
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    config: postgres::Config,
+    /// The client, once this thread took it over.
+    direct: RefCell<Option<postgres::Client>>,
 }
 
 impl PgThread {
     /// Connects on a new thread; the thread ends with the connection.
     fn connect(config: postgres::Config) -> std::result::Result<PgThread, String> {
-        let (jobs, rx) = std::sync::mpsc::channel::<PgJob>();
+        let (jobs, rx) = std::sync::mpsc::channel::<PgMsg>();
         let (ready, ready_rx) = std::sync::mpsc::sync_channel(1);
         let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let gen2 = generation.clone();
+        let config2 = config.clone();
         std::thread::Builder::new()
             .name("prom-postgres".into())
-            .spawn(move || match config.connect(postgres::NoTls) {
+            .spawn(move || match config2.connect(postgres::NoTls) {
                 Ok(mut client) => {
                     let _ = ready.send(Ok(()));
-                    for job in rx {
+                    for msg in rx {
+                        let job = match msg {
+                            PgMsg::Run(job) => job,
+                            PgMsg::HandOver(to) => {
+                                let _ = to.send(client);
+                                return;
+                            }
+                        };
                         // A connection lost (a restart, a failover) is made
                         // again before the next job; when that fails too,
                         // the job meets the closed one and says so.
-                        if client.is_closed()
-                            && let Ok(fresh) = config.connect(postgres::NoTls)
-                        {
-                            client = fresh;
-                            gen2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        }
+                        reconnect_if_closed(&mut client, &config2, &gen2);
                         job(&mut client);
                     }
                 }
@@ -291,28 +309,54 @@ impl PgThread {
             })
             .map_err(|e| format!("no thread for the connection: {e}"))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(PgThread { jobs, generation }),
+            Ok(Ok(())) => Ok(PgThread {
+                jobs,
+                generation,
+                config,
+                direct: RefCell::new(None),
+            }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err("the connection's thread stopped".into()),
         }
     }
 
-    /// Runs `f` with the client, on its thread, and waits for the answer.
+    /// Runs `f` with the client, on its thread, and waits for the answer
+    /// (or here, when this thread took the client over).
     fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error>
         + Send
         + 'static,
     ) -> Result<T> {
+        if let Some(client) = self.direct.borrow_mut().as_mut() {
+            reconnect_if_closed(client, &self.config, &self.generation);
+            return f(client).map_err(pg_error);
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.jobs
-            .send(Box::new(move |c| {
+            .send(PgMsg::Run(Box::new(move |c| {
                 let _ = tx.send(f(c));
-            }))
+            })))
             .map_err(|_| StorageError::Io("the connection to PostgreSQL was lost".into()))?;
         rx.recv()
             .map_err(|_| StorageError::Io("the connection to PostgreSQL was lost".into()))?
             .map_err(pg_error)
+    }
+}
+
+/// A lost connection (a restart, a failover) is made again before the next
+/// statement; when that fails too, the statement meets the closed one and
+/// says so.
+fn reconnect_if_closed(
+    client: &mut postgres::Client,
+    config: &postgres::Config,
+    generation: &std::sync::atomic::AtomicU64,
+) {
+    if client.is_closed()
+        && let Ok(fresh) = config.connect(postgres::NoTls)
+    {
+        *client = fresh;
+        generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -321,6 +365,7 @@ impl Connection {
         Connection {
             inner: Inner::Sqlite(conn),
             name: None,
+            chain: RefCell::new(None),
         }
     }
 
@@ -345,7 +390,25 @@ impl Connection {
                 cache_generation: std::cell::Cell::new(0),
             })),
             name,
+            chain: RefCell::new(None),
         })
+    }
+
+    /// On PostgreSQL, moves the client onto the calling thread, which must
+    /// run outside any async runtime (the synchronous client blocks on a
+    /// runtime of its own) and keep the connection: every statement then
+    /// runs without two thread switches. Nothing on SQLite.
+    pub fn take_over(&self) {
+        if let Inner::Postgres(pg) = &self.inner
+            && pg.client.direct.borrow().is_none()
+        {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            if pg.client.jobs.send(PgMsg::HandOver(tx)).is_ok()
+                && let Ok(client) = rx.recv()
+            {
+                *pg.client.direct.borrow_mut() = Some(client);
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {
