@@ -4,7 +4,7 @@
 //! working within a second in a running server.
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,19 @@ pub const RECHECK: Duration = Duration::from_millis(500);
 pub struct CachedKey {
     pub clinic: Clinic,
     pub checked: Instant,
+    /// When this node last wrote the key's `last_used_at`.
+    pub touched: Instant,
+    /// When a request began to check the key again, if one is doing so.
+    pub rechecking: Option<Instant>,
 }
+
+/// The oldest check a request may still rely on while another request
+/// rechecks the key: a revoked key is refused within this (under a second).
+const STALE: Duration = Duration::from_millis(750);
+
+/// How often a node records that a key was used (`prom apikey list` shows
+/// it to the minute).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
 /// The clinic whose API key the request carries.
 pub struct ApiClinic(pub Clinic);
@@ -49,12 +61,29 @@ async fn clinic(req: &HttpRequest) -> Result<Clinic, ApiError> {
         .app_data::<State>()
         .ok_or_else(|| ApiError::Internal(crate::storage::ids::new_id()))?;
     let hash = token_hash(bearer(req).ok_or(ApiError::Unauthorized)?);
-    let cached = state.keys.read().ok().and_then(|m| m.get(&hash).cloned());
-    if let Some(k) = &cached
-        && k.checked.elapsed() < RECHECK
-    {
-        return Ok(k.clinic.clone());
-    }
+    // A key due for its recheck is checked by one request; the others go
+    // on with the cached answer meanwhile (at most STALE old), so a burst
+    // does not queue for the database while holding its body slots.
+    let cached = {
+        let mut m = state
+            .keys
+            .write()
+            .map_err(|_| ApiError::Internal(crate::storage::ids::new_id()))?;
+        match m.get_mut(&hash) {
+            Some(k) if k.checked.elapsed() < RECHECK => return Ok(k.clinic.clone()),
+            Some(k)
+                if k.checked.elapsed() < STALE
+                    && k.rechecking.is_some_and(|t| t.elapsed() < RECHECK) =>
+            {
+                return Ok(k.clinic.clone());
+            }
+            Some(k) => {
+                k.rechecking = Some(Instant::now());
+                Some(k.clone())
+            }
+            None => None,
+        }
+    };
     let h = hash.clone();
     let found = super::read(
         state,
@@ -68,22 +97,37 @@ async fn clinic(req: &HttpRequest) -> Result<Clinic, ApiError> {
         }
         return Err(ApiError::Unauthorized);
     };
+    // When the key was last used, for `prom apikey list`: written at most
+    // once a minute per node, and never waited for. A request waiting for
+    // the writer here would hold its body's upload slot (the body is read
+    // after this), and under load every recheck would hold a burst of them.
+    let now = Instant::now();
+    let touch = cached
+        .as_ref()
+        .is_none_or(|k| k.touched.elapsed() >= TOUCH_EVERY);
     if let Ok(mut m) = state.keys.write() {
         m.insert(
             hash.clone(),
             CachedKey {
                 clinic: c.clone(),
-                checked: Instant::now(),
+                checked: now,
+                touched: if touch {
+                    now
+                } else {
+                    cached.as_ref().map_or(now, |k| k.touched)
+                },
+                rechecking: None,
             },
         );
     }
-    // When the key was last used, for `prom apikey list`: written at most
-    // once per check, not per request.
-    let now = state.clock.now();
-    let state: web::Data<crate::web::AppState> = state.clone();
-    state
-        .writer
-        .write(move |conn| keys::touch(conn, &hash, now))
-        .await?;
+    if touch {
+        let at = state.clock.now();
+        let writer = state.writer.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = writer.write(move |conn| keys::touch(conn, &hash, at)).await {
+                tracing::warn!(error = %e, "could not record when an API key was last used");
+            }
+        });
+    }
     Ok(c)
 }
