@@ -133,12 +133,83 @@ fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
     rate
 }
 
-/// The storage work of a submission done directly on `db`, 100 per
-/// commit on one connection (as the server's writer does): the history
-/// page read, the response, its 2 scores and its audit row. On a database
-/// that holds other data it uses a clinic and patients of its own.
+/// What the server stores for `answers(n)`: the answers, the score rows,
+/// the flags and the level, computed once by the engine (the core's work
+/// is not storage work) for each of the load's 100 answer patterns.
+struct Stored {
+    answers: serde_json::Map<String, Value>,
+    score_values: serde_json::Map<String, Value>,
+    scores: Vec<(String, Option<String>, Option<String>)>,
+    flags: Vec<prom::storage::responses::FlagRecord>,
+    level: &'static str,
+}
+
+fn stored_patterns() -> Vec<Stored> {
+    let (catalog, _) =
+        prom::catalog::Catalog::load_or_shipped(std::path::Path::new("questionnaires"))
+            .unwrap_or_else(|e| panic!("questionnaires: {e}"));
+    let q = catalog.get("phq9").expect("phq9");
+    let today = prom::clock::Clock::now(&prom::clock::SystemClock).date_naive();
+    (0..100u64)
+        .map(|n| {
+            let Value::Object(map) = answers(n) else {
+                unreachable!()
+            };
+            let values = prom::core::engine::lenient_values(q, &map);
+            let ev = prom::core::engine::evaluate(q, values, today);
+            let fired = prom::core::engine::fire_rules(q, &ev, &[]);
+            let level = prom::core::engine::level_of(q, &fired);
+            let mut score_values = serde_json::Map::new();
+            let mut scores = Vec::new();
+            for (j, (sc, r)) in q.scores.iter().zip(&ev.scores).enumerate() {
+                score_values.insert(
+                    sc.id.clone(),
+                    r.value
+                        .map(prom::core::value::decimal_to_json)
+                        .unwrap_or(Value::Null),
+                );
+                let v = r.value.map(|v| v.normalize().to_string());
+                scores.push((sc.id.clone(), v, ev.band(q, j).map(|b| b.id.clone())));
+            }
+            let flags = fired
+                .iter()
+                .map(|&r| {
+                    let rule = &q.rules[r];
+                    prom::storage::responses::FlagRecord {
+                        rule: rule.id.clone(),
+                        level: rule.level.name().into(),
+                        text: rule.text.to_json(),
+                    }
+                })
+                .collect();
+            Stored {
+                answers: prom::core::engine::stored_answers(q, &ev),
+                score_values,
+                scores,
+                flags,
+                level: level.name(),
+            }
+        })
+        .collect()
+}
+
+/// The storage work of a submission done directly on `db`, 100 per commit
+/// on one connection (as the server's writer commits): the patient's id
+/// and the history page read, then exactly the rows the server writes for
+/// the same answers (the response, its scores in one statement, its flags
+/// in one statement, a review item when it is flagged, an audit row chained
+/// to the one before, the chain's lock and head taken once per commit),
+/// statement for statement as the server's storage writes them, so that
+/// `audit verify` holds afterwards. It leaves out what the server does beyond the
+/// rows: per-submission savepoints, the snooze and plan reads of a flagged
+/// answer, and the red alert's reads (the load's clinic has no addresses,
+/// so no outbox rows). On a database that holds other data it uses a
+/// clinic and patients of its own.
 fn baseline_submissions_on(db: &storage::Database, seconds: f64) -> f64 {
+    let patterns = stored_patterns();
     let mut conn = storage::open_database(db, &Options::default()).expect("baseline db");
+    // The client on this thread, as the server's writer has it.
+    conn.take_over();
     let now = prom::clock::Clock::now(&prom::clock::SystemClock);
     let run = std::process::id();
     let clinic = format!("c{run}");
@@ -160,56 +231,99 @@ fn baseline_submissions_on(db: &storage::Database, seconds: f64) -> f64 {
         )
         .expect("patient");
     }
-    let answers = answers(1).to_string();
+    let history_sql = prom::storage::responses::history_sql(Some(9));
+    let today = now.date_naive().to_string();
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed().as_secs_f64() < seconds {
         let tx = conn.transaction().expect("begin");
         let conn = &*tx;
+        // The audit rows chained and written at the end of each commit,
+        // as the writer does.
+        prom::storage::audit::begin_batch(conn);
         for _ in 0..100 {
-            let patient = format!("P{run}-{}", n % 1000);
+            let s = &patterns[(n % 100) as usize];
+            let reference = format!("P{run}-{}", n % 1000);
+            let patient: String = conn
+                .prepare_cached("SELECT id FROM patients WHERE clinic_id = ?1 AND ref = ?2")
+                .expect("patient")
+                .query_row(prom::params![clinic, reference], |r| r.get(0))
+                .expect("patient");
+            let mut stmt = conn.prepare_cached(&history_sql).expect("history");
+            let mut history = stmt
+                .query(prom::params![patient, "phq9", today])
+                .expect("history");
+            while let Some(r) = history.next().expect("rows") {
+                std::hint::black_box(r.get::<String>(1).expect("answers"));
+            }
+            drop(history);
+            drop(stmt);
             let id = uuid::Uuid::now_v7().to_string();
             let ts = prom::storage::ids::ts(now);
-            let history: Vec<String> = conn
-                .prepare_cached(
-                    "SELECT r.answers FROM responses r WHERE r.patient_id = ?1 AND r.questionnaire_id = 'phq9'
-                     AND NOT EXISTS (SELECT 1 FROM responses s WHERE s.supersedes = r.id)
-                     ORDER BY r.submitted_at DESC, r.id DESC LIMIT 9",
+            // The response, its scores and its flags: the same three
+            // statements the server's storage runs, which also give the
+            // content hash the audit row covers.
+            let scores: Vec<prom::storage::responses::StoredScore> = s
+                .scores
+                .iter()
+                .map(
+                    |(score, value, band)| prom::storage::responses::StoredScore {
+                        id: score,
+                        value: value.clone(),
+                        imputed: 0,
+                        band: band.as_deref(),
+                    },
                 )
-                .expect("history")
-                .query_map([&patient], |r| r.get(0))
-                .expect("rows")
-                .collect::<Result<_, _>>()
-                .expect("rows");
-            std::hint::black_box(history);
-            conn.prepare_cached(
-                "INSERT INTO responses (id, clinic_id, patient_id, questionnaire_id, version, hash, mode,
-                    submitted_at, response_date, answers, score_values, fired, level, actor)
-                 VALUES (?1, ?5, ?2, 'phq9', 1, 'h', 'app', ?3, '2026-01-01', ?4, '{\"total\":7,\"phq2\":2}', '[]', 'green', 'api:c')",
-            )
-            .expect("insert")
-            .execute(prom::params![id, patient, ts, answers, clinic])
-            .expect("response");
-            for (s, v) in [("total", "7"), ("phq2", "2")] {
-                conn.prepare_cached(
-                    "INSERT INTO response_scores (response_id, score_id, value, imputed, band) VALUES (?1, ?2, ?3, 0, 'mild')",
-                )
-                .expect("insert")
-                .execute(prom::params![id, s, v])
-                .expect("score");
-            }
-            prom::storage::audit::record(
+                .collect();
+            let content = prom::storage::responses::insert(
                 conn,
-                "api:c",
-                "response.submit",
-                &clinic,
-                Some(&patient),
-                Some(&id),
-                now,
+                &prom::storage::responses::NewResponse {
+                    id: &id,
+                    clinic_id: &clinic,
+                    patient_id: &patient,
+                    questionnaire_id: "phq9",
+                    version: 1,
+                    hash: "h",
+                    mode: "app",
+                    submitted_at: &ts,
+                    response_date: &today,
+                    answers: &s.answers,
+                    score_values: &s.score_values,
+                    scores: &scores,
+                    flags: &s.flags,
+                    level: s.level,
+                    actor: "api:c",
+                    supersedes: None,
+                    correction_reason: None,
+                },
+            )
+            .expect("response");
+            if !s.flags.is_empty() {
+                conn.prepare_cached(
+                    "INSERT INTO review_items (id, response_id, clinic_id, level, status, created_at)
+                     VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+                )
+                .expect("review")
+                .execute(prom::params![uuid::Uuid::now_v7().to_string(), id, clinic, s.level, ts])
+                .expect("review");
+            }
+            prom::storage::audit::append(
+                conn,
+                &prom::storage::audit::Entry {
+                    at: &ts,
+                    actor: "api:c",
+                    action: "response.submit",
+                    clinic_id: Some(&clinic),
+                    patient_id: Some(&patient),
+                    subject: Some(&id),
+                    content_hash: Some(&content),
+                },
             )
             .expect("audit");
             n += 1;
         }
+        prom::storage::audit::flush_batch(conn).expect("audit rows");
+        prom::storage::audit::end_batch(conn);
         tx.commit().expect("commit");
     }
     n as f64 / start.elapsed().as_secs_f64()
@@ -486,8 +600,17 @@ fn main() {
                             let _ = r.bytes().await;
                             lat.push(t.elapsed().as_micros() as u32);
                         }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
+                        Ok(r) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                let status = r.status();
+                                let body = r.text().await.unwrap_or_default();
+                                eprintln!("  an error answer: {status} {}", body.chars().take(200).collect::<String>());
+                            }
+                        }
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("  a failed request: {e}");
+                            }
                         }
                     }
                     n += 7919;
