@@ -6,8 +6,10 @@
 //!
 //! Left to the SQLite run, with the reason: `durability` (SQLite's file,
 //! WAL, full disk and SIGKILL), `service` (SQLite's query plans and file
-//! limits), `cli` and `audit` (the command line takes `--db FILE` only so
-//! far), `preview` (it reads a SQLite file), `slow_clients` (it starts its
+//! limits), `audit` (it tampers with restored copies of SQLite backups;
+//! on PostgreSQL `prom backup` points to `pg_dump`, the log is append-only
+//! by trigger, tested in `postgres`, and `audit verify` is checked after
+//! the multi-node load and in `cli`), `preview` (it reads a SQLite file), `slow_clients` (it starts its
 //! server on a SQLite file), `operations` (it runs `prom` as a process on a
 //! configuration file; readiness on a lost PostgreSQL is tested in
 //! `postgres`), `postgres` (it is about PostgreSQL already),
@@ -26,6 +28,8 @@ mod helpers;
 mod alerts;
 #[path = "it/api.rs"]
 mod api;
+#[path = "it/cli.rs"]
+mod cli;
 #[path = "it/clinic.rs"]
 mod clinic;
 #[path = "it/fhir.rs"]

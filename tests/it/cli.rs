@@ -1,14 +1,68 @@
-//! The administration commands, as the interface contract writes them.
+//! The administration commands, as the interface contract writes them, on
+//! the backend of the run: a fresh SQLite file, or in the PostgreSQL run a
+//! database of its own (the audit key and head files beside `--db`).
 
-use crate::helpers::root;
+use crate::helpers::{TempPg, TestApp, root};
+use std::ffi::OsString;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
-fn prom(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+/// Where a test's commands run.
+#[derive(Clone)]
+struct Target {
+    db: PathBuf,
+    database: prom::storage::Database,
+    _pg: Arc<Option<TempPg>>,
+}
+
+impl Target {
+    /// A fresh database whose files live at `db`.
+    fn new(db: PathBuf) -> Target {
+        let pg = crate::helpers::postgres()
+            .then(|| TempPg::new().expect("PostgreSQL for the PostgreSQL run"));
+        let database = match &pg {
+            Some(pg) => prom::storage::Database::parse(&pg.url, &db).expect("url"),
+            None => prom::storage::Database::Sqlite(db.clone()),
+        };
+        Target {
+            db,
+            database,
+            _pg: Arc::new(pg),
+        }
+    }
+
+    /// The database of a running test server.
+    fn of(app: &TestApp) -> Target {
+        Target {
+            db: app.db.clone(),
+            database: app.database.clone(),
+            _pg: Arc::new(None),
+        }
+    }
+
+    fn args(&self) -> Vec<OsString> {
+        let mut out = vec!["--db".into(), self.db.clone().into_os_string()];
+        if let prom::storage::Database::Postgres { url, .. } = &self.database {
+            out.extend(["--database".into(), url.into()]);
+        }
+        out
+    }
+
+    fn conn(&self) -> prom::storage::Connection {
+        prom::storage::connect_to(&self.database, &Default::default()).expect("connect")
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, (), |r| r.get(0)).expect("count")
+    }
+}
+
+fn prom(db: &Target, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_prom"))
         .args(args)
-        .arg("--db")
-        .arg(db)
+        .args(db.args())
         .current_dir(root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -29,15 +83,14 @@ fn prom(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, Strin
     )
 }
 
-fn count(db: &std::path::Path, sql: &str) -> i64 {
-    let conn = prom::storage::connect(db, &Default::default()).expect("connect");
-    conn.query_row(sql, (), |r| r.get(0)).expect("count")
+fn count(db: &Target, sql: &str) -> i64 {
+    db.count(sql)
 }
 
 #[test]
 fn the_administration_commands_set_up_a_clinic_end_to_end() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("data/prom.db");
+    let db = Target::new(dir.path().join("data/prom.db"));
     let (code, out, err) = prom(
         &db,
         &[
@@ -73,8 +126,8 @@ fn the_administration_commands_set_up_a_clinic_end_to_end() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("password"), "a given password is not printed");
-    let hash: String = prom::storage::connect(&db, &Default::default())
-        .expect("connect")
+    let hash: String = db
+        .conn()
         .query_row(
             "SELECT password_hash FROM staff_users WHERE email = 'sara@example.org'",
             (),
@@ -209,7 +262,7 @@ fn the_administration_commands_set_up_a_clinic_end_to_end() {
 #[test]
 fn bad_input_gets_one_line_status_2_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("prom.db");
+    let db = Target::new(dir.path().join("prom.db"));
     assert_eq!(
         prom(&db, &["clinic", "add", "gyn", "--name", "G"], None).0,
         0
@@ -325,7 +378,7 @@ fn bad_input_gets_one_line_status_2_and_writes_nothing() {
 #[test]
 fn a_patient_reference_in_two_clinics_needs_the_clinic_named() {
     let dir = tempfile::tempdir().expect("dir");
-    let db = dir.path().join("prom.db");
+    let db = Target::new(dir.path().join("prom.db"));
     for c in ["a", "b"] {
         assert_eq!(prom(&db, &["clinic", "add", c, "--name", c], None).0, 0);
         assert_eq!(
@@ -352,7 +405,7 @@ async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tamper
     let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
     assert_eq!(s, reqwest::StatusCode::CREATED);
     let out_file = app.dir.path().join("phq9.csv");
-    let db = app.db.clone();
+    let db = Target::of(&app);
     let export = move |args: Vec<String>| {
         let db = db.clone();
         async move {
@@ -407,7 +460,7 @@ async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tamper
     );
     // The pseudonym is the same in the next export, and kept outside the
     // database.
-    assert!(prom::storage::export::pseudonym_key_path(&app.db).is_file());
+    assert!(prom::storage::export::pseudonym_key_path(&app.files()).is_file());
     let (_, again, _) = export(base(&["--clinic", "a"])).await;
     assert!(again.contains(cells[1]));
     // A correction: the latest version only, saying so; free text that a
@@ -470,11 +523,16 @@ async fn export_writes_csv_with_items_and_scores_and_audit_verify_catches_tamper
     assert!(long.contains(",comment,'@SUM(1)"), "{long}");
 
     let conn = app.conn();
-    conn.execute_batch(
-        "DROP TRIGGER audit_no_update; UPDATE audit_log SET actor = 'someone else' WHERE seq = 1;",
-    )
+    let drop_trigger = if crate::helpers::postgres() {
+        "DROP TRIGGER audit_append_only ON audit_log"
+    } else {
+        "DROP TRIGGER audit_no_update"
+    };
+    conn.execute_batch(&format!(
+        "{drop_trigger}; UPDATE audit_log SET actor = 'someone else' WHERE seq = 1;"
+    ))
     .expect("tamper");
-    let db = app.db.clone();
+    let db = Target::of(&app);
     let (code, _, err) = tokio::task::spawn_blocking(move || prom(&db, &["audit", "verify"], None))
         .await
         .expect("verify");
@@ -493,7 +551,12 @@ async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
     let first = prom::startup::start(&cfg, clock.clone()).expect("starts");
     let seeded = first.demo.clone().expect("seeded");
     drop(first);
-    let conn = prom::storage::connect(&cfg.db, &Default::default()).expect("connect");
+    let db = Target {
+        db: cfg.db.clone(),
+        database: cfg.database().expect("database"),
+        _pg: Arc::new(crate::helpers::claim(&cfg)),
+    };
+    let conn = db.conn();
     let n: i64 = conn
         .query_row("SELECT count(*) FROM responses", (), |r| r.get(0))
         .expect("count");
@@ -537,7 +600,7 @@ async fn demo_seeds_a_clinic_with_history_and_can_run_again() {
     .expect("draft");
     let q = crate::helpers::root().join("questionnaires");
     let (code, out, err) = prom(
-        &cfg.db,
+        &db,
         &[
             "simulate",
             "--questionnaire",
@@ -607,7 +670,7 @@ async fn a_csv_export_of_hostile_free_text_is_kept_for_the_spreadsheet_check() {
         if long {
             args.push("--long");
         }
-        let db = app.db.clone();
+        let db = Target::of(&app);
         let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let (code, _, err) = tokio::task::spawn_blocking(move || {
             let a: Vec<&str> = owned.iter().map(String::as_str).collect();

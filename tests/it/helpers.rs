@@ -160,6 +160,15 @@ pub fn config(dir: &std::path::Path) -> Config {
     }
 }
 
+/// The PostgreSQL database made for `config`, to be dropped with the
+/// returned value (`None` on SQLite).
+pub fn claim(config: &Config) -> Option<TempPg> {
+    let url = config.database.as_ref()?;
+    let mut waiting = WAITING.lock().expect("lock");
+    let at = waiting.iter().position(|p| &p.url == url)?;
+    Some(waiting.remove(at))
+}
+
 /// Starts the application with `config`, whose files live in `dir`.
 pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
     let _ = tracing_subscriber::fmt()
@@ -167,11 +176,7 @@ pub async fn spawn_in(config: Config, dir: tempfile::TempDir) -> TestApp {
         .with_env_filter("warn")
         .try_init();
     let database = config.database().expect("database");
-    let pg = config.database.as_ref().and_then(|url| {
-        let mut waiting = WAITING.lock().expect("lock");
-        let at = waiting.iter().position(|p| &p.url == url)?;
-        Some(waiting.remove(at))
-    });
+    let pg = claim(&config);
     let (key_a, key_b) = seed_clinics(&database);
     let clock = Arc::new(ManualClock::new(NOW.parse().expect("time")));
     let Running {
