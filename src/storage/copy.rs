@@ -37,12 +37,23 @@ pub const TABLES: &[&str] = &[
 /// Tables whose ids the target numbers itself afterwards.
 const NUMBERED: &[&str] = &["review_events", "login_failures"];
 
+/// The most parameters in one statement (PostgreSQL allows 65,535) and
+/// the most rows.
+const MAX_PARAMS: usize = 60_000;
+const MAX_ROWS: usize = 1_000;
+
 /// How many rows of each table were copied.
 pub type Copied = Vec<(&'static str, u64)>;
 
 /// Copies every table of `from` (SQLite) into `to` (PostgreSQL, migrated
 /// and empty), in one transaction on `to`.
 pub fn copy_all(from: &Connection, to: &mut Connection) -> Result<Copied> {
+    copy_all_with(from, to, MAX_ROWS)
+}
+
+/// `copy_all` with at most `max_rows` rows per INSERT (a test makes it
+/// small, so that full and partial statements both run).
+pub fn copy_all_with(from: &Connection, to: &mut Connection, max_rows: usize) -> Result<Copied> {
     if from.backend() != Backend::Sqlite || to.backend() != Backend::Postgres {
         return Err(StorageError::Invalid(
             "prom migrate-db copies an SQLite database into PostgreSQL".into(),
@@ -56,6 +67,11 @@ pub fn copy_all(from: &Connection, to: &mut Connection) -> Result<Copied> {
             )));
         }
     }
+    // Outside an async runtime the client can be this thread's own (see
+    // `Connection::take_over`).
+    if tokio::runtime::Handle::try_current().is_err() {
+        to.take_over();
+    }
     let tx = to.transaction()?;
     let mut copied = Vec::new();
     for &table in TABLES {
@@ -66,8 +82,20 @@ pub fn copy_all(from: &Connection, to: &mut Connection) -> Result<Copied> {
             .query_map((), |r| r.get(0))?
             .collect::<Result<_>>()?;
         let list = columns.join(", ");
-        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        let insert = format!("INSERT INTO {table} ({list}) VALUES ({})", marks.join(", "));
+        // Many rows per statement: a round trip per row made a deployment
+        // of millions of responses a matter of hours.
+        let per = (MAX_PARAMS / columns.len()).clamp(1, max_rows.max(1));
+        let insert = |rows: usize| {
+            let marks: Vec<String> = (0..rows)
+                .map(|r| {
+                    let row: Vec<String> = (1..=columns.len())
+                        .map(|c| format!("?{}", r * columns.len() + c))
+                        .collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect();
+            format!("INSERT INTO {table} ({list}) VALUES {}", marks.join(", "))
+        };
         // In the order written (rowid), or by key for tables without one.
         let order = if is_without_rowid(from, table)? {
             "1"
@@ -77,15 +105,28 @@ pub fn copy_all(from: &Connection, to: &mut Connection) -> Result<Copied> {
         let mut stmt = from.prepare(&format!("SELECT {list} FROM {table} ORDER BY {order}"))?;
         let mut rows = stmt.query(())?;
         let mut n = 0u64;
-        while let Some(r) = rows.next()? {
-            let values: Vec<Value<'static>> = (0..columns.len())
-                .map(|i| r.value(i).map(owned))
-                .collect::<Result<_>>()?;
+        let mut values: Vec<Value<'static>> = Vec::with_capacity(per * columns.len());
+        let flush = |values: &mut Vec<Value<'static>>| -> Result<()> {
+            if values.is_empty() {
+                return Ok(());
+            }
             let params: Vec<&dyn super::db::ToSql> =
                 values.iter().map(|v| v as &dyn super::db::ToSql).collect();
-            tx.prepare_cached(&insert)?.execute(&params[..])?;
+            tx.prepare_cached(&insert(values.len() / columns.len()))?
+                .execute(&params[..])?;
+            values.clear();
+            Ok(())
+        };
+        while let Some(r) = rows.next()? {
+            for i in 0..columns.len() {
+                values.push(owned(r.value(i)?));
+            }
             n += 1;
+            if values.len() == per * columns.len() {
+                flush(&mut values)?;
+            }
         }
+        flush(&mut values)?;
         if NUMBERED.contains(&table) {
             tx.execute_batch(&format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"

@@ -489,6 +489,41 @@ async fn a_deployment_moves_from_sqlite_to_postgres_whole_with_its_audit_chain()
         };
         assert_eq!(n(&lite), n(&target), "{table}");
     }
+    // The same copy in statements of three rows (full and partial
+    // statements both run) holds the same rows, and its chain verifies.
+    let small = TempPg::new().expect("a second database");
+    let state = app.dir.path().join("small").join("postgres");
+    std::fs::create_dir_all(app.dir.path().join("small")).expect("folder");
+    std::fs::copy(
+        prom::storage::audit::key_path(&app.db),
+        prom::storage::audit::key_path(&state),
+    )
+    .expect("key");
+    let small_db = prom::storage::Database::Postgres {
+        url: small.url.clone(),
+        state: state.clone(),
+    };
+    let mut to = prom::storage::open_database(&small_db, &Default::default()).expect("open");
+    let copied = prom::storage::copy::copy_all_with(&lite, &mut to, 3).expect("copy");
+    assert!(
+        copied.iter().any(|(_, n)| *n > 3 && n % 3 != 0),
+        "a table needs full and partial statements: {copied:?}"
+    );
+    for (table, n) in &copied {
+        let all: i64 = lite
+            .query_row(&format!("SELECT count(*) FROM {table}"), (), |r| r.get(0))
+            .expect("count");
+        let there: i64 = to
+            .query_row(&format!("SELECT count(*) FROM {table}"), (), |r| r.get(0))
+            .expect("count");
+        assert_eq!((all, there), (*n as i64, *n as i64), "{table}");
+    }
+    assert!(prom::storage::audit::refresh_head(&to));
+    let verdict = prom::storage::audit::verify(&to, &state).expect("verify");
+    assert!(
+        matches!(verdict, prom::storage::audit::Verdict::Intact { .. }),
+        "{verdict:?}"
+    );
     // `prom audit verify` holds on the target, from its own key file.
     let verify = prom(vec![
         "audit".into(),
