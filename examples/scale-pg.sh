@@ -40,7 +40,6 @@ t0=$(date +%s.%N)
   --state "$dir/pg-big/postgres" | tail -1
 t1=$(date +%s.%N)
 echo "migrate-db: $(echo "$t1 - $t0" | bc) s"
-psql "$server dbname=prom_scale_big" -qc "VACUUM ANALYZE"
 
 for run in empty big; do
   url="$server dbname=prom_scale_$run"

@@ -489,79 +489,83 @@ pub enum Verdict {
 /// checkpoint.
 pub fn verify(conn: &Connection, db: &Path) -> Result<Verdict> {
     let key = load_key(db)?;
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash
-         FROM audit_log ORDER BY seq",
-    )?;
-    let mut rows = stmt.query(())?;
     let mut prev = String::new();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
     let mut response_rows = 0u64;
     let mut keyed_seen = false;
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let (at, actor, action): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
-        let (clinic, patient, subject): (Option<String>, Option<String>, Option<String>) =
-            (r.get(4)?, r.get(5)?, r.get(6)?);
-        let (prev_hash, hash): (String, String) = (r.get(7)?, r.get(8)?);
-        let (scheme, content): (i64, Option<String>) = (r.get(9)?, r.get(10)?);
-        let broken = |reason: String| Ok(Verdict::Broken { seq, reason });
-        if seq != expected_seq {
-            return broken(format!("row {expected_seq} is missing"));
-        }
-        if prev_hash != prev {
-            return broken("it does not link to the row before it".into());
-        }
-        let e = Entry {
-            at: &at,
-            actor: &actor,
-            action: &action,
-            clinic_id: clinic.as_deref(),
-            patient_id: patient.as_deref(),
-            subject: subject.as_deref(),
-            content_hash: content.as_deref(),
-        };
-        let expected = match (scheme, &key) {
-            (1, _) if keyed_seen => {
-                return broken(
-                    "an unkeyed row follows keyed ones (rewritten without the key)".into(),
-                );
+    // A page at a time, so that memory does not grow with the log, and the
+    // page's responses hashed in three statements rather than three each.
+    let mut after = 0i64;
+    loop {
+        let page = verify_page(conn, after)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        let ids: Vec<&str> = page
+            .iter()
+            .filter(|r| r.scheme == 2 && RESPONSE_ACTIONS.contains(&r.action.as_str()))
+            .map(|r| r.subject.as_deref().unwrap_or(""))
+            .collect();
+        let stored = super::responses::content_hashes(conn, &ids)?;
+        for r in &page {
+            let seq = r.seq;
+            let broken = |reason: String| Ok(Verdict::Broken { seq, reason });
+            if seq != expected_seq {
+                return broken(format!("row {expected_seq} is missing"));
             }
-            (1, _) => plain_hash(&prev, seq, &e),
-            (2, Some(k)) => {
-                keyed_seen = true;
-                keyed_hash(k, &prev, seq, &e)
+            if r.prev_hash != prev {
+                return broken("it does not link to the row before it".into());
             }
-            (2, None) => {
-                return Ok(Verdict::CannotCheck(format!(
-                    "the audit key is missing ({} or {KEY_ENV})",
-                    key_path(db).display()
-                )));
+            let e = Entry {
+                at: &r.at,
+                actor: &r.actor,
+                action: &r.action,
+                clinic_id: r.clinic_id.as_deref(),
+                patient_id: r.patient_id.as_deref(),
+                subject: r.subject.as_deref(),
+                content_hash: r.content_hash.as_deref(),
+            };
+            let expected = match (r.scheme, &key) {
+                (1, _) if keyed_seen => {
+                    return broken(
+                        "an unkeyed row follows keyed ones (rewritten without the key)".into(),
+                    );
+                }
+                (1, _) => plain_hash(&prev, seq, &e),
+                (2, Some(k)) => {
+                    keyed_seen = true;
+                    keyed_hash(k, &prev, seq, &e)
+                }
+                (2, None) => {
+                    return Ok(Verdict::CannotCheck(format!(
+                        "the audit key is missing ({} or {KEY_ENV})",
+                        key_path(db).display()
+                    )));
+                }
+                (scheme, _) => return broken(format!("unknown scheme {scheme}")),
+            };
+            if expected != r.hash {
+                return broken("its content does not match its hash".into());
             }
-            _ => return broken(format!("unknown scheme {scheme}")),
-        };
-        if expected != hash {
-            return broken("its content does not match its hash".into());
-        }
-        if RESPONSE_ACTIONS.contains(&action.as_str()) {
-            response_rows += 1;
-            if scheme == 2 {
-                let id = subject.as_deref().unwrap_or("");
-                match super::responses::content_hash(conn, id)? {
-                    None => return broken(format!("the response {id} it records is gone")),
-                    Some(h) if Some(&h) != content.as_ref() => {
-                        return broken(format!(
-                            "the response {id} was changed after it was stored"
-                        ));
+            if RESPONSE_ACTIONS.contains(&r.action.as_str()) {
+                response_rows += 1;
+                if r.scheme == 2 {
+                    let id = r.subject.as_deref().unwrap_or("");
+                    match stored.get(id) {
+                        None => return broken(format!("the response {id} it records is gone")),
+                        Some(h) if Some(h) != r.content_hash.as_ref() => {
+                            return broken(format!(
+                                "the response {id} was changed after it was stored"
+                            ));
+                        }
+                        Some(_) => {}
                     }
-                    Some(_) => {}
                 }
             }
+            prev = r.hash.clone();
+            expected_seq += 1;
+            count += 1;
         }
-        prev = hash;
-        expected_seq += 1;
-        count += 1;
     }
     let responses: i64 = conn.query_row("SELECT count(*) FROM responses", (), |r| r.get(0))?;
     if responses as u64 != response_rows {
@@ -580,6 +584,47 @@ pub fn verify(conn: &Connection, db: &Path) -> Result<Verdict> {
         rows: count,
         responses: response_rows,
     })
+}
+
+/// One row of the log as `verify` reads it.
+struct LogRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    clinic_id: Option<String>,
+    patient_id: Option<String>,
+    subject: Option<String>,
+    prev_hash: String,
+    hash: String,
+    scheme: i64,
+    content_hash: Option<String>,
+}
+
+/// The rows after `after`, at most 1,000, in order.
+fn verify_page(conn: &Connection, after: i64) -> Result<Vec<LogRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at, actor, action, clinic_id, patient_id, subject, prev_hash, hash, scheme, content_hash
+         FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT 1000",
+    )?;
+    let mut rows = stmt.query([after])?;
+    let mut out = Vec::with_capacity(1000);
+    while let Some(r) = rows.next()? {
+        out.push(LogRow {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            clinic_id: r.get(4)?,
+            patient_id: r.get(5)?,
+            subject: r.get(6)?,
+            prev_hash: r.get(7)?,
+            hash: r.get(8)?,
+            scheme: r.get(9)?,
+            content_hash: r.get(10)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Compares the chain's tail with the head checkpoint.
@@ -683,6 +728,48 @@ mod tests {
         assert!(matches!(
             verify(&conn, &db).expect("verify"),
             Verdict::Broken { seq: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn verify_reads_the_log_in_pages_and_finds_the_first_broken_row_across_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("a.db");
+        let conn = super::super::open(&db, &Default::default()).expect("open");
+        // Two full pages and part of a third.
+        for i in 0..2_345 {
+            let s = format!("r{i}");
+            append(
+                &conn,
+                &Entry {
+                    at: "2026-01-01T00:00:00.000Z",
+                    actor: "cli",
+                    action: "read",
+                    subject: Some(&s),
+                    ..Default::default()
+                },
+            )
+            .expect("append");
+        }
+        assert!(write_head(&conn, &db).expect("head"));
+        assert_eq!(
+            verify(&conn, &db).expect("verify"),
+            Verdict::Intact {
+                rows: 2_345,
+                responses: 0
+            }
+        );
+        // The first row of the second page, and one of the third: the
+        // earlier is named.
+        conn.execute_batch(
+            "DROP TRIGGER audit_no_update;
+             UPDATE audit_log SET actor = 'x' WHERE seq = 2200;
+             UPDATE audit_log SET actor = 'x' WHERE seq = 1001;",
+        )
+        .expect("tamper");
+        assert!(matches!(
+            verify(&conn, &db).expect("verify"),
+            Verdict::Broken { seq: 1001, .. }
         ));
     }
 

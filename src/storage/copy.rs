@@ -135,6 +135,9 @@ pub fn copy_all_with(from: &Connection, to: &mut Connection, max_rows: usize) ->
         copied.push((table, n));
     }
     tx.commit()?;
+    // Fresh statistics, or the planner knows nothing of millions of rows
+    // and the checks that follow (and the first requests) scan tables.
+    to.execute_batch("ANALYZE")?;
     Ok(copied)
 }
 

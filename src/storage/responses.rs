@@ -486,44 +486,91 @@ pub fn superseded_by(conn: &Connection, id: &str) -> Result<Option<String>> {
 /// tables shows in `prom audit verify`. `None` when there is no such
 /// response.
 pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
-    let row: Option<Vec<Option<String>>> = conn
-        .prepare_cached(
-            "SELECT id, clinic_id, patient_id, questionnaire_id, CAST(version AS TEXT), hash, mode,
-                submitted_at, response_date, answers, score_values, fired, level, actor,
-                supersedes, correction_reason
-             FROM responses WHERE id = ?1",
-        )?
-        .query_row([id], |r| (0..16).map(|i| r.get(i)).collect())
-        .optional()?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let mut h = ContentHasher::default();
-    for v in &row {
-        h.put(v.as_deref());
+    Ok(content_hashes(conn, &[id])?.remove(id))
+}
+
+/// The content hashes of many responses (see `content_hash`) in three
+/// statements, whatever their number; a response that is not stored has
+/// none. Lists are padded to a power of two (repeating an id), so that a
+/// few statement shapes serve every length.
+pub fn content_hashes(
+    conn: &Connection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>> {
+    let mut out = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT score_id, value, CAST(imputed AS TEXT), band FROM response_scores
-         WHERE response_id = ?1 ORDER BY score_id",
-    )?;
-    let mut rows = stmt.query([id])?;
+    let n = ids.len().next_power_of_two();
+    let marks: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    let list = marks.join(", ");
+    let params: Vec<&dyn super::db::ToSql> = (0..n)
+        .map(|i| &ids[i.min(ids.len() - 1)] as &dyn super::db::ToSql)
+        .collect();
+    let mut hashers: std::collections::HashMap<String, ContentHasher> =
+        std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, clinic_id, patient_id, questionnaire_id, CAST(version AS TEXT), hash, mode,
+            submitted_at, response_date, answers, score_values, fired, level, actor,
+            supersedes, correction_reason
+         FROM responses WHERE id IN ({list})"
+    ))?;
+    let mut rows = stmt.query(&params[..])?;
     while let Some(r) = rows.next()? {
-        h.put(Some("score"));
-        for i in 0..4 {
+        let mut h = ContentHasher::default();
+        for i in 0..16 {
             h.put(r.get::<Option<String>>(i)?.as_deref());
         }
+        hashers.insert(r.get(0)?, h);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT rule_id, level, text FROM flags WHERE response_id = ?1 ORDER BY rule_id",
-    )?;
-    let mut rows = stmt.query([id])?;
-    while let Some(r) = rows.next()? {
-        h.put(Some("flag"));
-        for i in 0..3 {
-            h.put(r.get::<Option<String>>(i)?.as_deref());
+    drop(rows);
+    drop(stmt);
+    // Scores, then flags, each in the byte order of its id, as `insert`
+    // hashed them (sorted here, not by the database, whose collation may
+    // differ between backends).
+    type Parts = Vec<Vec<Option<String>>>;
+    let mut parts: std::collections::HashMap<String, [Parts; 2]> = std::collections::HashMap::new();
+    for (k, sql, width) in [
+        (
+            0,
+            "SELECT response_id, score_id, value, CAST(imputed AS TEXT), band FROM response_scores
+             WHERE response_id IN ({list})",
+            4,
+        ),
+        (
+            1,
+            "SELECT response_id, rule_id, level, text FROM flags WHERE response_id IN ({list})",
+            3,
+        ),
+    ] {
+        let mut stmt = conn.prepare_cached(&sql.replace("{list}", &list))?;
+        let mut rows = stmt.query(&params[..])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let row = (1..=width)
+                .map(|i| r.get::<Option<String>>(i))
+                .collect::<Result<Vec<_>>>()?;
+            parts.entry(id).or_default()[k].push(row);
         }
     }
-    Ok(Some(h.finish()))
+    for (id, h) in hashers.iter_mut() {
+        let Some(mut p) = parts.remove(id) else {
+            continue;
+        };
+        for (k, tag) in [(0, "score"), (1, "flag")] {
+            p[k].sort_by(|a, b| a[0].cmp(&b[0]));
+            for row in &p[k] {
+                h.put(Some(tag));
+                for v in row {
+                    h.put(v.as_deref());
+                }
+            }
+        }
+    }
+    for (id, h) in hashers {
+        out.insert(id, h.finish());
+    }
+    Ok(out)
 }
 
 /// A patient's responses (newest first), each questionnaire version they
