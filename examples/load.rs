@@ -148,7 +148,7 @@ fn stored_patterns() -> Vec<Stored> {
     let (catalog, _) =
         prom::catalog::Catalog::load_or_shipped(std::path::Path::new("questionnaires"))
             .unwrap_or_else(|e| panic!("questionnaires: {e}"));
-    let q = catalog.get("phq9").expect("phq9");
+    let q = &*catalog.get("phq9").expect("phq9");
     let today = prom::clock::Clock::now(&prom::clock::SystemClock).date_naive();
     (0..100u64)
         .map(|n| {

@@ -130,7 +130,7 @@ pub fn seed(
             )?;
             crate::storage::invitations::set_plan_timing(&tx, &plan, 7, 3, 7)?;
         }
-        let Some(q) = catalog.get(qid).cloned() else {
+        let Some(q) = catalog.get(qid) else {
             continue;
         };
         // Twelve answers, two weeks apart, the newest yesterday.

@@ -154,6 +154,58 @@ fn scheduler(state: std::sync::Weak<AppState>, tick: std::time::Duration) {
     });
 }
 
+/// How often a node looks for newer questionnaire versions.
+const VERSIONS_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A newer version of a served questionnaire, recorded by another node
+/// started with newer files, is served here too within a second: every
+/// `VERSIONS_EVERY` the newest recorded version of each questionnaire is
+/// read, and a newer one than served takes the older one's place (its
+/// compiled form as stored). Versions only go forward: withdrawing one
+/// means publishing a newer one. Stops when the server's state is gone.
+fn versions(state: std::sync::Weak<AppState>) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    handle.spawn(async move {
+        loop {
+            tokio::time::sleep(VERSIONS_EVERY).await;
+            let Some(s) = state.upgrade() else {
+                return;
+            };
+            let served: std::collections::HashMap<String, u32> =
+                s.catalog.versions().into_iter().collect();
+            let readers = s.readers.clone();
+            drop(s);
+            let newer = tokio::task::spawn_blocking(move || {
+                readers.with(|c| storage::versions::newer_than(c, &served))
+            })
+            .await;
+            let Some(s) = state.upgrade() else {
+                return;
+            };
+            match newer {
+                Ok(Ok(list)) => {
+                    for q in list {
+                        let (id, version) = (q.id.clone(), q.version);
+                        if s.catalog.offer(q) {
+                            tracing::info!(
+                                questionnaire = %id,
+                                version,
+                                "a newer questionnaire version, recorded by another node, is served from now on"
+                            );
+                        }
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "could not look for newer questionnaire versions; trying again")
+                }
+                Err(_) => return,
+            }
+        }
+    });
+}
+
 /// Logs, once a minute at info, how many responses were stored (a line per
 /// response would be 140 bytes each under load; those are at debug). Stops
 /// when the server's state is gone.
@@ -311,7 +363,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
                     .context("while recording questionnaire versions")?;
                 let mut problems = Vec::new();
                 for q in catalog.all() {
-                    if let Err(e) = crate::storage::versions::record_version(&tx, q, now) {
+                    if let Err(e) = crate::storage::versions::record_version(&tx, &q, now) {
                         problems.push(e.to_string());
                     }
                 }
@@ -383,6 +435,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
     };
     summaries(Arc::downgrade(&state));
     scheduler(Arc::downgrade(&state), config.scheduler_tick);
+    versions(Arc::downgrade(&state));
     let tls_config = tls.as_ref().map(|t| t.server_config()).transpose()?;
     let server = web::server(
         state,

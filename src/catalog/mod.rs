@@ -203,13 +203,33 @@ fn refuse_repeated_ids(mut entries: Vec<Entry>) -> Vec<Entry> {
     entries
 }
 
-/// The questionnaires a server serves, by id.
+/// The questionnaires a server serves, by id. A newer version recorded by
+/// another node (one started with newer files) can take an older one's
+/// place while serving ([`Catalog::offer`]).
 pub struct Catalog {
-    by_id: std::collections::HashMap<String, std::sync::Arc<Questionnaire>>,
+    inner: std::sync::RwLock<Served>,
+}
+
+#[derive(Default)]
+struct Served {
+    by_id: std::collections::HashMap<String, ServedVersion>,
     order: Vec<String>,
-    /// Each questionnaire's FHIR view, made at its first request (it costs
-    /// about 0.3 ms: the FHIRPath of its scores), then served as is.
-    fhir: std::collections::HashMap<String, std::sync::OnceLock<std::sync::Arc<str>>>,
+}
+
+struct ServedVersion {
+    q: std::sync::Arc<Questionnaire>,
+    /// Its FHIR view, made at its first request (it costs about 0.3 ms:
+    /// the FHIRPath of its scores), then served as is.
+    fhir: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<str>>>,
+}
+
+impl ServedVersion {
+    fn of(q: std::sync::Arc<Questionnaire>) -> ServedVersion {
+        ServedVersion {
+            q,
+            fhir: Default::default(),
+        }
+    }
 }
 
 impl Catalog {
@@ -256,41 +276,117 @@ impl Catalog {
     }
 
     pub fn from_questionnaires(qs: impl IntoIterator<Item = Questionnaire>) -> Catalog {
-        let mut by_id = std::collections::HashMap::new();
-        let mut order = Vec::new();
-        let mut fhir = std::collections::HashMap::new();
+        let mut served = Served::default();
         for q in qs {
-            order.push(q.id.clone());
-            fhir.insert(q.id.clone(), std::sync::OnceLock::new());
-            by_id.insert(q.id.clone(), std::sync::Arc::new(q));
+            served.order.push(q.id.clone());
+            served
+                .by_id
+                .insert(q.id.clone(), ServedVersion::of(std::sync::Arc::new(q)));
         }
-        order.sort();
-        Catalog { by_id, order, fhir }
+        served.order.sort();
+        Catalog {
+            inner: std::sync::RwLock::new(served),
+        }
+    }
+
+    fn served(&self) -> std::sync::RwLockReadGuard<'_, Served> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A questionnaire as a FHIR R4 `Questionnaire` (JSON text).
     pub fn fhir_json(&self, id: &str) -> Option<std::sync::Arc<str>> {
-        let q = self.by_id.get(id)?;
-        let cell = self.fhir.get(id)?;
+        let (q, cell) = {
+            let served = self.served();
+            let v = served.by_id.get(id)?;
+            (v.q.clone(), v.fhir.clone())
+        };
         Some(
-            cell.get_or_init(|| crate::fhir::questionnaire(q).to_string().into())
+            cell.get_or_init(|| crate::fhir::questionnaire(&q).to_string().into())
                 .clone(),
         )
     }
 
-    pub fn get(&self, id: &str) -> Option<&std::sync::Arc<Questionnaire>> {
-        self.by_id.get(id)
+    pub fn get(&self, id: &str) -> Option<std::sync::Arc<Questionnaire>> {
+        self.served().by_id.get(id).map(|v| v.q.clone())
     }
 
     /// Every questionnaire, by id.
-    pub fn all(&self) -> impl Iterator<Item = &std::sync::Arc<Questionnaire>> {
-        self.order.iter().filter_map(|id| self.by_id.get(id))
+    pub fn all(&self) -> std::vec::IntoIter<std::sync::Arc<Questionnaire>> {
+        let served = self.served();
+        served
+            .order
+            .iter()
+            .filter_map(|id| served.by_id.get(id).map(|v| v.q.clone()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    /// Each questionnaire's id and the version served.
+    pub fn versions(&self) -> Vec<(String, u32)> {
+        self.all().map(|q| (q.id.clone(), q.version)).collect()
+    }
+
+    /// Serves `q` from now on if it is newer than the version served of its
+    /// id, or its id is not served yet; says whether it was taken.
+    pub fn offer(&self, q: std::sync::Arc<Questionnaire>) -> bool {
+        let mut served = self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match served.by_id.get(&q.id) {
+            Some(v) if v.q.version >= q.version => false,
+            Some(_) => {
+                served.by_id.insert(q.id.clone(), ServedVersion::of(q));
+                true
+            }
+            None => {
+                served.order.push(q.id.clone());
+                served.order.sort();
+                served.by_id.insert(q.id.clone(), ServedVersion::of(q));
+                true
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_is_taken_only_when_newer_than_the_one_served() {
+        let catalog = Catalog::shipped();
+        let served = catalog.get("phq9").expect("phq9");
+        let with_version = |v: u32| {
+            let mut q = (*served).clone();
+            q.version = v;
+            std::sync::Arc::new(q)
+        };
+        let fhir = catalog.fhir_json("phq9").expect("its FHIR view");
+        assert!(!catalog.offer(with_version(served.version)), "the same");
+        assert!(!catalog.offer(with_version(served.version - 1)), "older");
+        assert_eq!(catalog.get("phq9").expect("phq9").version, served.version);
+        assert!(catalog.offer(with_version(served.version + 1)), "newer");
+        assert_eq!(
+            catalog.get("phq9").expect("phq9").version,
+            served.version + 1
+        );
+        assert!(
+            catalog
+                .all()
+                .any(|q| q.id == "phq9" && q.version == served.version + 1),
+            "listed"
+        );
+        // The FHIR view is made again for the new version.
+        let again = catalog.fhir_json("phq9").expect("its FHIR view");
+        assert_ne!(fhir, again);
+        assert!(
+            again.contains(&format!("\"version\":\"{}\"", served.version + 1)),
+            "{again}"
+        );
+    }
 
     #[test]
     fn the_built_in_questionnaires_are_the_shipped_folder_whole_and_compile() {

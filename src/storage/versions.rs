@@ -116,3 +116,24 @@ pub fn latest_shared(conn: &Connection, id: &str) -> Result<Option<std::sync::Ar
         None => Ok(None),
     }
 }
+
+/// The newest stored version of each questionnaire in `served` (id and
+/// version served) that is newer than the one served: what another node,
+/// started with newer files, recorded. One statement, then the compiled
+/// form of each newer version (compiled once per process).
+pub fn newer_than(
+    conn: &Connection,
+    served: &std::collections::HashMap<String, u32>,
+) -> Result<Vec<std::sync::Arc<Questionnaire>>> {
+    let newest: Vec<(String, u32)> = conn
+        .prepare_cached(
+            "SELECT questionnaire_id, max(version) FROM questionnaire_versions GROUP BY questionnaire_id",
+        )?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_>>()?;
+    newest
+        .into_iter()
+        .filter(|(id, v)| served.get(id).is_some_and(|s| v > s))
+        .map(|(id, v)| load_version_shared(conn, &id, v))
+        .collect()
+}

@@ -510,3 +510,72 @@ async fn a_red_response_puts_an_alert_in_the_outbox_that_is_written_without_heal
         );
     }
 }
+
+/// A newer version of a served questionnaire, recorded in the database as
+/// another node started with newer files records it, is served here too
+/// without a restart, and a submission is then stored against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_questionnaire_version_recorded_by_another_node_is_served_within_a_second() {
+    let app = spawn().await;
+    let (s, q) = app.get(&app.key_a, "/api/v1/questionnaires/phq9").await;
+    assert_eq!(s, StatusCode::OK);
+    let served = q["version"].as_u64().expect("a version") as u32;
+    let src = std::fs::read_to_string(crate::helpers::root().join("questionnaires/phq9.yaml"))
+        .expect("phq9");
+    let newer = src.replacen(
+        &format!("\nversion: {served}\n"),
+        &format!("\nversion: {}\n", served + 1),
+        1,
+    );
+    assert_ne!(newer, src, "the version line was found");
+    let newer = prom::core::compile_yaml(&newer)
+        .questionnaire
+        .expect("compiles");
+    let database = app.database.clone();
+    let now = crate::helpers::NOW.parse().expect("time");
+    std::thread::spawn(move || {
+        let conn = prom::storage::connect_to(&database, &Default::default()).expect("connect");
+        prom::storage::versions::record_version(&conn, &newer, now).expect("recorded");
+    })
+    .join()
+    .expect("thread");
+    let started = std::time::Instant::now();
+    let mut seen = served;
+    while seen == served && started.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (_, q) = app.get(&app.key_a, "/api/v1/questionnaires/phq9").await;
+        seen = q["version"].as_u64().expect("a version") as u32;
+    }
+    println!(
+        "version {} served after {:?}",
+        served + 1,
+        started.elapsed()
+    );
+    assert_eq!(seen, served + 1, "the newer version is served");
+    let (s, list) = app.get(&app.key_a, "/api/v1/questionnaires").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .any(|q| q["id"] == "phq9" && q["version"] == served + 1),
+        "{list}"
+    );
+    app.patient(&app.key_a, "V1").await;
+    let body = json!({"questionnaire": "phq9", "patient": "V1", "answers": phq9([0; 9])});
+    let (s, r) = app.post(&app.key_a, "/api/v1/responses", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM responses WHERE patient_id IN (SELECT id FROM patients WHERE ref = 'V1')"),
+        1
+    );
+    let stored: i64 = app.count(&format!(
+        "SELECT max(version) FROM responses WHERE questionnaire_id = 'phq9' AND version = {}",
+        served + 1
+    ));
+    assert_eq!(
+        stored,
+        i64::from(served + 1),
+        "stored against the newer version"
+    );
+}

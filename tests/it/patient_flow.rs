@@ -22,7 +22,7 @@ fn invited(dir: &std::path::Path, days: i64) -> (storage::Connection, String) {
     let conn = storage::open(&db, &Options::default()).expect("open");
     let catalog = prom::catalog::Catalog::load(&crate::helpers::root().join("questionnaires"))
         .expect("catalog");
-    prom::storage::versions::record_version(&conn, catalog.get("pain_nrs").expect("q"), now())
+    prom::storage::versions::record_version(&conn, &catalog.get("pain_nrs").expect("q"), now())
         .expect("version");
     let pid = prom::storage::patients::insert_patient(
         &conn,

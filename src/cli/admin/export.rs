@@ -139,7 +139,7 @@ pub(super) fn export(e: Export) -> Result<(), Fail> {
         .get(&e.questionnaire)
         .ok_or_else(|| Fail(format!("there is no questionnaire `{}`", e.questionnaire)))?;
     if e.format == "fhir" {
-        return export_fhir(&e, q);
+        return export_fhir(&e, &q);
     }
     let mut conn = open_existing(&e.db)?;
     if let Some(c) = &e.clinic {

@@ -31,7 +31,7 @@ pub struct Simulate {
 /// week.
 pub(super) fn simulate(s: &Simulate) -> Result<(), Fail> {
     let catalog = load_catalog(&s.questionnaires)?;
-    let current = catalog.get(&s.questionnaire).cloned().ok_or_else(|| {
+    let current = catalog.get(&s.questionnaire).ok_or_else(|| {
         Fail(format!(
             "there is no questionnaire `{}` in {}",
             s.questionnaire,

@@ -170,7 +170,7 @@ pub async fn import(
             .find(|q| q.id == name || crate::fhir::fhir_id(&q.id) == name)
             .map(|q| q.id.clone())
     };
-    let by_id = |id: &str| catalog.get(id).cloned();
+    let by_id = |id: &str| catalog.get(id);
     let (inc, q) = incoming(&body, &c.id, &known, &by_id).map_err(invalid)?;
     let patient = PatientRef::parse(&inc.patient).map_err(|e| {
         invalid(vec![(

@@ -116,16 +116,12 @@ pub(super) async fn store_record(
     idempotency: Option<Idempotency>,
     supersedes: Option<(String, String)>,
 ) -> Result<crate::storage::responses::ResponseRecord, ApiError> {
-    let q = state
-        .catalog
-        .get(questionnaire_id)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::NotFound(
-                "unknown_questionnaire",
-                format!("there is no questionnaire `{questionnaire_id}`"),
-            )
-        })?;
+    let q = state.catalog.get(questionnaire_id).ok_or_else(|| {
+        ApiError::NotFound(
+            "unknown_questionnaire",
+            format!("there is no questionnaire `{questionnaire_id}`"),
+        )
+    })?;
     let now = state.clock.now();
     let date = local_date(now, &c.time_zone);
     let evaluation = validate(&q, answers, mode, date).map_err(|errs| {

@@ -68,7 +68,7 @@ pub async fn questionnaire(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let Some(q) = state.catalog.get(&path.into_inner()).cloned() else {
+    let Some(q) = state.catalog.get(&path.into_inner()) else {
         return not_found(&state, &me);
     };
     let date = local_date(state.clock.now(), "Europe/Copenhagen");

@@ -126,7 +126,7 @@ pub async fn paper_form(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let Some(q) = state.catalog.get(&qid).cloned() else {
+    let Some(q) = state.catalog.get(&qid) else {
         return not_found(&state, &me);
     };
     let action = format!("/clinic/patients/{}/paper/{}", p.id, q.id);
@@ -165,7 +165,7 @@ pub async fn paper(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(q) = state.catalog.get(&qid).cloned() else {
+    let Some(q) = state.catalog.get(&qid) else {
         return not_found(&state, &me);
     };
     let action = format!("/clinic/patients/{}/paper/{}", p.id, q.id);

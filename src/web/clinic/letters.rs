@@ -58,7 +58,7 @@ pub async fn letter(req: HttpRequest, state: State, path: web::Path<String>) -> 
     let Some(i) = found else {
         return not_found(&state, &me);
     };
-    let Some(q) = state.catalog.get(&i.questionnaire).cloned() else {
+    let Some(q) = state.catalog.get(&i.questionnaire) else {
         return not_found(&state, &me);
     };
     // Printing a letter shows the patient's reference: a read of their data.

@@ -230,7 +230,7 @@ fn form_with(
         return problem(state, &v.session.language, StatusCode::GONE, "link_unknown");
     };
     let date = local_date(state.clock.now(), "Europe/Copenhagen");
-    let view = page_view(q, &v.session.language, answers, page, errors, date);
+    let view = page_view(&q, &v.session.language, answers, page, errors, date);
     let shown: Vec<Json> = view
         .items
         .iter()
@@ -285,7 +285,7 @@ async fn answer(
             "session_gone",
         );
     }
-    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
+    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id) else {
         return problem(
             &state,
             &v.session.language,
@@ -435,7 +435,7 @@ async fn visible(
     if !csrf_ok(&fields, &v.session) {
         return HttpResponse::Forbidden().finish();
     }
-    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id).cloned() else {
+    let Some(q) = state.catalog.get(&v.invitation.questionnaire_id) else {
         return HttpResponse::NotFound().finish();
     };
     let answers = v.draft.clone().map(|d| d.0).unwrap_or_default();
@@ -473,7 +473,7 @@ async fn print_blank(
     q: web::Query<PrintQuery>,
 ) -> HttpResponse {
     let lang = q.lang.clone().unwrap_or_else(|| "da".into());
-    match state.catalog.get(&id).cloned() {
+    match state.catalog.get(&id) {
         Some(qn) => state.pages.paper(&qn, &lang, None, None),
         None => problem(&state, &lang, StatusCode::NOT_FOUND, "link_unknown"),
     }
@@ -486,7 +486,7 @@ async fn print_own(req: HttpRequest, state: State) -> HttpResponse {
         Ok(v) => v,
         Err(page) => return page,
     };
-    match state.catalog.get(&v.invitation.questionnaire_id).cloned() {
+    match state.catalog.get(&v.invitation.questionnaire_id) {
         Some(qn) => state.pages.paper(
             &qn,
             &v.session.language,
