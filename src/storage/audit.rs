@@ -693,15 +693,12 @@ fn check_head(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_tampered_row_breaks_the_chain() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("a.db");
-        let conn = super::super::open(&db, &Default::default()).expect("open");
-        for i in 0..3 {
+    /// `n` rows of a command-line read, one after the other.
+    fn append_reads(conn: &Connection, n: usize) {
+        for i in 0..n {
             let s = format!("r{i}");
             append(
-                &conn,
+                conn,
                 &Entry {
                     at: "2026-01-01T00:00:00.000Z",
                     actor: "cli",
@@ -712,6 +709,14 @@ mod tests {
             )
             .expect("append");
         }
+    }
+
+    #[test]
+    fn a_tampered_row_breaks_the_chain() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("a.db");
+        let conn = super::super::open(&db, &Default::default()).expect("open");
+        append_reads(&conn, 3);
         assert!(write_head(&conn, &db).expect("head"));
         assert_eq!(
             verify(&conn, &db).expect("verify"),
@@ -737,20 +742,7 @@ mod tests {
         let db = dir.path().join("a.db");
         let conn = super::super::open(&db, &Default::default()).expect("open");
         // Two full pages and part of a third.
-        for i in 0..2_345 {
-            let s = format!("r{i}");
-            append(
-                &conn,
-                &Entry {
-                    at: "2026-01-01T00:00:00.000Z",
-                    actor: "cli",
-                    action: "read",
-                    subject: Some(&s),
-                    ..Default::default()
-                },
-            )
-            .expect("append");
-        }
+        append_reads(&conn, 2_345);
         assert!(write_head(&conn, &db).expect("head"));
         assert_eq!(
             verify(&conn, &db).expect("verify"),
