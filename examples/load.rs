@@ -117,10 +117,8 @@ fn baseline(dir: &std::path::Path, per_commit: usize, seconds: f64) -> f64 {
     rate
 }
 
-/// The storage work of one submission, done directly: the history page
-/// read (as the writer reads it), then the response, its two scores, its
-/// audit row; 100 submissions per commit, on a fresh database with prom's
-/// schema.
+/// The storage work of a submission done directly (see
+/// `baseline_submissions_on`), on a fresh SQLite file with prom's schema.
 fn baseline_submissions(dir: &std::path::Path, seconds: f64) -> f64 {
     let path = dir.join("baseline-submissions.db");
     for ext in ["", "-wal", "-shm", ".audit-key", ".audit-head"] {

@@ -166,7 +166,7 @@ pub struct Entry<'a> {
     pub patient_id: Option<&'a str>,
     pub subject: Option<&'a str>,
     /// For a row that stores a response: the hash of its content
-    /// (`responses::content_hash`).
+    /// (`responses::content_hashes`).
     pub content_hash: Option<&'a str>,
 }
 

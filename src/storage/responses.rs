@@ -310,7 +310,7 @@ pub struct StoredScore<'a> {
 }
 
 /// Inserts a response, its scores and its flags, and returns the hash of
-/// its content as stored (the same as [`content_hash`] reads back, made here
+/// its content as stored (the same as [`content_hashes`] reads back, made here
 /// from the values in hand instead of three more queries).
 pub fn insert(conn: &Connection, r: &NewResponse) -> Result<String> {
     let fired: Vec<&str> = r.flags.iter().map(|f| f.rule.as_str()).collect();
@@ -479,20 +479,14 @@ pub fn superseded_by(conn: &Connection, id: &str) -> Result<Option<String>> {
         .optional()
 }
 
-/// The SHA-256 of a response's content as stored: its row (answers,
-/// scores, fired rules, level, questionnaire version and hash, mode,
-/// patient, who and when), its scores and its flags. The audit row that
-/// stored the response covers this hash, so a rewrite in any of the three
-/// tables shows in `prom audit verify`. `None` when there is no such
-/// response.
-pub fn content_hash(conn: &Connection, id: &str) -> Result<Option<String>> {
-    Ok(content_hashes(conn, &[id])?.remove(id))
-}
-
-/// The content hashes of many responses (see `content_hash`) in three
-/// statements, whatever their number; a response that is not stored has
-/// none. Lists are padded to a power of two (repeating an id), so that a
-/// few statement shapes serve every length.
+/// The SHA-256 of each response's content as stored, by id: its row
+/// (answers, scores, fired rules, level, questionnaire version and hash,
+/// mode, patient, who and when), its scores and its flags. The audit row
+/// that stored a response covers this hash, so a rewrite in any of the
+/// three tables shows in `prom audit verify`. A response that is not
+/// stored has none. Three statements, whatever the number of ids; lists
+/// are padded to a power of two (repeating an id), so that a few statement
+/// shapes serve every length.
 pub fn content_hashes(
     conn: &Connection,
     ids: &[&str],
