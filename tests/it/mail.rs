@@ -211,6 +211,14 @@ async fn alerts_travel_over_starttls_to_a_server_the_clinic_trusts_and_never_in_
         1,
         "delivered over STARTTLS"
     );
+    // The server holds the message before prom hears its answer and marks
+    // the row sent: wait for that too.
+    for _ in 0..300 {
+        if app.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         app.count("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL"),
         1
