@@ -56,6 +56,37 @@ pub fn new_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A token the server signs (`purpose`, an expiry in Unix seconds, a
+/// random part and an HMAC-SHA-256 of the three with `key`): a client
+/// cannot make one, and the server keeps nothing to check it.
+pub fn signed_token(key: &[u8; 32], purpose: &str, expires: i64) -> String {
+    let nonce = new_token("");
+    let mac = token_mac(key, purpose, expires, &nonce);
+    format!("{expires}.{nonce}.{mac}")
+}
+
+/// Whether `token` was signed by `signed_token` with `key` for `purpose`
+/// and has not expired at `now` (Unix seconds).
+pub fn signed_token_ok(key: &[u8; 32], purpose: &str, token: &str, now: i64) -> bool {
+    let mut parts = token.splitn(3, '.');
+    let (Some(exp), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(expires) = exp.parse::<i64>() else {
+        return false;
+    };
+    expires > now && same_secret(mac, &token_mac(key, purpose, expires, nonce))
+}
+
+fn token_mac(key: &[u8; 32], purpose: &str, expires: i64, nonce: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    // INVARIANT: HMAC takes a key of any length.
+    let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    m.update(format!("{purpose}\0{expires}\0{nonce}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +104,24 @@ mod tests {
         let a = new_token("prom_key_");
         assert!(a.len() > 40 && a != new_token("prom_key_"));
         assert_eq!(token_hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn signed_tokens_hold_for_their_purpose_and_time_only() {
+        let key = [7u8; 32];
+        let t = signed_token(&key, "login", 1_000);
+        assert!(signed_token_ok(&key, "login", &t, 999));
+        assert!(!signed_token_ok(&key, "login", &t, 1_000), "expired");
+        assert!(!signed_token_ok(&key, "other", &t, 999), "another purpose");
+        assert!(
+            !signed_token_ok(&[8u8; 32], "login", &t, 999),
+            "another key"
+        );
+        let forged = format!("2000{}", &t[4..]);
+        assert!(
+            !signed_token_ok(&key, "login", &forged, 999),
+            "a changed expiry"
+        );
+        assert!(!signed_token_ok(&key, "login", &"x".repeat(60), 0));
     }
 }

@@ -322,7 +322,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
     // The database's set-up runs on a thread of its own: PostgreSQL's
     // client blocks, which an async context (the server's runtime, a test's)
     // must not do.
-    let (conn, demo, database) = std::thread::scope(|scope| {
+    let (conn, demo, database, web_key) = std::thread::scope(|scope| {
         scope
             .spawn(|| -> anyhow::Result<_> {
             let database = config.database()?;
@@ -381,7 +381,9 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
             } else {
                 None
             };
-                Ok((conn, demo, database))
+                let web_key = crate::storage::audit::derived_key(&conn, "web tokens")
+                    .context("while deriving the key that signs the login form's token")?;
+                Ok((conn, demo, database, web_key))
             })
             .join()
             .map_err(|_| anyhow::anyhow!("the database's set-up stopped"))?
@@ -419,6 +421,7 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         metrics_token: config.metrics_token.clone().filter(|t| !t.is_empty()),
         trusted_proxies: config.trusted_proxies.clone(),
         uploads: web::uploads::Uploads::new(config.limits.uploads),
+        web_key,
     });
     if state.metrics_token.is_some() || metrics_listener.is_some() {
         web::observe::recorder();

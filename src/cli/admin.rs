@@ -178,7 +178,7 @@ pub enum PatientCmd {
         #[command(flatten)]
         db: DbArg,
     },
-    /// Print a personal "my data" link for a patient (long-lived; only its
+    /// Print a personal "my data" link for a patient (used once; only its
     /// hash is stored).
     Link {
         /// The patient's reference.
@@ -186,7 +186,7 @@ pub enum PatientCmd {
         #[arg(long)]
         clinic: Option<String>,
         /// How many days the link works.
-        #[arg(long, default_value_t = 365)]
+        #[arg(long, default_value_t = 14)]
         days: u32,
         /// The public address the link starts with (as `serve`'s).
         #[arg(long, env = "PROM_BASE_URL")]

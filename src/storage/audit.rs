@@ -138,6 +138,17 @@ pub fn register(conn: &Connection, key: AuditKey) {
     }
 }
 
+/// A key for another purpose (signing the login form's token, hashing a
+/// person's identifier), derived from the deployment's audit key: every
+/// node that holds the key derives the same one, and no second secret has
+/// to be kept. `purpose` names the use, so keys for two uses differ.
+pub fn derived_key(conn: &Connection, purpose: &str) -> Result<[u8; 32]> {
+    let mut mac = key_for(conn)?.mac();
+    mac.update(b"prom derived key\0");
+    mac.update(purpose.as_bytes());
+    Ok(mac.finalize().into_bytes().into())
+}
+
 /// The key registered for this connection's database, loading it on first
 /// use.
 fn key_for(conn: &Connection) -> Result<AuditKey> {

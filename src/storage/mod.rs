@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_missed_questionnaires.sql"),
     include_str!("migrations/0008_walk_fixes.sql"),
     include_str!("migrations/0009_operations.sql"),
+    include_str!("migrations/0010_identity.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

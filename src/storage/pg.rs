@@ -18,6 +18,7 @@ use super::{Result, StorageError};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_schema.sql"),
     include_str!("migrations/postgres/0002_operations.sql"),
+    include_str!("migrations/postgres/0003_identity.sql"),
 ];
 
 /// The advisory lock key under which migrations run ("prom" in ASCII).

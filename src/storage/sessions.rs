@@ -123,17 +123,37 @@ pub fn insert_personal_link(
     Ok(())
 }
 
-/// The patient of a live personal link.
-pub fn personal_link_patient(
+/// Uses a live personal link (once): marks it used and returns its
+/// patient, in one statement, so two browsers opening it together cannot
+/// both get in.
+pub fn use_personal_link(
     conn: &Connection,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>> {
     conn.prepare_cached(
-        "SELECT patient_id FROM personal_links
-             WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        "UPDATE personal_links SET used_at = ?2
+             WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+             RETURNING patient_id",
     )?
     .query_row(params![token_hash, ts(now)], |r| r.get(0))
+    .optional()
+}
+
+/// What a personal link is: its patient and whether it was used or has
+/// expired at `now` (`None`: unknown or revoked).
+pub fn personal_link_state(
+    conn: &Connection,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, bool, bool)>> {
+    conn.prepare_cached(
+        "SELECT patient_id, used_at IS NOT NULL, expires_at <= ?2 FROM personal_links
+             WHERE token_hash = ?1 AND revoked_at IS NULL",
+    )?
+    .query_row(params![token_hash, ts(now)], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
     .optional()
 }
 

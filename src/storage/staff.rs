@@ -1,6 +1,6 @@
 //! Staff accounts: the password hash, the second factor (a TOTP secret,
 //! confirmed by a first code, and recovery codes), deactivation, and the
-//! failed logins that throttle guessing.
+//! failed logins and the throttles that slow guessing.
 
 use super::Connection;
 use super::db::{OptionalExtension, params};
@@ -180,27 +180,77 @@ pub fn record_failure(
     Ok(())
 }
 
-/// Failed logins since `since`: for the account, and from the address.
-pub fn failures_since(
-    conn: &Connection,
-    account: &str,
-    address: &str,
-    since: DateTime<Utc>,
-) -> Result<(u32, u32)> {
-    let since = ts(since);
-    let account: u32 = conn
-        .prepare_cached("SELECT count(*) FROM login_failures WHERE account = ?1 AND at > ?2")?
-        .query_row(params![account.trim().to_lowercase(), since], |r| r.get(0))?;
-    let address: u32 = conn
-        .prepare_cached("SELECT count(*) FROM login_failures WHERE address = ?1 AND at > ?2")?
-        .query_row(params![address, since], |r| r.get(0))?;
-    Ok((account, address))
-}
-
 /// Forgets an account's failures after a successful login, and everyone's
 /// failures older than `before`.
 pub fn clear_failures(conn: &Connection, account: &str, before: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached("DELETE FROM login_failures WHERE account = ?1 OR at < ?2")?
         .execute(params![account.trim().to_lowercase(), ts(before)])?;
+    conn.prepare_cached(
+        "DELETE FROM login_throttle WHERE updated_s < CAST(?1 AS BIGINT) AND until_s < CAST(?1 AS BIGINT)",
+    )?
+    .execute(params![before.timestamp()])?;
+    Ok(())
+}
+
+/// The delay after the `n`th attempt past a throttle's limit (0 is the
+/// attempt that reaches it): 1, 2, 4 … 512 seconds, then 15 minutes.
+const DELAYS: &str = "CASE (login_throttle.attempts + 1 - CAST(?3 AS BIGINT)) WHEN 0 THEN 1 WHEN 1 THEN 2 WHEN 2 THEN 4 WHEN 3 THEN 8 WHEN 4 THEN 16 WHEN 5 THEN 32 WHEN 6 THEN 64 WHEN 7 THEN 128 WHEN 8 THEN 256 WHEN 9 THEN 512 ELSE 900 END";
+
+/// Counts an attempt under the throttle `key` and says whether it may be
+/// checked (`true`) or must wait (`false`, and is not counted). The count
+/// and the check are one statement, so parallel attempts (on any node)
+/// cannot all pass: from the `limit`th attempt on, each sets a delay
+/// that grows (1 s, 2 s, 4 s … 15 min) before the next may be checked.
+/// An attempt is counted before its password is checked; a right one
+/// gives its count back (`throttle_passed`). The count starts again
+/// after `window` seconds without an attempt.
+pub fn throttle_attempt(
+    conn: &Connection,
+    key: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+    window: i64,
+) -> Result<bool> {
+    let now_s = now.timestamp();
+    let sql = format!(
+        "INSERT INTO login_throttle (key, attempts, until_s, updated_s, last)
+         VALUES (?1, 1, 0, CAST(?2 AS BIGINT), 'checked')
+         ON CONFLICT (key) DO UPDATE SET
+           attempts = CASE WHEN login_throttle.until_s > CAST(?2 AS BIGINT) THEN login_throttle.attempts
+                           WHEN login_throttle.updated_s <= CAST(?4 AS BIGINT) THEN 1
+                           ELSE login_throttle.attempts + 1 END,
+           until_s = CASE WHEN login_throttle.until_s > CAST(?2 AS BIGINT) THEN login_throttle.until_s
+                          WHEN login_throttle.updated_s <= CAST(?4 AS BIGINT) THEN 0
+                          WHEN login_throttle.attempts + 1 >= CAST(?3 AS BIGINT) THEN CAST(?2 AS BIGINT) + {DELAYS}
+                          ELSE 0 END,
+           updated_s = CASE WHEN login_throttle.until_s > CAST(?2 AS BIGINT) THEN login_throttle.updated_s
+                            ELSE CAST(?2 AS BIGINT) END,
+           last = CASE WHEN login_throttle.until_s > CAST(?2 AS BIGINT) THEN 'refused' ELSE 'checked' END
+         RETURNING last"
+    );
+    let last: String = conn
+        .prepare_cached(&sql)?
+        .query_row(params![key, now_s, i64::from(limit), now_s - window], |r| {
+            r.get(0)
+        })?;
+    Ok(last == "checked")
+}
+
+/// A right password or code: the attempt counted under `key` is given
+/// back, and with the count under the limit again no delay is left.
+pub fn throttle_passed(conn: &Connection, key: &str, limit: u32) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE login_throttle SET attempts = attempts - 1,
+             until_s = CASE WHEN attempts - 1 < CAST(?2 AS BIGINT) THEN 0 ELSE until_s END
+         WHERE key = ?1 AND attempts > 0",
+    )?
+    .execute(params![key, i64::from(limit)])?;
+    Ok(())
+}
+
+/// Forgets a throttle's count (a login completed for its pair).
+pub fn throttle_clear(conn: &Connection, key: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?
+        .execute(params![key])?;
     Ok(())
 }

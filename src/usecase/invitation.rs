@@ -104,11 +104,16 @@ pub fn open_link(
     }))
 }
 
-/// How long a personal "my data" link works, by default.
-pub const PERSONAL_LINK_DAYS: i64 = 365;
+/// How long a personal "my data" link that staff hand over (printed or
+/// e-mailed) works, by default. Every personal link is used once.
+pub const PERSONAL_LINK_DAYS: i64 = 14;
+
+/// How long a personal link that the patient asks for (sent to the
+/// address the clinic has) works.
+pub const REQUESTED_LINK: Duration = Duration::hours(1);
 
 /// Makes a personal "my data" link for a patient; returns its token (only
-/// the hash is stored; revocable).
+/// the hash is stored; used once; revocable).
 pub fn new_personal_link(
     conn: &Connection,
     actor: &str,
@@ -117,14 +122,26 @@ pub fn new_personal_link(
     days: i64,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    let token = new_token("prom_me_");
-    sessions::insert_personal_link(
+    personal_link(
         conn,
-        &token_hash(&token),
+        actor,
         patient_id,
+        clinic_id,
         now + Duration::days(days),
         now,
-    )?;
+    )
+}
+
+fn personal_link(
+    conn: &Connection,
+    actor: &str,
+    patient_id: &str,
+    clinic_id: &str,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = new_token("prom_me_");
+    sessions::insert_personal_link(conn, &token_hash(&token), patient_id, expires, now)?;
     audit::record(
         conn,
         actor,
@@ -137,18 +154,106 @@ pub fn new_personal_link(
     Ok(token)
 }
 
+/// The patient on an invitation's session asks to see their own data: a
+/// personal link, short-lived and used once, goes to the address the
+/// clinic has for them (never shown on the page). `false` when the clinic
+/// has no address.
+pub fn send_personal_link(
+    conn: &Connection,
+    patient_id: &str,
+    language: &str,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let clinic = crate::storage::patients::clinic_of(conn, patient_id)?;
+    let Some(to) = crate::storage::patients::in_clinic(conn, &clinic, patient_id)?
+        .and_then(|p| p.email)
+        .filter(|e| !e.trim().is_empty())
+    else {
+        audit::record(
+            conn,
+            "patient",
+            "personal_link.no_address",
+            &clinic,
+            Some(patient_id),
+            None,
+            now,
+        )?;
+        return Ok(false);
+    };
+    let token = personal_link(
+        conn,
+        "patient",
+        patient_id,
+        &clinic,
+        now + REQUESTED_LINK,
+        now,
+    )?;
+    let m = crate::mail::messages::personal_link(language, &format!("{base_url}/me/{token}"));
+    crate::storage::outbox::enqueue(
+        conn,
+        &crate::storage::outbox::NewMessage {
+            kind: "personal_link",
+            recipient: &to,
+            subject: &m.subject,
+            body: &m.text,
+            html: Some(&m.html),
+            clinic_id: Some(&clinic),
+            ..Default::default()
+        },
+        &crate::storage::ids::ts(now),
+    )?;
+    Ok(true)
+}
+
 /// Exchanges a personal link for a session that shows the patient's own
-/// data; `None` for an unknown, expired or revoked link.
+/// data, using the link up.
 pub fn open_personal_link(
     conn: &Connection,
     link_token: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(String, String)>> {
-    let Some(patient_id) = sessions::personal_link_patient(conn, &token_hash(link_token), now)?
-    else {
-        return Ok(None);
+) -> Result<std::result::Result<(String, String), LinkProblem>> {
+    let hash = token_hash(link_token);
+    let Some(patient_id) = sessions::use_personal_link(conn, &hash, now)? else {
+        return Ok(Err(
+            match sessions::personal_link_state(conn, &hash, now)? {
+                Some((_, true, _)) => LinkProblem::Used,
+                Some((_, _, true)) => LinkProblem::Expired,
+                _ => LinkProblem::Unknown,
+            },
+        ));
     };
-    let (session_token, csrf) =
-        patient_session(conn, &patient_id, None, "da", now + PATIENT_SESSION, now)?;
-    Ok(Some((session_token, csrf)))
+    let clinic = crate::storage::patients::clinic_of(conn, &patient_id)?;
+    audit::record(
+        conn,
+        "patient",
+        "personal_link.open",
+        &clinic,
+        Some(&patient_id),
+        None,
+        now,
+    )?;
+    Ok(Ok(patient_session(
+        conn,
+        &patient_id,
+        None,
+        "da",
+        now + PATIENT_SESSION,
+        now,
+    )?))
+}
+
+/// The patient a link (an invitation's, or a personal one) is for, without
+/// using it: to ask before it replaces another patient's session in the
+/// same browser.
+pub fn patient_of_link(
+    conn: &Connection,
+    link_token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    let hash = token_hash(link_token);
+    if let Some(inv) = invitations::by_token_hash(conn, &hash)? {
+        return Ok(Some(inv.patient_id));
+    }
+    Ok(sessions::personal_link_state(conn, &hash, now)?.map(|(p, _, _)| p))
 }

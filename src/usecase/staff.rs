@@ -22,22 +22,58 @@ pub const IDLE: Duration = Duration::minutes(30);
 pub const HALF_LOGIN: Duration = Duration::minutes(10);
 /// Failures are counted over this window.
 pub const WINDOW: Duration = Duration::minutes(15);
-/// Failed logins per account within the window before it must wait.
+/// Attempts for one account from one address before each further attempt
+/// must wait a growing delay (1 s, 2 s, 4 s … 15 min). Per pair, so that
+/// someone who knows a colleague's e-mail cannot lock them out from
+/// elsewhere.
 pub const ACCOUNT_LIMIT: u32 = 5;
-/// Failed logins per address within the window before it must wait.
+/// Attempts from one address (over every account) before the delays
+/// begin for that address.
 pub const ADDRESS_LIMIT: u32 = 20;
 /// How many recovery codes an enrolment gives.
 pub const RECOVERY_CODES: usize = 10;
 
-/// Whether logins for `account` from `address` must wait.
-pub fn throttled(
+fn pair_key(account: &str, address: &str) -> String {
+    format!("pair:{}|{address}", account.trim().to_lowercase())
+}
+
+fn address_key(address: &str) -> String {
+    format!("address:{address}")
+}
+
+/// Counts a login attempt (a password or a code) for `account` from
+/// `address` and says whether it may be checked; `false`: it must wait
+/// (and is not counted). Count and check are one step in the database,
+/// so parallel attempts on any node cannot pass together.
+pub fn attempt(
     conn: &Connection,
     account: &str,
     address: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let (by_account, by_address) = staff::failures_since(conn, account, address, now - WINDOW)?;
-    Ok(by_account >= ACCOUNT_LIMIT || by_address >= ADDRESS_LIMIT)
+    let window = WINDOW.num_seconds();
+    let by_address = address_key(address);
+    if !staff::throttle_attempt(conn, &by_address, ADDRESS_LIMIT, now, window)? {
+        return Ok(false);
+    }
+    if !staff::throttle_attempt(
+        conn,
+        &pair_key(account, address),
+        ACCOUNT_LIMIT,
+        now,
+        window,
+    )? {
+        staff::throttle_passed(conn, &by_address, ADDRESS_LIMIT)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A right password or code: its attempt is given back (colleagues behind
+/// one address do not use up each other's attempts by logging in).
+pub fn passed(conn: &Connection, account: &str, address: &str) -> Result<()> {
+    staff::throttle_passed(conn, &address_key(address), ADDRESS_LIMIT)?;
+    staff::throttle_clear(conn, &pair_key(account, address))
 }
 
 fn actor(s: &Staff) -> String {

@@ -173,6 +173,9 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The request bodies being received, capped per key and address.
     pub uploads: Arc<uploads::Uploads>,
+    /// Signs the tokens the server hands out before anyone is logged in
+    /// (the login form's), derived from the audit key.
+    pub web_key: [u8; 32],
 }
 
 /// The client's address: the connection's peer, unless that is a trusted

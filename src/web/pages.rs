@@ -43,6 +43,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/patient/mydata.html"),
     ),
     (
+        "patient/mydata_locked.html",
+        include_str!("../../templates/patient/mydata_locked.html"),
+    ),
+    (
+        "patient/replace.html",
+        include_str!("../../templates/patient/replace.html"),
+    ),
+    (
         "print/form.html",
         include_str!("../../templates/print/form.html"),
     ),

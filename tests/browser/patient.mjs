@@ -59,7 +59,8 @@ try {
 
 // The form and receipt at both widths, with a fresh demo link each.
 for (const width of [320, 1280]) {
-  const { server: s2, link: l2 } = await startServer();
+  const keep2 = {};
+  const { server: s2, link: l2 } = await startServer(keep2);
   const b2 = await launch();
   try {
     if (width === 320) {
@@ -123,6 +124,17 @@ for (const width of [320, 1280]) {
     await page.screenshot({ path: join(shots, `receipt-${width}.png`), fullPage: true });
     await page.click("a[href='/me']");
     check(`the receipt leads to my data (${width} px)`, page.url().endsWith("/me"), page.url());
+    // The invitation's session (its link may have been forwarded) shows no
+    // history: it offers a personal link sent to the patient's address.
+    check(`an invitation's session shows no history (${width} px)`, (await page.locator("svg.chart").count()) === 0);
+    check(`it offers a link to the patient's address (${width} px)`, (await page.locator("form[action='/me/link'] button").count()) === 1);
+    await axe(page, `my data without a personal link (${width} px)`);
+    if (width === 320) await noSidewaysScroll(page, "my data without a personal link");
+    // A personal link, as staff print one (used once).
+    const made = spawnSync(bin, ["patient", "link", "D003", "--base-url", l2.replace(/\/a\/.*$/, ""),
+      "--db", join(keep2.dir, "prom.db")], { encoding: "utf8" });
+    await page.goto((made.stdout || "").trim());
+    check(`a personal link leads to my data (${width} px)`, page.url().endsWith("/me"), page.url() + made.stderr);
     check(`my data shows a chart (${width} px)`, (await page.locator("svg.chart").count()) > 0);
     await axe(page, `my data (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "my data");

@@ -20,6 +20,9 @@ pub struct Staff<'a> {
     cookies: BTreeMap<String, String>,
     /// The CSRF token of the last page that carried one.
     pub csrf: String,
+    /// Sent as `X-Forwarded-For` (believed when the test's server trusts
+    /// the loopback address as its proxy).
+    pub forwarded_for: Option<String>,
 }
 
 pub struct Page {
@@ -38,6 +41,7 @@ impl<'a> Staff<'a> {
                 .expect("client"),
             cookies: BTreeMap::new(),
             csrf: String::new(),
+            forwarded_for: None,
         }
     }
 
@@ -75,6 +79,10 @@ impl<'a> Staff<'a> {
     }
 
     async fn answer(&mut self, r: reqwest::RequestBuilder) -> Page {
+        let r = match &self.forwarded_for {
+            Some(a) => r.header("X-Forwarded-For", a),
+            None => r,
+        };
         let r = r.send().await.expect("request");
         for c in r.headers().get_all(SET_COOKIE) {
             let c = c.to_str().expect("cookie");
@@ -411,7 +419,7 @@ async fn failed_logins_are_throttled_per_account_and_per_address() {
         )
         .await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(p.body.contains("Vent 15 minutter"));
+    assert!(p.body.contains("højst 15 minutter"));
     app.clock.advance(Duration::minutes(16));
     let p = b
         .post(
@@ -434,6 +442,188 @@ async fn failed_logins_are_throttled_per_account_and_per_address() {
         )
         .await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn forty_parallel_wrong_passwords_are_five_checked_and_the_rest_refused() {
+    let app = spawn().await;
+    add_staff(&app, "a", "par@a.example", "clinician");
+    let mut b = Staff::new(&app);
+    b.get("/clinic/login").await;
+    let (cookie, csrf) = (b.cookie_header(), b.csrf.clone());
+    let http = reqwest::Client::new();
+    let tries = (0..40).map(|_| {
+        let (http, cookie, csrf) = (http.clone(), cookie.clone(), csrf.clone());
+        let url = format!("{}/clinic/login", app.base);
+        async move {
+            http.post(url)
+                .header(COOKIE, cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", "par@a.example"),
+                    ("password", "guess"),
+                ])
+                .send()
+                .await
+                .expect("request")
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(tries).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 35), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_stranger_who_knows_an_e_mail_cannot_lock_its_owner_out_and_waits_longer_each_time() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = crate::helpers::config(dir.path());
+    cfg.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    let app = crate::helpers::spawn_in(cfg, dir).await;
+    let pw = add_staff(&app, "a", "owner@a.example", "clinician");
+    let mut stranger = Staff::new(&app);
+    stranger.forwarded_for = Some("203.0.113.9".into());
+    stranger.get("/clinic/login").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let p = stranger
+            .post(
+                "/clinic/login",
+                &[("email", "owner@a.example"), ("password", "guess")],
+            )
+            .await;
+        statuses.push(p.status);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count(),
+        5,
+        "{statuses:?}"
+    );
+    // The owner, from their own address, logs in at once.
+    let mut owner = Staff::new(&app);
+    owner.forwarded_for = Some("198.51.100.7".into());
+    owner.get("/clinic/login").await;
+    let p = owner
+        .post(
+            "/clinic/login",
+            &[("email", "owner@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(
+        p.status,
+        StatusCode::SEE_OTHER,
+        "not locked out: {}",
+        p.body
+    );
+    // The stranger waits 1 s after the fifth failure, then 2 s, then 4 s:
+    // each wait lets one more guess through.
+    for wait in [1, 2, 4] {
+        app.clock.advance(Duration::seconds(wait - 1));
+        let p = stranger
+            .post(
+                "/clinic/login",
+                &[("email", "owner@a.example"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "before {wait} s");
+        app.clock.advance(Duration::seconds(1));
+        let p = stranger
+            .post(
+                "/clinic/login",
+                &[("email", "owner@a.example"), ("password", "guess")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "after {wait} s");
+    }
+    // Every failure is recorded with the address the proxy saw.
+    assert_eq!(
+        app.count("SELECT count(*) FROM login_failures WHERE address = '203.0.113.9'"),
+        8
+    );
+}
+
+#[tokio::test]
+async fn the_login_form_takes_only_a_token_the_server_signed_and_prints_it_escaped() {
+    let app = spawn().await;
+    let pw = add_staff(&app, "a", "victim@a.example", "clinician");
+    // A planted cookie of 40+ characters with markup in it.
+    let planted = "x\"><meta http-equiv=\"refresh\" content=\"0;url=https://evil.example\">aaaaaaaaaaaaaaaaaaaa";
+    let mut b = Staff::new(&app);
+    b.cookies.insert("prom_login".into(), planted.into());
+    let p = b.get("/clinic/login").await;
+    assert!(!p.body.contains("http-equiv"), "{}", p.body);
+    assert!(!p.body.contains(planted));
+    assert_ne!(
+        b.cookies.get("prom_login").map(String::as_str),
+        Some(planted),
+        "replaced"
+    );
+    // An attacker's own 40 characters, as cookie and field alike: refused.
+    let own = "a".repeat(48);
+    let mut b = Staff::new(&app);
+    b.cookies.insert("prom_login".into(), own.clone());
+    let p = b
+        .post_raw(
+            "/clinic/login",
+            &[
+                ("csrf", &own),
+                ("email", "victim@a.example"),
+                ("password", &pw),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // The token the server gave works.
+    let mut b = Staff::new(&app);
+    b.get("/clinic/login").await;
+    let p = b
+        .post(
+            "/clinic/login",
+            &[("email", "victim@a.example"), ("password", &pw)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_next_address_with_control_characters_is_dropped_not_kept_until_a_500() {
+    let app = spawn().await;
+    let pw = add_staff(&app, "a", "cc@a.example", "clinician");
+    let (mut b, secret) = enrol(&app, "cc@a.example", &pw).await;
+    b.post("/clinic/logout", &[]).await;
+    let p = b
+        .get("/clinic/login?next=/clinic%0d%0aSet-Cookie:x%01")
+        .await;
+    assert!(!p.body.contains("name=\"next\""), "{}", p.body);
+    let p = b
+        .post(
+            "/clinic/login",
+            &[
+                ("email", "cc@a.example"),
+                ("password", &pw),
+                ("next", "/clinic/patients\r\nX: y"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    b.get("/clinic/login/code").await;
+    app.clock.advance(Duration::seconds(31));
+    let code = code_for(&app, &secret, "cc@a.example");
+    let p = b.post("/clinic/login/code", &[("code", &code)]).await;
+    assert_eq!(
+        (p.status, p.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/clinic"))
+    );
 }
 
 #[tokio::test]

@@ -475,6 +475,14 @@ async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
     .await;
     // The clinic's system reads the patient's responses.
     app.get(&app.key_a, "/api/v1/patients/P6/responses").await;
+    // The invitation's session (its link may have been forwarded) sees
+    // none of it; a personal link, used once, does.
+    let (s, html, _) = b.get("/me").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Send mig et link til mine data"), "{html}");
+    assert!(!html.contains("Hvor stærke er dine smerter lige nu?"));
+    let mut b = Browser::new(&app);
+    b.get(&format!("/me/{}", personal_link(&app, "P6"))).await;
     let (s, html, _) = b.get("/me").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("Mine data"));
@@ -522,8 +530,199 @@ async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
     let (s, html, _) = other.get("/me").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("<svg"));
+    // Used once: a second browser with the same link gets nothing.
+    let (s, html, _) = Browser::new(&app).get(&format!("/me/{token}")).await;
+    assert_eq!(s, StatusCode::GONE);
+    assert!(html.contains("Linket er allerede brugt"), "{html}");
     let (s, _, _) = Browser::new(&app).get("/me/prom_me_nothing").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// A personal "my data" link for a patient of clinic a, as staff make one.
+fn personal_link(app: &TestApp, reference: &str) -> String {
+    let conn = app.conn();
+    let pid = prom::storage::patients::patient_id(&conn, "a", reference).expect("patient");
+    prom::usecase::invitation::new_personal_link(
+        &conn,
+        "cli",
+        &pid,
+        "a",
+        14,
+        NOW.parse().expect("time"),
+    )
+    .expect("link")
+}
+
+#[tokio::test]
+async fn a_forwarded_invitation_link_answers_its_questionnaire_but_never_opens_the_history() {
+    let app = spawn().await;
+    // Earlier answers of the patient, sent by the clinic's system.
+    app.patient(&app.key_a, "P20").await;
+    for _ in 0..3 {
+        let body = serde_json::json!({"questionnaire": "pain_nrs", "patient": "P20", "answers": {"pain_now": 8, "pain_worst": 9, "sleep": true}});
+        app.post(&app.key_a, "/api/v1/responses", &body).await;
+    }
+    let pid = prom::storage::patients::patient_id(&app.conn(), "a", "P20").expect("patient");
+    let token = prom::security::new_token("prom_inv_");
+    prom::storage::invitations::insert_invitation(
+        &app.conn(),
+        &pid,
+        "pain_nrs",
+        &prom::security::token_hash(&token),
+        NOW.parse::<chrono::DateTime<chrono::Utc>>().expect("time") + Duration::days(14),
+        NOW.parse().expect("time"),
+    )
+    .expect("invitation");
+    let link = format!("/a/{token}");
+    // The patient and whoever the link was forwarded to.
+    let (mut patient, mut stranger) = (Browser::new(&app), Browser::new(&app));
+    patient.get(&link).await;
+    stranger.get(&link).await;
+    for b in [&mut patient, &mut stranger] {
+        let (s, html, _) = b.get("/me").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(!html.contains("<svg"), "no chart before the answer");
+        assert!(
+            !html.contains("Smerter i det svære område"),
+            "no earlier flag"
+        );
+    }
+    let (_, html, _) = patient.get("/a").await;
+    let t = csrf(&html);
+    patient
+        .post(
+            "/a",
+            &[
+                ("csrf", &t),
+                ("page", "1"),
+                ("pain_now", "2"),
+                ("pain_worst", "2"),
+                ("go", "submit"),
+            ],
+        )
+        .await;
+    for b in [&mut patient, &mut stranger] {
+        let (_, html, _) = b.get("/me").await;
+        assert!(!html.contains("<svg") && !html.contains("Smerter i det svære område"));
+        let (s, _, _) = b
+            .post(
+                "/me/correction",
+                &[("csrf", &t), ("response", "x"), ("reason", "r")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "nor ask for corrections");
+    }
+    // The receipt is the invitation's own and stays readable.
+    let (s, html, _) = patient.get("/done").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Tak for dine svar"), "{html}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'mydata.read'"),
+        0,
+        "no history was read"
+    );
+}
+
+#[tokio::test]
+async fn the_patient_asks_for_a_short_lived_link_sent_to_the_address_the_clinic_has() {
+    let app = spawn().await;
+    let link = invite(&app, "P21", 14);
+    let mut b = Browser::new(&app);
+    b.get(&link).await;
+    let (_, html, _) = b.get("/me").await;
+    let t = csrf(&html);
+    // No address on file: told to ask the clinic, nothing sent.
+    let (s, html, _) = b.post("/me/link", &[("csrf", &t)]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("Afdelingen har ingen e-mailadresse på dig"),
+        "{html}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM outbox"), 0);
+    app.conn()
+        .execute(
+            "UPDATE patients SET email = 'p21@example.org' WHERE ref = 'P21'",
+            (),
+        )
+        .expect("address");
+    let (s, _, _) = b.post("/me/link", &[("csrf", "wrong")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the form's own token");
+    let (s, html, _) = b.post("/me/link", &[("csrf", &t)]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Linket er sendt"), "{html}");
+    assert!(
+        !html.contains("p21@example.org"),
+        "the address is not shown"
+    );
+    let body: String = app
+        .conn()
+        .query_row(
+            "SELECT body FROM outbox WHERE kind = 'personal_link' AND recipient = 'p21@example.org'",
+            (),
+            |r| r.get(0),
+        )
+        .expect("the mail");
+    let path = body
+        .split_whitespace()
+        .find_map(|w| w.find("/me/prom_me_").map(|i| w[i..].to_string()))
+        .expect("a link in the mail");
+    // An hour later it no longer works.
+    app.clock.advance(Duration::minutes(61));
+    let (s, _, _) = Browser::new(&app).get(&path).await;
+    assert_eq!(s, StatusCode::GONE, "short-lived");
+    app.clock.advance(Duration::minutes(-61));
+    let mut mine = Browser::new(&app);
+    let (s, _, to) = mine.get(&path).await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/me")));
+    let (_, html, _) = mine.get("/me").await;
+    assert!(html.contains("Mine data") && !html.contains("Send mig et link"));
+}
+
+#[tokio::test]
+async fn a_link_asks_before_it_replaces_another_patients_session_in_the_same_browser() {
+    let app = spawn().await;
+    let first = invite(&app, "P22", 14);
+    let second = invite(&app, "P23", 14);
+    let mut b = Browser::new(&app);
+    b.get(&first).await;
+    let held = b.cookie.clone();
+    let (s, html, _) = b.get(&second).await;
+    assert_eq!(s, StatusCode::OK, "asked, not replaced");
+    assert!(
+        html.contains("Der er allerede en anden patient i gang"),
+        "{html}"
+    );
+    assert_eq!(b.cookie, held, "the session held is kept");
+    // Without the held session's token, nothing is replaced.
+    let (s, _, _) = b.post(&second, &[("csrf", "forged")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(b.cookie, held);
+    let t = csrf(&html);
+    let (s, _, to) = b.post(&second, &[("csrf", &t)]).await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/a")));
+    assert_ne!(b.cookie, held, "replaced once the patient said so");
+    // The same patient's link again is simply opened.
+    let again = invite_to_existing(&app, "P23");
+    let (s, _, to) = b.get(&again).await;
+    assert_eq!((s, to.as_deref()), (StatusCode::SEE_OTHER, Some("/a")));
+}
+
+/// A second invitation for an existing patient of clinic a.
+fn invite_to_existing(app: &TestApp, reference: &str) -> String {
+    let conn = app.conn();
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().expect("time");
+    let pid = prom::storage::patients::patient_id(&conn, "a", reference).expect("patient");
+    let token = prom::security::new_token("prom_inv_");
+    prom::storage::invitations::insert_invitation(
+        &conn,
+        &pid,
+        "pain_nrs",
+        &prom::security::token_hash(&token),
+        now + Duration::days(14),
+        now,
+    )
+    .expect("invitation");
+    format!("/a/{token}")
 }
 
 #[tokio::test]
@@ -675,7 +874,12 @@ async fn a_patient_asks_for_a_correction_and_sees_the_clinics_new_version_beside
         .conn()
         .query_row("SELECT id FROM responses", (), |r| r.get(0))
         .expect("the response");
+    // "My data" through a personal link (the invitation's session does not
+    // see the history).
+    let mut b = Browser::new(&app);
+    b.get(&format!("/me/{}", personal_link(&app, "P9"))).await;
     let (_, html, _) = b.get("/me").await;
+    let token = csrf(&html);
     assert!(html.contains("Bed om en rettelse"));
     let (s, _, to) = b
         .post(

@@ -13,9 +13,14 @@ use super::{
     Access, Me, State, cookie, cookie_name, failed, field, me, me_posting, message, read,
     read_cookie, render, safe_next, see_other,
 };
-use crate::security::{hash_password, new_token, verify_password};
+use crate::security::{hash_password, signed_token, signed_token_ok, verify_password};
 use crate::storage::staff;
 use crate::usecase::staff as login;
+
+/// What the login form's token is signed for.
+const LOGIN_PURPOSE: &str = "staff login form";
+/// How long a login form's token holds.
+const LOGIN_TOKEN_SECONDS: i64 = 2 * 3600;
 
 /// The pre-login CSRF cookie (double submit: the form carries the same
 /// value).
@@ -77,9 +82,12 @@ fn login_page(
     status: StatusCode,
 ) -> HttpResponse {
     let name = login_cookie(&state.base_url);
+    let now = state.clock.now().timestamp();
+    // Only a token this server signed, with time left, is kept; anything
+    // else (a planted cookie) is replaced.
     let token = read_cookie(req, name)
-        .filter(|t| t.len() >= 40)
-        .unwrap_or_else(|| new_token(""));
+        .filter(|t| signed_token_ok(&state.web_key, LOGIN_PURPOSE, t, now + 300))
+        .unwrap_or_else(|| signed_token(&state.web_key, LOGIN_PURPOSE, now + LOGIN_TOKEN_SECONDS));
     let mut c = tera::Context::new();
     c.insert("next", &next);
     c.insert("csrf", &token);
@@ -102,7 +110,14 @@ pub async fn submit(
         .unwrap_or("da")
         .to_string();
     let next = field(&fields, "next").and_then(safe_next);
-    let expected = read_cookie(&req, login_cookie(&state.base_url));
+    let expected = read_cookie(&req, login_cookie(&state.base_url)).filter(|t| {
+        signed_token_ok(
+            &state.web_key,
+            LOGIN_PURPOSE,
+            t,
+            state.clock.now().timestamp(),
+        )
+    });
     let sent = field(&fields, "csrf").unwrap_or_default();
     if !expected.is_some_and(|e| super::same_secret(&e, sent)) {
         return login_page(
@@ -122,11 +137,13 @@ pub async fn submit(
     let addr = address(&req);
     let now = state.clock.now();
     let (e, a) = (email.clone(), addr.clone());
-    let found = read(&state, move |c| {
-        let throttled = login::throttled(c, &e, &a, now)?;
-        Ok((throttled, staff::by_email(c, &e)?))
-    })
-    .await;
+    let found = state
+        .writer
+        .write(move |c| {
+            let allowed = login::attempt(c, &e, &a, now)?;
+            Ok((!allowed, staff::by_email(c, &e)?))
+        })
+        .await;
     let (throttled, account) = match found {
         Ok(x) => x,
         Err(e) => return failed(&state, e),
@@ -171,7 +188,10 @@ pub async fn submit(
     let (n, l) = (next.clone(), lang.clone());
     match state
         .writer
-        .write(move |c| login::password_ok(c, &who, n.as_deref(), &l, now))
+        .write(move |c| {
+            login::passed(c, &email, &addr)?;
+            login::password_ok(c, &who, n.as_deref(), &l, now)
+        })
         .await
     {
         Ok(token) => {
@@ -302,11 +322,14 @@ pub async fn enrol(
             let Some(s) = staff::by_id(c, &id)? else {
                 return Ok(Err(false));
             };
-            if login::throttled(c, &s.email, &addr, now)? {
+            if !login::attempt(c, &s.email, &addr, now)? {
                 return Ok(Err(true));
             }
             match login::enrol(c, &half, &s, &code, &lang, now)? {
-                Some(done) => Ok(Ok(done)),
+                Some(done) => {
+                    login::passed(c, &s.email, &addr)?;
+                    Ok(Ok(done))
+                }
                 None => {
                     login::failed(c, &s.email, Some(&s), &addr, "staff.code_failed", now)?;
                     Ok(Err(false))
@@ -421,10 +444,11 @@ pub async fn code(
             let Some(s) = staff::by_id(c, &id)? else {
                 return Ok(Err(false));
             };
-            if login::throttled(c, &s.email, &addr, now)? {
+            if !login::attempt(c, &s.email, &addr, now)? {
                 return Ok(Err(true));
             }
             if login::second_factor(c, &s, &code, now)? {
+                login::passed(c, &s.email, &addr)?;
                 Ok(Ok(login::login_complete(c, &half, &s, &lang, now)?))
             } else {
                 login::failed(c, &s.email, Some(&s), &addr, "staff.code_failed", now)?;

@@ -274,6 +274,7 @@ fn safe_next(path: &str) -> Option<String> {
         && !path.starts_with("/clinic/login")
         && !path.contains("//")
         && !path.contains('\\')
+        && !path.chars().any(char::is_control)
         && path.len() < 500;
     ok.then(|| path.to_string())
 }

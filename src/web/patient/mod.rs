@@ -29,7 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/me", web::get().to(mydata::show))
         .route("/me/correction", web::post().to(mydata::correction))
+        .route("/me/link", web::post().to(mydata::send_link))
         .route("/me/{token}", web::get().to(mydata::open))
+        .route("/me/{token}", web::post().to(mydata::open_confirmed))
         .route("/a", web::get().to(show))
         .route("/a", web::post().to(answer))
         .route("/done", web::get().to(done))
@@ -43,7 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/static/app.css", web::get().to(super::pages::stylesheet))
         .route("/static/app.js", web::get().to(super::pages::script))
-        .route("/a/{token}", web::get().to(open));
+        .route("/a/{token}", web::get().to(open))
+        .route("/a/{token}", web::post().to(open_confirmed));
 }
 
 #[derive(serde::Deserialize)]
@@ -87,10 +90,90 @@ fn failed(state: &State, e: crate::storage::StorageError) -> HttpResponse {
     )
 }
 
-/// `GET /a/{token}`: the link, exchanged for a session at once.
-async fn open(state: State, token: web::Path<String>) -> HttpResponse {
-    let now = state.clock.now();
+/// The page that asks before a link replaces the session of another
+/// patient that this browser holds (a shared tablet, a relative's phone);
+/// `None` when there is no such session. The form posts back to the
+/// link's own address with the held session's CSRF token.
+pub(super) async fn ask_before_replacing(
+    req: &HttpRequest,
+    state: &State,
+    link: &str,
+    action: &str,
+) -> Option<HttpResponse> {
+    let token = session_token(req, &state.base_url)?;
+    let (hash, now, link) = (token_hash(&token), state.clock.now(), link.to_string());
+    let readers = state.readers.clone();
+    let found = web::block(move || {
+        readers.with(|c| {
+            let Some(s) = sessions::live(c, &hash, now)? else {
+                return Ok(None);
+            };
+            let linked = crate::usecase::invitation::patient_of_link(c, &link, now)?;
+            Ok(Some((s, linked)))
+        })
+    })
+    .await
+    .ok()?
+    .ok()??;
+    let (held, linked) = found;
+    if held.kind != "patient" || linked.is_none() || held.patient_id == linked {
+        return None;
+    }
+    let mut c = Context::new();
+    c.insert("csrf", &held.csrf);
+    c.insert("action", action);
+    Some(
+        state
+            .pages
+            .render(StatusCode::OK, "patient/replace.html", &held.language, c),
+    )
+}
+
+/// Whether a confirmed link may replace the session this browser holds:
+/// the form must carry that session's CSRF token (no session held, or one
+/// ended: nothing to protect).
+pub(super) async fn may_replace(
+    req: &HttpRequest,
+    state: &State,
+    fields: &[(String, String)],
+) -> bool {
+    let Some(token) = session_token(req, &state.base_url) else {
+        return true;
+    };
+    let (hash, now, readers) = (token_hash(&token), state.clock.now(), state.readers.clone());
+    match web::block(move || readers.with(|c| sessions::live(c, &hash, now))).await {
+        Ok(Ok(Some(s))) => csrf_ok(fields, &s),
+        Ok(Ok(None)) => true,
+        _ => false,
+    }
+}
+
+/// `GET /a/{token}`: the link, exchanged for a session at once (after
+/// asking, when the browser holds another patient's session).
+async fn open(req: HttpRequest, state: State, token: web::Path<String>) -> HttpResponse {
     let token = token.into_inner();
+    if let Some(ask) = ask_before_replacing(&req, &state, &token, &format!("/a/{token}")).await {
+        return ask;
+    }
+    exchange(state, token).await
+}
+
+/// `POST /a/{token}`: the link opened after the patient confirmed that it
+/// replaces the session this browser held.
+async fn open_confirmed(
+    req: HttpRequest,
+    state: State,
+    token: web::Path<String>,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    if !may_replace(&req, &state, &fields).await {
+        return problem(&state, "da", StatusCode::FORBIDDEN, "session_gone");
+    }
+    exchange(state, token.into_inner()).await
+}
+
+async fn exchange(state: State, token: String) -> HttpResponse {
+    let now = state.clock.now();
     match state
         .writer
         .write(move |conn| open_link(conn, &token, now))

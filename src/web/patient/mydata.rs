@@ -1,6 +1,10 @@
 //! "My data": every response the patient gave, in the version answered;
 //! each score over time as a chart with its bands and a table; what was
 //! flagged and what the clinic did; and who opened the patient's answers.
+//! Only a session opened by a personal link (used once, short-lived) sees
+//! it: an invitation's link travels by e-mail and letter and gets
+//! forwarded, so its session may answer and see its receipt, nothing more;
+//! it may ask for a personal link sent to the address the clinic has.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -12,6 +16,7 @@ use super::{State, failed, problem};
 use crate::security::token_hash;
 use crate::storage::responses::PatientHistory;
 use crate::storage::{audit, responses, sessions};
+use crate::usecase::invitation::LinkProblem;
 use crate::web::pages::{session_cookie, session_token};
 
 #[derive(Serialize)]
@@ -20,24 +25,119 @@ struct ReadView {
     who: String,
 }
 
-/// `GET /me/{token}`: a personal link, exchanged for a session.
-pub async fn open(state: State, token: web::Path<String>) -> HttpResponse {
-    let now = state.clock.now();
+/// `GET /me/{token}`: a personal link (used once), exchanged for a
+/// session; after asking, when the browser holds another patient's.
+pub async fn open(req: HttpRequest, state: State, token: web::Path<String>) -> HttpResponse {
     let token = token.into_inner();
+    if let Some(ask) =
+        super::ask_before_replacing(&req, &state, &token, &format!("/me/{token}")).await
+    {
+        return ask;
+    }
+    exchange(state, token).await
+}
+
+/// `POST /me/{token}`: the personal link opened after the patient
+/// confirmed that it replaces the session this browser held.
+pub async fn open_confirmed(
+    req: HttpRequest,
+    state: State,
+    token: web::Path<String>,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    if !super::may_replace(&req, &state, &fields).await {
+        return problem(&state, "da", StatusCode::FORBIDDEN, "session_gone");
+    }
+    exchange(state, token.into_inner()).await
+}
+
+async fn exchange(state: State, token: String) -> HttpResponse {
+    let now = state.clock.now();
     match state
         .writer
         .write(move |c| crate::usecase::invitation::open_personal_link(c, &token, now))
         .await
     {
-        Ok(Some((session, _))) => HttpResponse::SeeOther()
+        Ok(Ok((session, _))) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/me"))
             .insert_header((
                 header::SET_COOKIE,
                 session_cookie(&state.base_url, &session),
             ))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::REFERRER_POLICY, "no-referrer"))
             .finish(),
-        Ok(None) => problem(&state, "da", StatusCode::NOT_FOUND, "link_unknown"),
+        Ok(Err(p)) => {
+            let (status, key) = match p {
+                LinkProblem::Unknown => (StatusCode::NOT_FOUND, "link_unknown"),
+                LinkProblem::Expired => (StatusCode::GONE, "me_link_expired"),
+                LinkProblem::Used => (StatusCode::GONE, "me_link_used"),
+            };
+            problem(&state, "da", status, key)
+        }
+        Err(e) => failed(&state, e),
+    }
+}
+
+/// A patient session that may see the patient's whole history: one
+/// opened by a personal link (or a login), never an invitation's, whose
+/// link may have been forwarded.
+fn may_see_history(s: &sessions::Session) -> bool {
+    s.kind == "patient" && s.patient_id.is_some() && s.invitation_id.is_none()
+}
+
+/// The page an invitation's session gets at `/me`: how to see one's own
+/// data (a link sent to the address the clinic has), without any of it.
+fn locked(state: &State, s: &sessions::Session, sent: Option<bool>) -> HttpResponse {
+    let mut c = Context::new();
+    c.insert("csrf", &s.csrf);
+    c.insert("sent", &sent);
+    state
+        .pages
+        .render(StatusCode::OK, "patient/mydata_locked.html", &s.language, c)
+}
+
+/// `POST /me/link`: the patient on an invitation's session asks for a
+/// link to their own data, sent to the address the clinic has.
+pub async fn send_link(
+    req: HttpRequest,
+    state: State,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let gone = || problem(&state, "da", StatusCode::UNAUTHORIZED, "session_gone");
+    let Some(token) = session_token(&req, &state.base_url) else {
+        return gone();
+    };
+    let (hash, now, base) = (
+        token_hash(&token),
+        state.clock.now(),
+        state.base_url.clone(),
+    );
+    let sent_csrf = fields
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let result = state
+        .writer
+        .write(move |c| {
+            let Some(s) = sessions::live(c, &hash, now)? else {
+                return Ok(None);
+            };
+            let Some(pid) = s.patient_id.clone().filter(|_| s.kind == "patient") else {
+                return Ok(None);
+            };
+            if !crate::web::pages::same_secret(&sent_csrf, &s.csrf) {
+                return Ok(None);
+            }
+            let sent =
+                crate::usecase::invitation::send_personal_link(c, &pid, &s.language, &base, now)?;
+            Ok(Some((s, sent)))
+        })
+        .await;
+    match result {
+        Ok(Some((s, sent))) => locked(&state, &s, Some(sent)),
+        Ok(None) => problem(&state, "da", StatusCode::FORBIDDEN, "session_gone"),
         Err(e) => failed(&state, e),
     }
 }
@@ -52,17 +152,18 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     let now = state.clock.now();
     let readers = state.readers.clone();
     type Loaded = (sessions::Session, PatientHistory, Vec<audit::Read>);
-    let loaded: Result<Option<Loaded>, crate::storage::StorageError> = match web::block(move || {
+    type Found = Option<Result<Loaded, sessions::Session>>;
+    let loaded: Result<Found, crate::storage::StorageError> = match web::block(move || {
         readers.with(|c| {
             let Some(s) = sessions::live(c, &hash, now)? else {
                 return Ok(None);
             };
-            let Some(pid) = s.patient_id.clone().filter(|_| s.kind == "patient") else {
-                return Ok(None);
+            let Some(pid) = s.patient_id.clone().filter(|_| may_see_history(&s)) else {
+                return Ok(Some(Err(s)));
             };
             let history = responses::patient_history(c, &pid, 200)?;
             let reads = audit::reads_of_patient(c, &pid, 50)?;
-            Ok(Some((s, history, reads)))
+            Ok(Some(Ok((s, history, reads))))
         })
     })
     .await
@@ -71,7 +172,9 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
         Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
     };
     let (session, loaded, reads) = match loaded {
-        Ok(Some(x)) => x,
+        Ok(Some(Ok(x))) => x,
+        Ok(Some(Err(s))) if s.kind == "patient" => return locked(&state, &s, None),
+        Ok(Some(Err(_))) => return gone(),
         Ok(None) => return gone(),
         Err(e) => return failed(&state, e),
     };
@@ -154,7 +257,7 @@ pub async fn correction(
             let Some(s) = sessions::live(c, &hash, now)? else {
                 return Ok(false);
             };
-            let Some(pid) = s.patient_id.filter(|_| s.kind == "patient") else {
+            let Some(pid) = s.patient_id.clone().filter(|_| may_see_history(&s)) else {
                 return Ok(false);
             };
             if !crate::web::pages::same_secret(&form.csrf, &s.csrf) || reason.is_empty() {
