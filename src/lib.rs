@@ -11,6 +11,7 @@ pub mod core;
 pub mod demo;
 pub mod fhir;
 pub mod mail;
+pub mod oidc;
 pub mod security;
 pub mod startup;
 pub mod storage;

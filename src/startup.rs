@@ -49,6 +49,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a stop waits for requests in flight.
     pub shutdown: std::time::Duration,
+    /// Staff single sign-on through an OpenID provider, when configured.
+    pub staff_sso: Option<crate::usecase::sso::StaffSso>,
 }
 
 impl Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             tls: None,
             trusted_proxies: Vec::new(),
             shutdown: std::time::Duration::from_secs(20),
+            staff_sso: None,
         }
     }
 }
@@ -422,6 +425,10 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         trusted_proxies: config.trusted_proxies.clone(),
         uploads: web::uploads::Uploads::new(config.limits.uploads),
         web_key,
+        staff_sso: config.staff_sso.clone().map(|sso| {
+            let provider = crate::oidc::Provider::new(sso.provider.clone());
+            Arc::new((sso, provider))
+        }),
     });
     if state.metrics_token.is_some() || metrics_listener.is_some() {
         web::observe::recorder();

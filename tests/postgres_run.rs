@@ -34,6 +34,8 @@ mod cli;
 mod clinic;
 #[path = "it/fhir.rs"]
 mod fhir;
+#[path = "it/identity.rs"]
+mod identity;
 #[path = "it/mail.rs"]
 mod mail;
 #[path = "it/patient_flow.rs"]

@@ -268,6 +268,44 @@ pub struct Serve {
     /// (comma-separated in the environment). Others' is ignored.
     #[arg(long = "trusted-proxy", env = "PROM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Staff single sign-on: the OpenID provider's issuer (its discovery
+    /// document is at ISSUER/.well-known/openid-configuration).
+    #[arg(long, env = "PROM_STAFF_OIDC_ISSUER", requires_all = ["staff_oidc_client_id", "staff_oidc_client_secret"])]
+    staff_oidc_issuer: Option<String>,
+    /// The client id prom is registered under at the provider.
+    #[arg(long, env = "PROM_STAFF_OIDC_CLIENT_ID")]
+    staff_oidc_client_id: Option<String>,
+    /// The client secret (from the environment or the configuration file,
+    /// never the command line of a shared machine).
+    #[arg(long, env = "PROM_STAFF_OIDC_CLIENT_SECRET")]
+    staff_oidc_client_secret: Option<String>,
+    /// Scopes asked for besides `openid` (comma-separated in the
+    /// environment).
+    #[arg(
+        long,
+        env = "PROM_STAFF_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "email,profile"
+    )]
+    staff_oidc_scopes: Vec<String>,
+    /// The ID token's claim with the groups or roles.
+    #[arg(long, env = "PROM_STAFF_OIDC_CLAIM", default_value = "groups")]
+    staff_oidc_claim: String,
+    /// A claim value mapped to a role in a clinic: VALUE=CLINIC:ROLE (for
+    /// example onko-sygepleje=onko:clinician); repeat for several.
+    #[arg(
+        long = "staff-oidc-role",
+        env = "PROM_STAFF_OIDC_ROLES",
+        value_delimiter = ','
+    )]
+    staff_oidc_roles: Vec<crate::usecase::sso::RoleMap>,
+    /// The `acr` values a staff login must assert (multi-factor at the
+    /// provider); none: not checked.
+    #[arg(long, env = "PROM_STAFF_OIDC_ACR", value_delimiter = ',')]
+    staff_oidc_acr: Vec<String>,
+    /// Hours a single sign-on session lasts at most, however active.
+    #[arg(long, env = "PROM_STAFF_SESSION_HOURS", default_value_t = 12)]
+    staff_session_hours: u32,
     /// Seconds a stop (SIGTERM, SIGINT) waits for requests in flight.
     #[arg(long, env = "PROM_SHUTDOWN_SECONDS", default_value_t = 20)]
     shutdown_seconds: u64,
@@ -445,6 +483,20 @@ fn serve(s: Serve) -> ExitCode {
         tls: s.tls_cert.zip(s.tls_key),
         trusted_proxies: s.trusted_proxies,
         shutdown: std::time::Duration::from_secs(s.shutdown_seconds),
+        staff_sso: s
+            .staff_oidc_issuer
+            .map(|issuer| crate::usecase::sso::StaffSso {
+                provider: crate::oidc::ProviderConfig {
+                    issuer,
+                    client_id: s.staff_oidc_client_id.unwrap_or_default(),
+                    client_secret: s.staff_oidc_client_secret.unwrap_or_default(),
+                    scopes: s.staff_oidc_scopes,
+                    acr: s.staff_oidc_acr,
+                },
+                claim: s.staff_oidc_claim,
+                roles: s.staff_oidc_roles,
+                max_session: chrono::Duration::hours(i64::from(s.staff_session_hours.max(1))),
+            }),
     };
     let system = actix_web::rt::System::new();
     let result: anyhow::Result<()> = system.block_on(async move {

@@ -15,6 +15,7 @@ pub const TABLES: &[&str] = &[
     "questionnaire_versions",
     "patients",
     "staff_users",
+    "staff_identities",
     "recovery_codes",
     "api_keys",
     "plans",

@@ -65,7 +65,8 @@ pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<O
     conn
         .prepare_cached(
             "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at, stage, next FROM sessions
-             WHERE token_hash = ?1 AND ended_at IS NULL AND expires_at > ?2",
+             WHERE token_hash = ?1 AND ended_at IS NULL AND expires_at > ?2
+               AND (not_after IS NULL OR not_after > ?2)",
         )?
         .query_row(params![token_hash, ts(now)], |r| {
             Ok(Session {
@@ -93,7 +94,8 @@ pub fn set_language(conn: &Connection, token_hash: &str, language: &str) -> Resu
 /// Moves a session's expiry (a staff session's idle timeout starts again).
 pub fn extend(conn: &Connection, token_hash: &str, expires_at: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1 AND ended_at IS NULL",
+        "UPDATE sessions SET expires_at = CASE WHEN not_after IS NOT NULL AND not_after < ?2 THEN not_after ELSE ?2 END
+             WHERE token_hash = ?1 AND ended_at IS NULL",
     )?
     .execute(params![token_hash, ts(expires_at)])?;
     Ok(())
@@ -106,6 +108,79 @@ pub fn end(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<()
     )?
     .execute(params![token_hash, ts(now)])?;
     Ok(())
+}
+
+/// Gives a session a latest end whatever its activity (a single sign-on
+/// session's maximum lifetime) and the ID token its logout hands back to
+/// the provider.
+pub fn set_single_sign_on(
+    conn: &Connection,
+    token_hash: &str,
+    not_after: DateTime<Utc>,
+    id_token: &str,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET not_after = ?2, id_token = ?3 WHERE token_hash = ?1")?
+        .execute(params![token_hash, ts(not_after), id_token])?;
+    Ok(())
+}
+
+/// The ID token a single sign-on session logged in with.
+pub fn id_token(conn: &Connection, token_hash: &str) -> Result<Option<String>> {
+    conn.prepare_cached("SELECT id_token FROM sessions WHERE token_hash = ?1")?
+        .query_row(params![token_hash], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Stores a login begun at an OpenID provider, found again by the hash of
+/// its `state`.
+pub fn begin_oidc_login(
+    conn: &Connection,
+    state: &str,
+    purpose: &str,
+    nonce: &str,
+    pkce_verifier: &str,
+    next: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO oidc_logins (state_hash, purpose, nonce, pkce_verifier, next, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        crate::security::token_hash(state),
+        purpose,
+        nonce,
+        pkce_verifier,
+        next,
+        ts(now)
+    ])?;
+    Ok(())
+}
+
+/// Uses a login begun (once, within ten minutes): its nonce, PKCE verifier
+/// and where it was going. `None`: unknown, used or too old.
+pub fn use_oidc_login(
+    conn: &Connection,
+    state: &str,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, String, Option<String>)>> {
+    conn.prepare_cached(
+        "UPDATE oidc_logins SET used_at = ?3
+             WHERE state_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND created_at > ?4
+             RETURNING nonce, pkce_verifier, next",
+    )?
+    .query_row(
+        params![
+            crate::security::token_hash(state),
+            purpose,
+            ts(now),
+            ts(now - chrono::Duration::minutes(10))
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
 }
 
 /// Stores a personal "my data" link's token hash.

@@ -10,6 +10,7 @@ pub mod contact;
 pub mod invitation;
 pub mod plans;
 pub mod review;
+pub mod sso;
 pub mod staff;
 pub mod submit;
 

@@ -177,6 +177,30 @@ pub fn login_complete(
     Ok(session)
 }
 
+/// A full session for a staff member whom the identity provider vouched
+/// for (its second factor is the provider's, asserted by `acr`/`amr`);
+/// the login is audited. Returns the cookie token and CSRF token.
+pub fn single_sign_on_session(
+    conn: &Connection,
+    s: &Staff,
+    language: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, String)> {
+    let session = new_session(conn, s, "full", None, language, now + IDLE, now)?;
+    let at = ts(now);
+    audit::append(
+        conn,
+        &Entry {
+            at: &at,
+            actor: &actor(s),
+            action: "staff.sso_login",
+            clinic_id: Some(&s.clinic_id),
+            ..Default::default()
+        },
+    )?;
+    Ok(session)
+}
+
 /// Checks a TOTP `code` against `secret` (base32) at `now`; the matching
 /// time step, if any. One step of skew either way.
 pub fn totp_step(secret: &str, account: &str, code: &str, now: DateTime<Utc>) -> Option<u64> {

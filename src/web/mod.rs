@@ -176,6 +176,9 @@ pub struct AppState {
     /// Signs the tokens the server hands out before anyone is logged in
     /// (the login form's), derived from the audit key.
     pub web_key: [u8; 32],
+    /// Staff single sign-on: its settings and the provider (whose
+    /// discovery document and keys it keeps once fetched).
+    pub staff_sso: Option<Arc<(crate::usecase::sso::StaffSso, crate::oidc::Provider)>>,
 }
 
 /// The client's address: the connection's peer, unless that is a trusted

@@ -17,6 +17,7 @@ mod failover;
 mod fhir;
 mod helpers;
 mod hostile_files;
+mod identity;
 mod language;
 mod mail;
 mod nodes;

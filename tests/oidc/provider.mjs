@@ -12,6 +12,8 @@
 //   POST /test/forge?mode=M     the next ID tokens are altered: wrong_aud,
 //                               expired, nonce, alg_none, foreign_key, or
 //                               off to stop
+//   POST /test/client?redirect=R&post_logout=P   prom's addresses
+//   POST /test/groups?user=U&groups=G1,G2        a user's groups changed
 //
 // Environment: PROM_REDIRECTS (space-separated redirect URIs), and
 // PROM_POST_LOGOUT (space-separated post-logout redirect URIs).
@@ -189,6 +191,11 @@ async function testRoute(req, res) {
     current = build();
   } else if (url.pathname === '/test/forge') {
     forge = url.searchParams.get('mode') || 'off';
+  } else if (url.pathname === '/test/client') {
+    // prom's addresses, known once it listens.
+    redirects.push(url.searchParams.get('redirect'));
+    postLogout.push(url.searchParams.get('post_logout'));
+    current = build();
   } else if (url.pathname === '/test/groups') {
     groupsOverride[url.searchParams.get('user')] = (url.searchParams.get('groups') || '').split(',').filter(Boolean);
   }

@@ -13,3 +13,26 @@ CREATE TABLE login_throttle (
 
 -- A personal "my data" link is used once.
 ALTER TABLE personal_links ADD COLUMN used_at TEXT;
+
+-- Staff single sign-on: the provider's identity (issuer and subject) of a
+-- staff account made at its first login; a login begun (found by its
+-- state's hash, used once); a session's latest end whatever its activity,
+-- and the ID token for the provider's logout.
+CREATE TABLE staff_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    staff_id TEXT NOT NULL REFERENCES staff_users(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+) STRICT;
+CREATE TABLE oidc_logins (
+    state_hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    next TEXT,
+    created_at TEXT NOT NULL,
+    used_at TEXT
+) STRICT;
+ALTER TABLE sessions ADD COLUMN not_after TEXT;
+ALTER TABLE sessions ADD COLUMN id_token TEXT;

@@ -73,6 +73,19 @@ pub async fn form(req: HttpRequest, state: State, q: web::Query<LoginQuery>) -> 
     login_page(&req, &state, &lang, next.as_deref(), None, StatusCode::OK)
 }
 
+/// The login page with what went wrong (a single sign-on refused, the
+/// provider down).
+pub(super) fn page_with_error(
+    req: &HttpRequest,
+    state: &State,
+    lang: &str,
+    next: Option<&str>,
+    error: &str,
+    status: StatusCode,
+) -> HttpResponse {
+    login_page(req, state, lang, next, Some(error), status)
+}
+
 fn login_page(
     req: &HttpRequest,
     state: &State,
@@ -92,6 +105,14 @@ fn login_page(
     c.insert("next", &next);
     c.insert("csrf", &token);
     c.insert("error", &error.map(|k| state.pages.text(lang, k)));
+    let sso = state.staff_sso.as_ref().map(|_| {
+        let mut q = vec![format!("lang={lang}")];
+        if let Some(n) = next {
+            q.push(format!("next={}", super::urlencode(n)));
+        }
+        format!("/clinic/sso?{}", q.join("&"))
+    });
+    c.insert("sso", &sso);
     let mut page = state.pages.render(status, "clinic/login.html", lang, c);
     if let Ok(v) = header::HeaderValue::from_str(&cookie(&state.base_url, name, &token, None)) {
         page.headers_mut().append(header::SET_COOKIE, v);
@@ -209,7 +230,12 @@ pub async fn submit(
 }
 
 /// Sets (or with `Some(0)` clears) the staff session cookie.
-fn set_session(headers: &mut header::HeaderMap, base_url: &str, token: &str, max_age: Option<i64>) {
+pub(super) fn set_session(
+    headers: &mut header::HeaderMap,
+    base_url: &str,
+    token: &str,
+    max_age: Option<i64>,
+) {
     if let Ok(v) =
         header::HeaderValue::from_str(&cookie(base_url, cookie_name(base_url), token, max_age))
     {
@@ -485,21 +511,35 @@ pub async fn logout(
     };
     let now = state.clock.now();
     let (h, s) = (me.token_hash.clone(), me.staff.clone());
-    if let Err(e) = state
+    let id_token = match state
         .writer
-        .write(move |c| login::logout(c, &h, &s, now))
+        .write(move |c| {
+            let id_token = crate::storage::sessions::id_token(c, &h)?;
+            login::logout(c, &h, &s, now)?;
+            Ok(id_token)
+        })
         .await
     {
-        return failed(&state, e);
-    }
-    let mut r = see_other(&format!(
+        Ok(t) => t,
+        Err(e) => return failed(&state, e),
+    };
+    let back = format!(
         "/clinic/login{}",
         if lang_of(&req) == "en" {
             "?lang=en"
         } else {
             ""
         }
-    ));
+    );
+    // A single sign-on session ends at the provider too, where it offers
+    // that (RP-initiated logout), coming back to the login page.
+    let provider = id_token.and_then(|t| {
+        state.staff_sso.as_ref().and_then(|sso| {
+            sso.1
+                .logout_url(&t, &format!("{}/clinic/login", state.base_url))
+        })
+    });
+    let mut r = see_other(provider.as_deref().unwrap_or(&back));
     set_session(r.headers_mut(), &state.base_url, "", Some(0));
     r
 }

@@ -26,6 +26,7 @@ mod login;
 mod patient;
 mod queue;
 mod response;
+mod sso;
 
 type State = web::Data<AppState>;
 
@@ -80,6 +81,8 @@ fn table() -> Vec<(RouteInfo, Route)> {
         r("GET", "/clinic/login/code", HalfLogin, login::code_form),
         r("POST", "/clinic/login/code", HalfLogin, login::code),
         r("GET", "/clinic/login/saved", Staff, login::saved),
+        r("GET", "/clinic/sso", Public, sso::start),
+        r("GET", "/clinic/sso/callback", Public, sso::callback),
         r("GET", "/clinic", Staff, queue::queue),
         r("POST", "/clinic/items/{item}", Staff, queue::act),
         r(

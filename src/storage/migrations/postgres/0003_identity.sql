@@ -9,3 +9,23 @@ CREATE TABLE login_throttle (
 );
 
 ALTER TABLE personal_links ADD COLUMN used_at TEXT;
+
+-- Staff single sign-on (see the SQLite migration 0010).
+CREATE TABLE staff_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    staff_id TEXT NOT NULL REFERENCES staff_users(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE TABLE oidc_logins (
+    state_hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    next TEXT,
+    created_at TEXT NOT NULL,
+    used_at TEXT
+);
+ALTER TABLE sessions ADD COLUMN not_after TEXT;
+ALTER TABLE sessions ADD COLUMN id_token TEXT;

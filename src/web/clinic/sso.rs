@@ -1,0 +1,222 @@
+//! Staff single sign-on through the hospital's OpenID provider:
+//! `/clinic/sso` begins (the login's state, nonce and PKCE verifier kept
+//! on the server, the state also in a cookie of this browser), the
+//! provider sends the browser back to `/clinic/sso/callback`, where the
+//! state must match the cookie and a login begun and not yet used, the
+//! code is exchanged and the ID token checked (`oidc`), and
+//! `usecase::sso` makes or updates the account. Every failure is a clear
+//! page (the login page with what went wrong; the local login still
+//! works where it is allowed) and an audit row.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{State, login, read_cookie, safe_next, see_other};
+use crate::oidc::OidcError;
+use crate::usecase::sso::{Outcome, staff_login};
+
+/// The cookie that ties the provider's answer to this browser.
+const STATE_COOKIE: &str = "prom_sso_state";
+/// What a login begun here is for (patients' logins are another purpose).
+const PURPOSE: &str = "staff";
+
+fn redirect_uri(state: &State) -> String {
+    format!("{}/clinic/sso/callback", state.base_url)
+}
+
+fn state_cookie(base_url: &str, value: &str, max_age: i64) -> String {
+    let secure = if base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    // Lax: the provider's redirect back is a top-level navigation from
+    // another site, which must carry it.
+    format!(
+        "{STATE_COOKIE}={value}; Path=/clinic/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct Start {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+fn lang(l: Option<&str>) -> String {
+    if l == Some("en") {
+        "en".into()
+    } else {
+        "da".into()
+    }
+}
+
+/// `GET /clinic/sso`: to the provider.
+pub async fn start(req: HttpRequest, state: State, q: web::Query<Start>) -> HttpResponse {
+    let lang = lang(q.lang.as_deref());
+    let Some(sso) = state.staff_sso.clone() else {
+        return login::page_with_error(
+            &req,
+            &state,
+            &lang,
+            None,
+            "c_sso_off",
+            StatusCode::NOT_FOUND,
+        );
+    };
+    let begun = match sso.1.begin(&redirect_uri(&state)).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "staff single sign-on could not begin");
+            return login::page_with_error(
+                &req,
+                &state,
+                &lang,
+                None,
+                "c_sso_down",
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
+    };
+    let next = q.next.as_deref().and_then(safe_next);
+    let (now, s, n, v) = (
+        state.clock.now(),
+        begun.state.clone(),
+        begun.nonce.clone(),
+        begun.pkce_verifier.clone(),
+    );
+    if let Err(e) = state
+        .writer
+        .write(move |c| {
+            crate::storage::sessions::begin_oidc_login(c, &s, PURPOSE, &n, &v, next.as_deref(), now)
+        })
+        .await
+    {
+        return super::failed(&state, e);
+    }
+    let mut r = see_other(&begun.url);
+    if let Ok(v) = header::HeaderValue::from_str(&state_cookie(&state.base_url, &begun.state, 600))
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /clinic/sso/callback`: back from the provider.
+pub async fn callback(req: HttpRequest, state: State, q: web::Query<Callback>) -> HttpResponse {
+    let lang = "da".to_string();
+    let refuse = |key: &str, status: StatusCode| {
+        let mut r = login::page_with_error(&req, &state, &lang, None, key, status);
+        if let Ok(v) = header::HeaderValue::from_str(&state_cookie(&state.base_url, "", 0)) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        r
+    };
+    let Some(sso) = state.staff_sso.clone() else {
+        return refuse("c_sso_off", StatusCode::NOT_FOUND);
+    };
+    let now = state.clock.now();
+    let audit = |reason: &'static str| {
+        let writer = state.writer.clone();
+        async move {
+            let _ = writer
+                .write(move |c| {
+                    crate::storage::audit::append(
+                        c,
+                        &crate::storage::audit::Entry {
+                            at: &crate::storage::ids::ts(now),
+                            actor: "sso",
+                            action: "staff.sso_refused",
+                            subject: Some(reason),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .await;
+        }
+    };
+    if q.error.is_some() {
+        audit("the provider answered with an error").await;
+        return refuse("c_sso_failed", StatusCode::FORBIDDEN);
+    }
+    // The state must be this browser's and a login begun, unused.
+    let cookie = read_cookie(&req, STATE_COOKIE);
+    let (Some(sent), Some(code)) = (q.state.clone(), q.code.clone()) else {
+        audit("no state or code").await;
+        return refuse("c_sso_state", StatusCode::BAD_REQUEST);
+    };
+    if !cookie.is_some_and(|c| crate::security::same_secret(&c, &sent)) {
+        audit("the state is not this browser's").await;
+        return refuse("c_sso_state", StatusCode::BAD_REQUEST);
+    }
+    let s = sent.clone();
+    let begun = match state
+        .writer
+        .write(move |c| crate::storage::sessions::use_oidc_login(c, &s, PURPOSE, now))
+        .await
+    {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            audit("the state is unknown, used or too old").await;
+            return refuse("c_sso_state", StatusCode::BAD_REQUEST);
+        }
+        Err(e) => return super::failed(&state, e),
+    };
+    let (nonce, verifier, next) = begun;
+    let who = match sso
+        .1
+        .complete(&redirect_uri(&state), &code, &nonce, &verifier, now)
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "a staff single sign-on was refused");
+            let (reason, key, status) = match e {
+                OidcError::Unreachable(_) => (
+                    "the provider cannot be reached",
+                    "c_sso_down",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ),
+                OidcError::Refused(_) => (
+                    "the provider refused the code",
+                    "c_sso_failed",
+                    StatusCode::FORBIDDEN,
+                ),
+                OidcError::Invalid(_) => (
+                    "the ID token is not valid",
+                    "c_sso_failed",
+                    StatusCode::FORBIDDEN,
+                ),
+            };
+            audit(reason).await;
+            return refuse(key, status);
+        }
+    };
+    let l = lang.clone();
+    let config = sso.clone();
+    match state
+        .writer
+        .write(move |c| staff_login(c, &config.0, &who, &l, now))
+        .await
+    {
+        Ok(Outcome::LoggedIn(token, _)) => {
+            let mut r = see_other(next.as_deref().unwrap_or("/clinic"));
+            login::set_session(r.headers_mut(), &state.base_url, &token, None);
+            if let Ok(v) = header::HeaderValue::from_str(&state_cookie(&state.base_url, "", 0)) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Ok(Outcome::NoAccess) => refuse("c_sso_no_access", StatusCode::FORBIDDEN),
+        Ok(Outcome::TooWeak) => refuse("c_sso_too_weak", StatusCode::FORBIDDEN),
+        Ok(Outcome::EmailTaken) => refuse("c_sso_email_taken", StatusCode::CONFLICT),
+        Err(e) => super::failed(&state, e),
+    }
+}

@@ -1,0 +1,474 @@
+//! Hospital identity: staff single sign-on through a real OpenID Provider
+//! (the npm package `oidc-provider`, started from `tests/oidc/` on a free
+//! port; `.ci/run` installs it), driven by an HTTP client that follows
+//! the redirects and fills in the provider's login form. The negative
+//! cases alter the provider's ID tokens (its `/test/forge` route) or the
+//! browser's side of the flow.
+//!
+//! Without `tests/oidc/node_modules` (run `npm ci --prefix tests/oidc`)
+//! these tests print one line and pass, except under `CI=true`, where they
+//! fail.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+use crate::helpers::{TestApp, config, spawn_in};
+
+/// The OpenID Provider of `tests/oidc/provider.mjs`, stopped when dropped.
+pub struct Op {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Op {
+    /// Starts the provider; `None` (with a printed line) where it is not
+    /// installed, except under `CI=true`.
+    pub fn start() -> Option<Op> {
+        let dir = crate::helpers::root().join("tests/oidc");
+        if !dir.join("node_modules/oidc-provider").exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "the OpenID Provider is not installed: npm ci --prefix tests/oidc"
+            );
+            println!("skipped: the OpenID Provider is not installed (npm ci --prefix tests/oidc)");
+            return None;
+        }
+        let mut child = Command::new("node")
+            .arg(dir.join("provider.mjs"))
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let out = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("the provider's first line");
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the provider did not start: {line}"));
+        Some(Op { child, port })
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A test route of the provider (`/test/...`).
+    pub async fn test(&self, path_and_query: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path_and_query}", self.issuer()))
+            .send()
+            .await
+            .expect("the provider's test route");
+        assert!(r.status().is_success(), "{path_and_query}");
+    }
+}
+
+/// prom with staff single sign-on through `op`, its clock at the real
+/// time (the provider's tokens carry the real time).
+async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(dir.path());
+    cfg.staff_sso = Some(prom::usecase::sso::StaffSso {
+        provider: prom::oidc::ProviderConfig {
+            issuer: op.issuer(),
+            client_id: "prom-staff".into(),
+            client_secret: "staff-secret-for-tests-only".into(),
+            scopes: vec!["email".into(), "profile".into(), "groups".into()],
+            acr: acr.iter().map(|a| a.to_string()).collect(),
+        },
+        claim: "groups".into(),
+        roles: [
+            "onko-sygepleje=a:clinician",
+            "onko-laeger=a:clinician",
+            "onko-admin=a:admin",
+        ]
+        .iter()
+        .map(|m| m.parse().expect("a mapping"))
+        .collect(),
+        max_session: chrono::Duration::hours(12),
+    });
+    let app = spawn_in(cfg, dir).await;
+    let real = prom::clock::Clock::now(&prom::clock::SystemClock);
+    app.clock
+        .advance(real - prom::clock::Clock::now(app.clock.as_ref()));
+    op.test(&format!(
+        "/test/client?redirect={}/clinic/sso/callback&post_logout={}/clinic/login",
+        app.base, app.base
+    ))
+    .await;
+    app
+}
+
+/// A browser without JavaScript for both prom and the provider: cookies by
+/// name (both run on 127.0.0.1), redirects followed by hand.
+struct Browser {
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: String,
+    location: Option<String>,
+    url: String,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, r: reqwest::RequestBuilder, url: &str) -> Answer {
+        let jar = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = r.header(COOKIE, jar).send().await.expect("request");
+        for c in r.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().expect("cookie");
+            if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
+                if v.is_empty() || c.contains("Max-Age=0") || c.contains("expires=Thu, 01 Jan 1970")
+                {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(|l| absolute(url, l));
+        Answer {
+            status,
+            body: r.text().await.unwrap_or_default(),
+            location,
+            url: url.to_string(),
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> Answer {
+        let r = self.http.get(url);
+        self.send(r, url).await
+    }
+
+    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Answer {
+        let r = self.http.post(url).form(form);
+        self.send(r, url).await
+    }
+
+    /// Follows redirects from `url` until an answer that is not one, or
+    /// until the next would go to prom's callback (returned unvisited as
+    /// the answer's `location`).
+    async fn follow(&mut self, url: &str, stop_at_callback: bool) -> Answer {
+        let mut a = self.get(url).await;
+        for _ in 0..10 {
+            match &a.location {
+                Some(next) if a.status.is_redirection() => {
+                    if stop_at_callback && next.contains("/clinic/sso/callback") {
+                        return a;
+                    }
+                    let next = next.clone();
+                    a = self.get(&next).await;
+                }
+                _ => return a,
+            }
+        }
+        a
+    }
+
+    /// Through prom's "log in with the hospital" and the provider's form
+    /// as `user`, up to the redirect back to prom's callback (returned).
+    async fn through_provider(&mut self, app: &TestApp, user: &str) -> String {
+        let form = self.follow(&format!("{}/clinic/sso", app.base), true).await;
+        assert_eq!(
+            form.status,
+            StatusCode::OK,
+            "the provider's form: {}",
+            form.body
+        );
+        let action = absolute(&form.url, &attr(&form.body, "action"));
+        let a = self
+            .post(
+                &action,
+                &[("prompt", "login"), ("login", user), ("password", "any")],
+            )
+            .await;
+        let back = self
+            .follow(a.location.as_deref().expect("on to the provider"), true)
+            .await;
+        back.location.expect("back to prom")
+    }
+
+    /// The whole login as `user`: prom's answer at the callback.
+    async fn login(&mut self, app: &TestApp, user: &str) -> Answer {
+        let callback = self.through_provider(app, user).await;
+        self.get(&callback).await
+    }
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        return location.to_string();
+    }
+    let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    format!("{origin}{location}")
+}
+
+/// The first value of attribute `name` in `html`.
+fn attr(html: &str, name: &str) -> String {
+    let at = html.find(&format!("{name}=\"")).expect("the attribute") + name.len() + 2;
+    html[at..].split('"').next().expect("value").to_string()
+}
+
+macro_rules! provider {
+    () => {
+        match Op::start() {
+            Some(op) => op,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test]
+async fn a_nurse_logs_in_through_the_provider_and_gets_an_account_with_the_mapped_role() {
+    let op = provider!();
+    let app = app_with(&op, &["mfa"]).await;
+    let mut b = Browser::new();
+    let login = b.get(&format!("{}/clinic/login", app.base)).await;
+    assert!(
+        login
+            .body
+            .contains("href=\"&#x2F;clinic&#x2F;sso?lang=da\""),
+        "the way in: {}",
+        login.body
+    );
+    let back = b.login(&app, "nurse").await;
+    assert_eq!(
+        (back.status, back.location.as_deref()),
+        (
+            StatusCode::SEE_OTHER,
+            Some(format!("{}/clinic", app.base).as_str())
+        ),
+        "{}",
+        back.body
+    );
+    let queue = b.get(&format!("{}/clinic", app.base)).await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(
+        queue.body.contains("Nina Nurse"),
+        "{}",
+        &queue.body[..2000.min(queue.body.len())]
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_users WHERE email = 'nina@hospital.example' AND role = 'clinician' AND clinic_id = 'a'"),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action IN ('staff.sso_create', 'staff.sso_login')"
+        ),
+        2
+    );
+    // A second login uses the same account; a move to the admin group
+    // changes the role, audited.
+    op.test("/test/groups?user=nurse&groups=onko-admin").await;
+    let mut b2 = Browser::new();
+    b2.login(&app, "nurse").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_users WHERE email = 'nina@hospital.example'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_users WHERE email = 'nina@hospital.example' AND role = 'admin'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'staff.role_change'"),
+        1
+    );
+    // Taken out of every group: a clear "no access" page, the account and
+    // its sessions gone, audited.
+    op.test("/test/groups?user=nurse&groups=alle-ansatte").await;
+    let mut b3 = Browser::new();
+    let refused = b3.login(&app, "nurse").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("ingen adgang til prom"),
+        "{}",
+        refused.body
+    );
+    let gone = b2.get(&format!("{}/clinic", app.base)).await;
+    assert_eq!(
+        gone.status,
+        StatusCode::SEE_OTHER,
+        "the earlier session ended"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'staff.sso_no_access'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session_here_and_at_the_provider() {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    let mut b = Browser::new();
+    b.login(&app, "doctor").await;
+    let page = b.get(&format!("{}/clinic", app.base)).await;
+    let csrf = attr(
+        &page.body[page.body.find("name=\"csrf\"").expect("a form")..],
+        "value",
+    );
+    let out = b
+        .post(&format!("{}/clinic/logout", app.base), &[("csrf", &csrf)])
+        .await;
+    let to = out.location.expect("a redirect");
+    assert!(
+        to.starts_with(&format!("{}/session/end?", op.issuer())),
+        "{to}"
+    );
+    assert!(to.contains("id_token_hint=") && to.contains("post_logout_redirect_uri="));
+    let after = b.get(&format!("{}/clinic", app.base)).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "prom's session ended");
+    let provider = b.get(&to).await;
+    assert_eq!(
+        provider.status,
+        StatusCode::OK,
+        "the provider asks to sign out: {}",
+        provider.body
+    );
+}
+
+#[tokio::test]
+async fn a_login_without_the_required_assurance_or_a_mapped_role_is_refused_with_a_clear_page() {
+    let op = provider!();
+    let app = app_with(&op, &["mfa"]).await;
+    let weak = Browser::new().login(&app, "weak").await;
+    assert_eq!(weak.status, StatusCode::FORBIDDEN);
+    assert!(weak.body.contains("ikke stærkt nok"), "{}", weak.body);
+    let nobody = Browser::new().login(&app, "nobody").await;
+    assert_eq!(nobody.status, StatusCode::FORBIDDEN);
+    assert!(nobody.body.contains("ingen adgang til prom"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_users WHERE email LIKE '%@hospital.example'"),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action IN ('staff.sso_refused', 'staff.sso_no_access')"),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_missing_or_replayed_state_and_a_replayed_code_are_refused() {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    let mut b = Browser::new();
+    let callback = b.through_provider(&app, "nurse").await;
+    let saved = b.cookies.clone();
+    // Another browser (without this one's state cookie) at the address.
+    let other = Browser::new().get(&callback).await;
+    assert_eq!(other.status, StatusCode::BAD_REQUEST);
+    assert!(other.body.contains("Start login forfra"), "{}", other.body);
+    // No state; a wrong one.
+    let code_only = callback.split("&state=").next().expect("url").to_string();
+    assert_eq!(b.get(&code_only).await.status, StatusCode::BAD_REQUEST);
+    let wrong = callback.replace("state=", "state=x");
+    assert_eq!(b.get(&wrong).await.status, StatusCode::BAD_REQUEST);
+    // The right one works once; the same answer again (a replayed code) is
+    // refused.
+    b.cookies = saved.clone();
+    assert_eq!(b.get(&callback).await.status, StatusCode::SEE_OTHER);
+    b.cookies = saved;
+    let again = b.get(&callback).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'staff.sso_refused'"),
+        4
+    );
+}
+
+#[tokio::test]
+async fn id_tokens_with_a_wrong_audience_expired_another_nonce_alg_none_or_an_unknown_key_are_refused()
+ {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    for mode in ["wrong_aud", "expired", "nonce", "alg_none", "foreign_key"] {
+        op.test(&format!("/test/forge?mode={mode}")).await;
+        let a = Browser::new().login(&app, "nurse").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{mode}: {}", a.body);
+        assert!(a.body.contains("blev afvist"), "{mode}: {}", a.body);
+    }
+    op.test("/test/forge?mode=off").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_users WHERE email = 'nina@hospital.example'"),
+        0
+    );
+    let a = Browser::new().login(&app, "nurse").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "and the real one works");
+}
+
+#[tokio::test]
+async fn a_provider_that_rotated_its_keys_is_asked_for_them_again_once() {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    assert_eq!(
+        Browser::new().login(&app, "nurse").await.status,
+        StatusCode::SEE_OTHER
+    );
+    op.test("/test/rotate").await;
+    let a = Browser::new().login(&app, "doctor").await;
+    assert_eq!(
+        a.status,
+        StatusCode::SEE_OTHER,
+        "signed with the new key: {}",
+        a.body
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_gives_a_clear_page_within_five_seconds_and_local_login_still_works()
+ {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    drop(op);
+    let started = std::time::Instant::now();
+    let a = Browser::new()
+        .get(&format!("{}/clinic/sso", app.base))
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(a.body.contains("svarer ikke lige nu"), "{}", a.body);
+    assert!(
+        a.body.contains("name=\"password\""),
+        "the local login is on the same page"
+    );
+}
