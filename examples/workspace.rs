@@ -263,6 +263,7 @@ async fn main() {
             expires_at: now + chrono::Duration::hours(2),
             stage: "full",
             next: None,
+            person_id: None,
         },
         now,
     )

@@ -51,6 +51,8 @@ pub struct Config {
     pub shutdown: std::time::Duration,
     /// Staff single sign-on through an OpenID provider, when configured.
     pub staff_sso: Option<crate::usecase::sso::StaffSso>,
+    /// Patients' login through an OpenID provider, when configured.
+    pub patient_sso: Option<crate::usecase::person::PatientSso>,
 }
 
 impl Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             shutdown: std::time::Duration::from_secs(20),
             staff_sso: None,
+            patient_sso: None,
         }
     }
 }
@@ -426,6 +429,10 @@ pub fn start(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> 
         uploads: web::uploads::Uploads::new(config.limits.uploads),
         web_key,
         staff_sso: config.staff_sso.clone().map(|sso| {
+            let provider = crate::oidc::Provider::new(sso.provider.clone());
+            Arc::new((sso, provider))
+        }),
+        patient_sso: config.patient_sso.clone().map(|sso| {
             let provider = crate::oidc::Provider::new(sso.provider.clone());
             Arc::new((sso, provider))
         }),

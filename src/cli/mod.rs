@@ -306,6 +306,32 @@ pub struct Serve {
     /// Hours a single sign-on session lasts at most, however active.
     #[arg(long, env = "PROM_STAFF_SESSION_HOURS", default_value_t = 12)]
     staff_session_hours: u32,
+    /// Patients' login: the OpenID provider's issuer (a MitID broker).
+    #[arg(long, env = "PROM_PATIENT_OIDC_ISSUER", requires_all = ["patient_oidc_client_id", "patient_oidc_client_secret"])]
+    patient_oidc_issuer: Option<String>,
+    /// The client id prom is registered under at the patients' provider.
+    #[arg(long, env = "PROM_PATIENT_OIDC_CLIENT_ID")]
+    patient_oidc_client_id: Option<String>,
+    /// Its client secret.
+    #[arg(long, env = "PROM_PATIENT_OIDC_CLIENT_SECRET")]
+    patient_oidc_client_secret: Option<String>,
+    /// Scopes asked for besides `openid` (comma-separated in the
+    /// environment).
+    #[arg(
+        long,
+        env = "PROM_PATIENT_OIDC_SCOPES",
+        value_delimiter = ',',
+        default_value = "profile"
+    )]
+    patient_oidc_scopes: Vec<String>,
+    /// The claim with the person's identifier: `sub`, or a national
+    /// identifier claim the broker sends (stored only as a keyed hash).
+    #[arg(long, env = "PROM_PATIENT_OIDC_IDENTIFIER", default_value = "sub")]
+    patient_oidc_identifier: String,
+    /// The `acr` values a patient's login must assert (for MitID through
+    /// NemLog-in: https://data.gov.dk/concept/core/nsis/loa/Substantial).
+    #[arg(long, env = "PROM_PATIENT_OIDC_ACR", value_delimiter = ',')]
+    patient_oidc_acr: Vec<String>,
     /// Seconds a stop (SIGTERM, SIGINT) waits for requests in flight.
     #[arg(long, env = "PROM_SHUTDOWN_SECONDS", default_value_t = 20)]
     shutdown_seconds: u64,
@@ -496,6 +522,18 @@ fn serve(s: Serve) -> ExitCode {
                 claim: s.staff_oidc_claim,
                 roles: s.staff_oidc_roles,
                 max_session: chrono::Duration::hours(i64::from(s.staff_session_hours.max(1))),
+            }),
+        patient_sso: s
+            .patient_oidc_issuer
+            .map(|issuer| crate::usecase::person::PatientSso {
+                provider: crate::oidc::ProviderConfig {
+                    issuer,
+                    client_id: s.patient_oidc_client_id.unwrap_or_default(),
+                    client_secret: s.patient_oidc_client_secret.unwrap_or_default(),
+                    scopes: s.patient_oidc_scopes,
+                    acr: s.patient_oidc_acr,
+                },
+                identifier: s.patient_oidc_identifier,
             }),
     };
     let system = actix_web::rt::System::new();

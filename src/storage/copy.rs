@@ -14,6 +14,8 @@ pub const TABLES: &[&str] = &[
     "clinics",
     "questionnaire_versions",
     "patients",
+    "persons",
+    "person_links",
     "staff_users",
     "staff_identities",
     "recovery_codes",

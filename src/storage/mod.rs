@@ -17,6 +17,7 @@ pub mod invitations;
 pub mod keys;
 pub mod outbox;
 pub mod patients;
+pub mod persons;
 pub mod pg;
 pub mod responses;
 pub mod review;

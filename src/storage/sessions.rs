@@ -21,8 +21,12 @@ pub struct Session {
     pub expires_at: String,
     /// `full`, or for staff `password` until the second factor is given.
     pub stage: String,
-    /// Where a staff login goes once complete.
+    /// Where a staff login goes once complete; for a person's session, a
+    /// link waiting for the person's yes (`link:PATIENT`).
     pub next: Option<String>,
+    /// A patient who logged in through the provider: the person, whose
+    /// linked patients (one per clinic) the session sees.
+    pub person_id: Option<String>,
 }
 
 /// A new session to store.
@@ -37,12 +41,13 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
     pub stage: &'a str,
     pub next: Option<&'a str>,
+    pub person_id: Option<&'a str>,
 }
 
 pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO sessions (token_hash, kind, patient_id, invitation_id, staff_id, csrf, language, created_at, expires_at, stage, next)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO sessions (token_hash, kind, patient_id, invitation_id, staff_id, csrf, language, created_at, expires_at, stage, next, person_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         s.token_hash,
@@ -55,7 +60,8 @@ pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<(
         ts(now),
         ts(s.expires_at),
         s.stage,
-        s.next
+        s.next,
+        s.person_id
     ])?;
     Ok(())
 }
@@ -64,7 +70,7 @@ pub fn insert(conn: &Connection, s: &NewSession, now: DateTime<Utc>) -> Result<(
 pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
     conn
         .prepare_cached(
-            "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at, stage, next FROM sessions
+            "SELECT kind, patient_id, invitation_id, staff_id, csrf, language, expires_at, stage, next, person_id FROM sessions
              WHERE token_hash = ?1 AND ended_at IS NULL AND expires_at > ?2
                AND (not_after IS NULL OR not_after > ?2)",
         )?
@@ -79,9 +85,18 @@ pub fn live(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<O
                 expires_at: r.get(6)?,
                 stage: r.get(7)?,
                 next: r.get(8)?,
+                person_id: r.get(9)?,
             })
         })
         .optional()
+}
+
+/// Sets what a person's session waits for (a link to confirm), or clears
+/// it.
+pub fn set_next(conn: &Connection, token_hash: &str, next: Option<&str>) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET next = ?2 WHERE token_hash = ?1")?
+        .execute(params![token_hash, next])?;
+    Ok(())
 }
 
 /// The language the patient chose, remembered for the session.

@@ -33,10 +33,11 @@ pub struct Opened {
 
 /// A new patient session: its cookie token and CSRF token (only the
 /// token's hash is stored).
-fn patient_session(
+pub(crate) fn patient_session(
     conn: &Connection,
-    patient_id: &str,
+    patient_id: Option<&str>,
     invitation_id: Option<&str>,
+    person_id: Option<&str>,
     language: &str,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -48,7 +49,7 @@ fn patient_session(
         &NewSession {
             token_hash: &token_hash(&session_token),
             kind: "patient",
-            patient_id: Some(patient_id),
+            patient_id,
             invitation_id,
             staff_id: None,
             csrf: &csrf,
@@ -56,6 +57,7 @@ fn patient_session(
             expires_at,
             stage: "full",
             next: None,
+            person_id,
         },
         now,
     )?;
@@ -82,8 +84,9 @@ pub fn open_link(
     }
     let (session_token, csrf) = patient_session(
         conn,
-        &inv.patient_id,
+        Some(&inv.patient_id),
         Some(&inv.id),
+        None,
         &inv.language,
         expires.min(now + PATIENT_SESSION),
         now,
@@ -235,7 +238,8 @@ pub fn open_personal_link(
     )?;
     Ok(Ok(patient_session(
         conn,
-        &patient_id,
+        Some(&patient_id),
+        None,
         None,
         "da",
         now + PATIENT_SESSION,

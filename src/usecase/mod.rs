@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod contact;
 pub mod invitation;
+pub mod person;
 pub mod plans;
 pub mod review;
 pub mod sso;

@@ -132,6 +132,7 @@ fn new_session(
             expires_at,
             stage,
             next,
+            person_id: None,
         },
         now,
     )?;

@@ -179,6 +179,8 @@ pub struct AppState {
     /// Staff single sign-on: its settings and the provider (whose
     /// discovery document and keys it keeps once fetched).
     pub staff_sso: Option<Arc<(crate::usecase::sso::StaffSso, crate::oidc::Provider)>>,
+    /// Patients' login through an OpenID provider (a MitID broker).
+    pub patient_sso: Option<Arc<(crate::usecase::person::PatientSso, crate::oidc::Provider)>>,
 }
 
 /// The client's address: the connection's peer, unless that is a trusted

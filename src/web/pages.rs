@@ -47,6 +47,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/patient/mydata_locked.html"),
     ),
     (
+        "patient/connect.html",
+        include_str!("../../templates/patient/connect.html"),
+    ),
+    (
         "patient/replace.html",
         include_str!("../../templates/patient/replace.html"),
     ),

@@ -84,6 +84,16 @@ impl Op {
 async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("dir");
     let mut cfg = config(dir.path());
+    cfg.patient_sso = Some(prom::usecase::person::PatientSso {
+        provider: prom::oidc::ProviderConfig {
+            issuer: op.issuer(),
+            client_id: "prom-patient".into(),
+            client_secret: "patient-secret-for-tests-only".into(),
+            scopes: vec!["profile".into(), "cpr".into()],
+            acr: vec!["https://data.gov.dk/concept/core/nsis/loa/Substantial".into()],
+        },
+        identifier: "dk_cpr".into(),
+    });
     cfg.staff_sso = Some(prom::usecase::sso::StaffSso {
         provider: prom::oidc::ProviderConfig {
             issuer: op.issuer(),
@@ -109,6 +119,11 @@ async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
         .advance(real - prom::clock::Clock::now(app.clock.as_ref()));
     op.test(&format!(
         "/test/client?redirect={}/clinic/sso/callback&post_logout={}/clinic/login",
+        app.base, app.base
+    ))
+    .await;
+    op.test(&format!(
+        "/test/client?redirect={}/me/login/callback&post_logout={}/",
         app.base, app.base
     ))
     .await;
@@ -191,7 +206,10 @@ impl Browser {
         for _ in 0..10 {
             match &a.location {
                 Some(next) if a.status.is_redirection() => {
-                    if stop_at_callback && next.contains("/clinic/sso/callback") {
+                    if stop_at_callback
+                        && (next.contains("/clinic/sso/callback")
+                            || next.contains("/me/login/callback"))
+                    {
                         return a;
                     }
                     let next = next.clone();
@@ -206,7 +224,13 @@ impl Browser {
     /// Through prom's "log in with the hospital" and the provider's form
     /// as `user`, up to the redirect back to prom's callback (returned).
     async fn through_provider(&mut self, app: &TestApp, user: &str) -> String {
-        let form = self.follow(&format!("{}/clinic/sso", app.base), true).await;
+        self.through_provider_from(&format!("{}/clinic/sso", app.base), user)
+            .await
+    }
+
+    /// The same from `start` (a patient's `/me/login`).
+    async fn through_provider_from(&mut self, start: &str, user: &str) -> String {
+        let form = self.follow(start, true).await;
         assert_eq!(
             form.status,
             StatusCode::OK,
@@ -470,5 +494,254 @@ async fn a_provider_that_is_down_gives_a_clear_page_within_five_seconds_and_loca
     assert!(
         a.body.contains("name=\"password\""),
         "the local login is on the same page"
+    );
+}
+
+/// A patient of `clinic` with an unanswered invitation to pain_nrs: the
+/// link's path.
+fn invited(app: &TestApp, clinic: &str, reference: &str) -> String {
+    let conn = app.conn();
+    let now = prom::clock::Clock::now(app.clock.as_ref());
+    let pid = match prom::storage::patients::patient_id(&conn, clinic, reference) {
+        Ok(p) => p,
+        Err(_) => prom::storage::patients::insert_patient(
+            &conn,
+            &prom::storage::patients::NewPatient {
+                clinic_id: clinic.into(),
+                reference: reference.into(),
+                language: "da".into(),
+                ..Default::default()
+            },
+            now,
+        )
+        .expect("patient"),
+    };
+    let token = prom::security::new_token("prom_inv_");
+    prom::storage::invitations::insert_invitation(
+        &conn,
+        &pid,
+        "pain_nrs",
+        &prom::security::token_hash(&token),
+        now + chrono::Duration::days(14),
+        now,
+    )
+    .expect("invitation");
+    format!("/a/{token}")
+}
+
+/// Opens `link` in `b`, logs in at the provider as `user` from "my data",
+/// and answers the question whether to link with yes; prom's last answer.
+async fn link_by_login(b: &mut Browser, app: &TestApp, link: &str, user: &str) -> Answer {
+    b.get(&format!("{}{link}", app.base)).await;
+    let locked = b.get(&format!("{}/me", app.base)).await;
+    assert!(
+        locked.body.contains("href=\"/me/login\""),
+        "{}",
+        locked.body
+    );
+    let callback = b
+        .through_provider_from(&format!("{}/me/login", app.base), user)
+        .await;
+    let back = b.get(&callback).await;
+    assert_eq!(
+        back.location.as_deref(),
+        Some(format!("{}/me/connect", app.base).as_str()),
+        "{}",
+        back.body
+    );
+    let ask = b.get(&format!("{}/me/connect", app.base)).await;
+    assert!(
+        ask.body.contains("Skal dit login knyttes til dine svar?"),
+        "{}",
+        ask.body
+    );
+    let csrf = attr(
+        &ask.body[ask.body.find("name=\"csrf\"").expect("a form")..],
+        "value",
+    );
+    b.post(
+        &format!("{}/me/connect", app.base),
+        &[("csrf", &csrf), ("answer", "yes")],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_patient_links_their_login_from_each_clinic_and_then_sees_every_part_and_what_to_answer()
+{
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    // Answers at clinic a and at clinic b, from the clinics' systems.
+    app.patient(&app.key_a, "PA").await;
+    app.patient(&app.key_b, "PB").await;
+    for (key, patient) in [(&app.key_a, "PA"), (&app.key_b, "PB")] {
+        let body = serde_json::json!({"questionnaire": "pain_nrs", "patient": patient, "answers": {"pain_now": 8, "pain_worst": 9, "sleep": true}});
+        let (s, _) = app.post(key, "/api/v1/responses", &body).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let a = link_by_login(
+        &mut Browser::new(),
+        &app,
+        &invited(&app, "a", "PA"),
+        "patient1",
+    )
+    .await;
+    assert_eq!(
+        a.location.as_deref(),
+        Some(format!("{}/me", app.base).as_str())
+    );
+    let b = link_by_login(
+        &mut Browser::new(),
+        &app,
+        &invited(&app, "b", "PB"),
+        "patient1",
+    )
+    .await;
+    assert_eq!(
+        b.location.as_deref(),
+        Some(format!("{}/me", app.base).as_str())
+    );
+    assert_eq!(app.count("SELECT count(*) FROM person_links"), 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'person.link'"),
+        2
+    );
+    // Later: straight to the login, nothing else in hand.
+    let mut later = Browser::new();
+    let callback = later
+        .through_provider_from(&format!("{}/me/login", app.base), "patient1")
+        .await;
+    let back = later.get(&callback).await;
+    assert_eq!(
+        back.location.as_deref(),
+        Some(format!("{}/me", app.base).as_str())
+    );
+    let me = later.get(&format!("{}/me", app.base)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let (name_a, name_b): (String, String) = {
+        let c = app.conn();
+        (
+            c.query_row("SELECT name FROM clinics WHERE id = 'a'", (), |r| r.get(0))
+                .expect("a"),
+            c.query_row("SELECT name FROM clinics WHERE id = 'b'", (), |r| r.get(0))
+                .expect("b"),
+        )
+    };
+    assert!(
+        me.body.contains(&format!("<h2>{name_a}</h2>")),
+        "{}",
+        me.body
+    );
+    assert!(
+        me.body.contains(&format!("<h2>{name_b}</h2>")),
+        "each clinic's part labelled"
+    );
+    assert!(me.body.matches("<svg").count() >= 2, "a chart from each");
+    assert!(me.body.contains("Spørgeskemaer, du skal svare på"));
+    // The two invitations are still open: one is answered from here.
+    let at = me
+        .body
+        .find("action=\"/me/answer/")
+        .expect("an open questionnaire");
+    let action = attr(&me.body[at..], "action");
+    let csrf = attr(
+        &me.body[me.body.find("name=\"csrf\"").expect("a form")..],
+        "value",
+    );
+    let opened = later
+        .post(&format!("{}{action}", app.base), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        opened.location.as_deref(),
+        Some(format!("{}/a", app.base).as_str())
+    );
+    let form = later.get(&format!("{}/a", app.base)).await;
+    assert!(form.body.contains("Hvor stærke er dine smerter lige nu?"));
+    // The person's identifier is kept only as a keyed hash.
+    for (table, column) in [
+        ("persons", "identifier_hash"),
+        ("audit_log", "subject"),
+        ("sessions", "next"),
+    ] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM {table} WHERE {column} LIKE '%0101701234%'"
+            )),
+            0,
+            "{table}"
+        );
+    }
+    let hash: String = app
+        .conn()
+        .query_row("SELECT identifier_hash FROM persons", (), |r| r.get(0))
+        .expect("one person");
+    assert_eq!(hash.len(), 64);
+    assert!(!hash.contains("0101701234"));
+}
+
+#[tokio::test]
+async fn a_patient_below_the_required_assurance_is_refused_and_the_invitation_still_works() {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    let link = invited(&app, "a", "PL");
+    let mut b = Browser::new();
+    b.get(&format!("{}{link}", app.base)).await;
+    let callback = b
+        .through_provider_from(&format!("{}/me/login", app.base), "lowpatient")
+        .await;
+    let refused = b.get(&callback).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("ikke stærkt nok"), "{}", refused.body);
+    assert_eq!(app.count("SELECT count(*) FROM persons"), 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'person.login_refused'"),
+        1
+    );
+    let form = b.get(&format!("{}/a", app.base)).await;
+    assert_eq!(
+        form.status,
+        StatusCode::OK,
+        "the invitation's session is kept"
+    );
+}
+
+#[tokio::test]
+async fn an_identity_linked_to_one_patient_of_a_clinic_is_not_linked_to_another_there() {
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    link_by_login(
+        &mut Browser::new(),
+        &app,
+        &invited(&app, "a", "P1"),
+        "patient1",
+    )
+    .await;
+    let second = link_by_login(
+        &mut Browser::new(),
+        &app,
+        &invited(&app, "a", "P2"),
+        "patient1",
+    )
+    .await;
+    assert_eq!(
+        second.location.as_deref(),
+        Some(format!("{}/me?link=refused", app.base).as_str())
+    );
+    assert_eq!(app.count("SELECT count(*) FROM person_links"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'person.link_refused'"),
+        1
+    );
+    // Nor is a patient already linked to one person linked to another.
+    let third = link_by_login(
+        &mut Browser::new(),
+        &app,
+        &invited(&app, "a", "P1"),
+        "patient2",
+    )
+    .await;
+    assert_eq!(
+        third.location.as_deref(),
+        Some(format!("{}/me?link=refused", app.base).as_str())
     );
 }

@@ -36,3 +36,21 @@ CREATE TABLE oidc_logins (
 ) STRICT;
 ALTER TABLE sessions ADD COLUMN not_after TEXT;
 ALTER TABLE sessions ADD COLUMN id_token TEXT;
+
+-- Patients who log in through an OpenID provider (MitID through a
+-- broker): a person, known only by a keyed hash of the provider's
+-- identifier, linked to at most one patient per clinic; a session may be a
+-- person's.
+CREATE TABLE persons (
+    id TEXT PRIMARY KEY,
+    identifier_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE person_links (
+    patient_id TEXT PRIMARY KEY REFERENCES patients(id),
+    person_id TEXT NOT NULL REFERENCES persons(id),
+    clinic_id TEXT NOT NULL REFERENCES clinics(id),
+    linked_at TEXT NOT NULL,
+    UNIQUE (person_id, clinic_id)
+) STRICT;
+ALTER TABLE sessions ADD COLUMN person_id TEXT REFERENCES persons(id);

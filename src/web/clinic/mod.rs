@@ -229,6 +229,11 @@ fn cookie(base_url: &str, name: &str, value: &str, max_age: Option<i64>) -> Stri
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}{age}")
 }
 
+/// A cookie's value by name (for the patients' pages too).
+pub(crate) fn read_cookie_named(req: &HttpRequest, name: &str) -> Option<String> {
+    read_cookie(req, name)
+}
+
 fn read_cookie(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)

@@ -20,6 +20,7 @@ use crate::storage::{invitations, responses, sessions};
 use crate::usecase::invitation::{LinkProblem, open_link};
 use crate::usecase::{Submission, submit_response};
 
+mod login;
 mod mydata;
 
 type State = web::Data<AppState>;
@@ -30,6 +31,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/me", web::get().to(mydata::show))
         .route("/me/correction", web::post().to(mydata::correction))
         .route("/me/link", web::post().to(mydata::send_link))
+        .route("/me/login", web::get().to(login::start))
+        .route("/me/login/callback", web::get().to(login::callback))
+        .route("/me/connect", web::get().to(login::connect_form))
+        .route("/me/connect", web::post().to(login::connect))
+        .route("/me/answer/{invitation}", web::post().to(login::answer))
         .route("/me/{token}", web::get().to(mydata::open))
         .route("/me/{token}", web::post().to(mydata::open_confirmed))
         .route("/a", web::get().to(show))

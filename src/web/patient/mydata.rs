@@ -83,7 +83,8 @@ async fn exchange(state: State, token: String) -> HttpResponse {
 /// opened by a personal link (or a login), never an invitation's, whose
 /// link may have been forwarded.
 fn may_see_history(s: &sessions::Session) -> bool {
-    s.kind == "patient" && s.patient_id.is_some() && s.invitation_id.is_none()
+    s.kind == "patient"
+        && (s.person_id.is_some() || (s.patient_id.is_some() && s.invitation_id.is_none()))
 }
 
 /// The page an invitation's session gets at `/me`: how to see one's own
@@ -92,6 +93,7 @@ fn locked(state: &State, s: &sessions::Session, sent: Option<bool>) -> HttpRespo
     let mut c = Context::new();
     c.insert("csrf", &s.csrf);
     c.insert("sent", &sent);
+    c.insert("login", &state.patient_sso.is_some());
     state
         .pages
         .render(StatusCode::OK, "patient/mydata_locked.html", &s.language, c)
@@ -142,7 +144,41 @@ pub async fn send_link(
     }
 }
 
-/// `GET /me`: the patient's own data.
+/// One clinic's part of "my data": its heading (for a person linked by
+/// several clinics), the charts, the responses and who opened them.
+#[derive(Serialize)]
+struct Part {
+    heading: Option<String>,
+    responses: Vec<crate::web::history::ResponseView>,
+    charts: Vec<crate::web::history::ChartView>,
+    reads: Vec<ReadView>,
+}
+
+/// The patients a session may see the history of, with their clinic's
+/// name when they come through a person's login: the person's linked
+/// patients, or the personal link's one patient. Empty: none (an
+/// invitation's session).
+fn seen_patients(
+    c: &crate::storage::Connection,
+    s: &sessions::Session,
+) -> Result<Vec<(String, Option<String>)>, crate::storage::StorageError> {
+    if s.kind != "patient" {
+        return Ok(Vec::new());
+    }
+    if let Some(person) = &s.person_id {
+        return Ok(crate::storage::persons::linked(c, person)?
+            .into_iter()
+            .map(|l| (l.patient_id, Some(l.clinic_name)))
+            .collect());
+    }
+    Ok(s.patient_id
+        .clone()
+        .filter(|_| may_see_history(s))
+        .map(|p| vec![(p, None)])
+        .unwrap_or_default())
+}
+
+/// `GET /me`: the patient's own data (a person's: every clinic's part).
 pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     let gone = || problem(&state, "da", StatusCode::UNAUTHORIZED, "session_gone");
     let Some(token) = session_token(&req, &state.base_url) else {
@@ -151,27 +187,42 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
     let hash = token_hash(&token);
     let now = state.clock.now();
     let readers = state.readers.clone();
-    type Loaded = (sessions::Session, PatientHistory, Vec<audit::Read>);
-    type Found = Option<Result<Loaded, sessions::Session>>;
-    let loaded: Result<Found, crate::storage::StorageError> = match web::block(move || {
-        readers.with(|c| {
-            let Some(s) = sessions::live(c, &hash, now)? else {
-                return Ok(None);
-            };
-            let Some(pid) = s.patient_id.clone().filter(|_| may_see_history(&s)) else {
-                return Ok(Some(Err(s)));
-            };
-            let history = responses::patient_history(c, &pid, 200)?;
-            let reads = audit::reads_of_patient(c, &pid, 50)?;
-            Ok(Some(Ok((s, history, reads))))
+    type Loaded = (
+        sessions::Session,
+        Vec<(String, Option<String>, PatientHistory, Vec<audit::Read>)>,
+        Vec<crate::storage::persons::Open>,
+    );
+    let loaded: Result<Option<Result<Loaded, sessions::Session>>, crate::storage::StorageError> =
+        match web::block(move || {
+            readers.with(|c| {
+                let Some(s) = sessions::live(c, &hash, now)? else {
+                    return Ok(None);
+                };
+                let seen = seen_patients(c, &s)?;
+                if seen.is_empty() && s.person_id.is_none() {
+                    return Ok(Some(Err(s)));
+                }
+                // One part per linked clinic (a person has one patient per
+                // clinic, so a handful at most).
+                let mut parts = Vec::new();
+                for (pid, heading) in seen {
+                    let history = responses::patient_history(c, &pid, 200)?;
+                    let reads = audit::reads_of_patient(c, &pid, 50)?;
+                    parts.push((pid, heading, history, reads));
+                }
+                let open = match &s.person_id {
+                    Some(p) => crate::storage::persons::open_invitations(c, p, now)?,
+                    None => Vec::new(),
+                };
+                Ok(Some(Ok((s, parts, open))))
+            })
         })
-    })
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
-    };
-    let (session, loaded, reads) = match loaded {
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => return failed(&state, crate::storage::StorageError::WriterGone),
+        };
+    let (session, loaded, open) = match loaded {
         Ok(Some(Ok(x))) => x,
         Ok(Some(Err(s))) if s.kind == "patient" => return locked(&state, &s, None),
         Ok(Some(Err(_))) => return gone(),
@@ -179,27 +230,70 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
         Err(e) => return failed(&state, e),
     };
     // The patient's own read of their data is in the log too.
-    if let Some(pid) = session.patient_id.clone() {
-        let _ = state
-            .writer
-            .write(move |c| {
-                let clinic = crate::storage::patients::clinic_of(c, &pid)?;
-                audit::record(c, "patient", "mydata.read", &clinic, Some(&pid), None, now)
-            })
-            .await;
-    }
+    let read: Vec<String> = loaded.iter().map(|p| p.0.clone()).collect();
+    let _ = state
+        .writer
+        .write(move |c| {
+            for pid in &read {
+                let clinic = crate::storage::patients::clinic_of(c, pid)?;
+                audit::record(c, "patient", "mydata.read", &clinic, Some(pid), None, now)?;
+            }
+            Ok(())
+        })
+        .await;
     let lang = session.language.clone();
     let t = |k: &str| state.pages.text(&lang, k);
-    let (views, charts) = crate::web::history::views(
-        &loaded,
-        &lang,
-        &t,
-        crate::web::history::Shown {
-            answers: true,
-            responses: usize::MAX,
-        },
-    );
-    let reads: Vec<ReadView> = reads
+    let parts: Vec<Part> = loaded
+        .iter()
+        .map(|(_, heading, history, reads)| {
+            let (responses, charts) = crate::web::history::views(
+                history,
+                &lang,
+                &t,
+                crate::web::history::Shown {
+                    answers: true,
+                    responses: usize::MAX,
+                },
+            );
+            Part {
+                heading: heading.clone(),
+                responses,
+                charts,
+                reads: read_views(reads, &t),
+            }
+        })
+        .collect();
+    let open: Vec<serde_json::Value> = open
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "id": o.invitation_id,
+                "title": state
+                    .catalog
+                    .get(&o.questionnaire_id)
+                    .map(|q| q.title.get(&lang).to_string())
+                    .unwrap_or_else(|| o.questionnaire_id.clone()),
+                "clinic": o.clinic_name,
+                "until": o.expires_at.chars().take(10).collect::<String>(),
+            })
+        })
+        .collect();
+    let asked = req.query_string().split('&').any(|p| p == "asked=1");
+    let refused = req.query_string().split('&').any(|p| p == "link=refused");
+    let mut c = Context::new();
+    c.insert("asked", &asked);
+    c.insert("link_refused", &refused);
+    c.insert("csrf", &session.csrf);
+    c.insert("parts", &parts);
+    c.insert("person", &session.person_id.is_some());
+    c.insert("open", &open);
+    state
+        .pages
+        .render(StatusCode::OK, "patient/mydata.html", &lang, c)
+}
+
+fn read_views(reads: &[audit::Read], t: &dyn Fn(&str) -> String) -> Vec<ReadView> {
+    reads
         .iter()
         .map(|r| ReadView {
             at: r.at.replace('T', " ").chars().take(16).collect(),
@@ -217,17 +311,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
                 format!("{role} ({clinic})")
             },
         })
-        .collect();
-    let asked = req.query_string().split('&').any(|p| p == "asked=1");
-    let mut c = Context::new();
-    c.insert("asked", &asked);
-    c.insert("csrf", &session.csrf);
-    c.insert("responses", &views);
-    c.insert("charts", &charts);
-    c.insert("reads", &reads);
-    state
-        .pages
-        .render(StatusCode::OK, "patient/mydata.html", &lang, c)
+        .collect()
 }
 
 #[derive(serde::Deserialize)]
@@ -257,20 +341,22 @@ pub async fn correction(
             let Some(s) = sessions::live(c, &hash, now)? else {
                 return Ok(false);
             };
-            let Some(pid) = s.patient_id.clone().filter(|_| may_see_history(&s)) else {
-                return Ok(false);
-            };
             if !crate::web::pages::same_secret(&form.csrf, &s.csrf) || reason.is_empty() {
                 return Ok(false);
             }
-            let clinic = crate::storage::patients::clinic_of(c, &pid)?;
-            // Only the patient's own response.
-            let Ok((owner, _)) = responses::owner(c, &clinic, &form.response) else {
+            // Only a response of a patient the session sees.
+            let mut mine = None;
+            for (pid, _) in seen_patients(c, &s)? {
+                let clinic = crate::storage::patients::clinic_of(c, &pid)?;
+                if let Ok((owner, _)) = responses::owner(c, &clinic, &form.response)
+                    && owner == pid
+                {
+                    mine = Some((pid, clinic));
+                }
+            }
+            let Some((pid, clinic)) = mine else {
                 return Ok(false);
             };
-            if owner != pid {
-                return Ok(false);
-            }
             crate::usecase::contact::request_correction(
                 c,
                 &clinic,

@@ -29,3 +29,19 @@ CREATE TABLE oidc_logins (
 );
 ALTER TABLE sessions ADD COLUMN not_after TEXT;
 ALTER TABLE sessions ADD COLUMN id_token TEXT;
+
+-- Patients who log in through an OpenID provider (see the SQLite
+-- migration 0010).
+CREATE TABLE persons (
+    id TEXT PRIMARY KEY,
+    identifier_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE person_links (
+    patient_id TEXT PRIMARY KEY REFERENCES patients(id),
+    person_id TEXT NOT NULL REFERENCES persons(id),
+    clinic_id TEXT NOT NULL REFERENCES clinics(id),
+    linked_at TEXT NOT NULL,
+    UNIQUE (person_id, clinic_id)
+);
+ALTER TABLE sessions ADD COLUMN person_id TEXT REFERENCES persons(id);
