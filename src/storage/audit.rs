@@ -897,3 +897,22 @@ pub fn browse(
         .collect::<Result<_>>()?;
     Ok(rows)
 }
+
+/// The break-glass logins of a clinic since `since`, newest first: when
+/// and by whom (the account's name), at most 50.
+pub fn break_glass_uses(
+    conn: &Connection,
+    clinic_id: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT a.at, coalesce(s.name, a.actor) FROM audit_log a
+             LEFT JOIN staff_users s ON 'staff:' || s.id = a.actor
+             WHERE a.action = 'staff.break_glass_login' AND a.clinic_id = ?1 AND a.at > ?2
+             ORDER BY a.at DESC LIMIT 50",
+    )?
+    .query_map(params![clinic_id, super::ids::ts(since)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
+    .collect()
+}

@@ -170,3 +170,17 @@ pub fn all_ids(conn: &Connection) -> Result<Vec<String>> {
         .collect::<Result<_>>()?;
     Ok(rows)
 }
+
+/// Whether a clinic's staff may log in with a password (break-glass
+/// accounts always may).
+pub fn local_login(conn: &Connection, clinic_id: &str) -> Result<bool> {
+    conn.prepare_cached("SELECT local_login = 'on' FROM clinics WHERE id = ?1")?
+        .query_row([clinic_id], |r| r.get(0))
+}
+
+/// Turns a clinic's local password login on or off.
+pub fn set_local_login(conn: &Connection, clinic_id: &str, on: bool) -> Result<()> {
+    conn.prepare_cached("UPDATE clinics SET local_login = ?2 WHERE id = ?1")?
+        .execute([clinic_id, if on { "on" } else { "off" }])?;
+    Ok(())
+}

@@ -24,10 +24,13 @@ pub struct Staff {
     pub totp_confirmed: bool,
     pub disabled: bool,
     pub created_at: String,
+    /// A named break-glass account: it may log in with its password when
+    /// the clinic's local login is off; every use is audited loudly.
+    pub break_glass: bool,
 }
 
 const COLUMNS: &str = "id, clinic_id, email, name, role, password_hash, totp_secret,
-    totp_confirmed_at IS NOT NULL, disabled_at IS NOT NULL, created_at";
+    totp_confirmed_at IS NOT NULL, disabled_at IS NOT NULL, created_at, break_glass = 1";
 
 fn row(r: &super::db::Row<'_>) -> Result<Staff> {
     Ok(Staff {
@@ -41,6 +44,7 @@ fn row(r: &super::db::Row<'_>) -> Result<Staff> {
         totp_confirmed: r.get(7)?,
         disabled: r.get(8)?,
         created_at: r.get(9)?,
+        break_glass: r.get(10)?,
     })
 }
 
@@ -252,5 +256,12 @@ pub fn throttle_passed(conn: &Connection, key: &str, limit: u32) -> Result<()> {
 pub fn throttle_clear(conn: &Connection, key: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM login_throttle WHERE key = ?1")?
         .execute(params![key])?;
+    Ok(())
+}
+
+/// Makes an account a break-glass account, or no longer one.
+pub fn toggle_break_glass(conn: &Connection, id: &str, _now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE staff_users SET break_glass = 1 - break_glass WHERE id = ?1")?
+        .execute(params![id])?;
     Ok(())
 }

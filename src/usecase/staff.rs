@@ -69,6 +69,26 @@ pub fn attempt(
     Ok(true)
 }
 
+/// Whether an account may log in with its password: always where its
+/// clinic's local login is on; where it is off, only a break-glass
+/// account (a refusal is audited).
+pub fn password_login_allowed(conn: &Connection, s: &Staff, now: DateTime<Utc>) -> Result<bool> {
+    if s.break_glass || crate::storage::clinics::local_login(conn, &s.clinic_id)? {
+        return Ok(true);
+    }
+    audit::append(
+        conn,
+        &Entry {
+            at: &ts(now),
+            actor: &actor(s),
+            action: "staff.local_login_refused",
+            clinic_id: Some(&s.clinic_id),
+            ..Default::default()
+        },
+    )?;
+    Ok(false)
+}
+
 /// A right password or code: its attempt is given back (colleagues behind
 /// one address do not use up each other's attempts by logging in).
 pub fn passed(conn: &Connection, account: &str, address: &str) -> Result<()> {
@@ -163,6 +183,20 @@ pub fn login_complete(
 ) -> Result<(String, String)> {
     sessions::end(conn, half, now)?;
     staff::clear_failures(conn, &s.email, now - WINDOW)?;
+    if s.break_glass && !crate::storage::clinics::local_login(conn, &s.clinic_id)? {
+        // Loudly: the admin view lists every use.
+        tracing::warn!(clinic = %s.clinic_id, "a break-glass account logged in with its password");
+        audit::append(
+            conn,
+            &Entry {
+                at: &ts(now),
+                actor: &actor(s),
+                action: "staff.break_glass_login",
+                clinic_id: Some(&s.clinic_id),
+                ..Default::default()
+            },
+        )?;
+    }
     let session = new_session(conn, s, "full", None, language, now + IDLE, now)?;
     let at = ts(now);
     audit::append(

@@ -86,10 +86,14 @@ impl<'a> Staff<'a> {
         let r = r.send().await.expect("request");
         for c in r.headers().get_all(SET_COOKIE) {
             let c = c.to_str().expect("cookie");
-            assert!(
-                c.contains("HttpOnly") && c.contains("SameSite=Strict"),
-                "{c}"
-            );
+            // The single sign-on's state cookie is Lax: the provider's
+            // redirect back is a navigation from another site.
+            let same_site = if c.starts_with("prom_sso_state=") {
+                "SameSite=Lax"
+            } else {
+                "SameSite=Strict"
+            };
+            assert!(c.contains("HttpOnly") && c.contains(same_site), "{c}");
             if let Some((k, v)) = c.split(';').next().and_then(|kv| kv.split_once('=')) {
                 if c.contains("Max-Age=0") || v.is_empty() {
                     self.cookies.remove(k);

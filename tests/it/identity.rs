@@ -745,3 +745,73 @@ async fn an_identity_linked_to_one_patient_of_a_clinic_is_not_linked_to_another_
         Some(format!("{}/me?link=refused", app.base).as_str())
     );
 }
+
+#[tokio::test]
+async fn with_local_login_off_only_named_break_glass_accounts_use_a_password_and_each_use_is_shown()
+{
+    use crate::clinic::{Staff, add_staff, enrol, logged_in};
+    let op = provider!();
+    let app = app_with(&op, &[]).await;
+    let mut admin = logged_in(&app, "a", "boss@a.example", "admin").await;
+    let nurse_pw = add_staff(&app, "a", "local@a.example", "clinician");
+    let glass_pw = add_staff(&app, "a", "glass@a.example", "clinician");
+    let glass: String = app
+        .conn()
+        .query_row(
+            "SELECT id FROM staff_users WHERE email = 'glass@a.example'",
+            (),
+            |r| r.get(0),
+        )
+        .expect("the account");
+    admin.get("/clinic/admin/staff").await;
+    let p = admin
+        .post(&format!("/clinic/admin/staff/{glass}/break-glass"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    admin.get("/clinic/admin/staff").await;
+    let p = admin
+        .post("/clinic/admin/local-login", &[("local", "off")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // A local account: refused with a clear page, pointing to the
+    // hospital's login.
+    let mut local = Staff::new(&app);
+    local.get("/clinic/login").await;
+    let p = local
+        .post(
+            "/clinic/login",
+            &[("email", "local@a.example"), ("password", &nurse_pw)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.body.contains("Kun navngivne nødadgange"), "{}", p.body);
+    // The break-glass account gets in; the admin sees the use.
+    let (mut b, _) = enrol(&app, "glass@a.example", &glass_pw).await;
+    assert_eq!(b.get("/clinic").await.status, StatusCode::OK);
+    let page = admin.get("/clinic/admin/staff").await;
+    assert!(
+        page.body.contains("Nødadgange brugt de sidste 30 dage")
+            && page.body.contains("Name of glass@a.example"),
+        "{}",
+        page.body
+    );
+    for action in [
+        "clinic.local_login_off",
+        "staff.local_login_refused",
+        "staff.break_glass_login",
+        "staff.break_glass_toggle",
+    ] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM audit_log WHERE action = '{action}'"
+            )),
+            1,
+            "{action}"
+        );
+    }
+    // The hospital's login still works for the clinic.
+    assert_eq!(
+        Browser::new().login(&app, "nurse").await.status,
+        StatusCode::SEE_OTHER
+    );
+}

@@ -54,3 +54,8 @@ CREATE TABLE person_links (
     UNIQUE (person_id, clinic_id)
 ) STRICT;
 ALTER TABLE sessions ADD COLUMN person_id TEXT REFERENCES persons(id);
+
+-- A clinic may turn its local password login off once staff log in
+-- through the hospital's provider, keeping named break-glass accounts.
+ALTER TABLE clinics ADD COLUMN local_login TEXT NOT NULL DEFAULT 'on' CHECK (local_login IN ('on', 'off'));
+ALTER TABLE staff_users ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;

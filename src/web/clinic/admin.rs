@@ -95,6 +95,7 @@ struct StaffRow {
     second_factor: bool,
     disabled: bool,
     me: bool,
+    break_glass: bool,
 }
 
 async fn staff_page(
@@ -104,8 +105,16 @@ async fn staff_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
-    let clinic = me.clinic();
-    let list = match read(state, move |c| staff::of_clinic(c, &clinic)).await {
+    let (clinic, since) = (me.clinic(), state.clock.now() - chrono::Duration::days(30));
+    let (list, local_login, uses) = match read(state, move |c| {
+        Ok((
+            staff::of_clinic(c, &clinic)?,
+            crate::storage::clinics::local_login(c, &clinic)?,
+            audit::break_glass_uses(c, &clinic, since)?,
+        ))
+    })
+    .await
+    {
         Ok(l) => l,
         Err(e) => return failed(state, e),
     };
@@ -119,10 +128,18 @@ async fn staff_page(
             role: s.role,
             second_factor: s.totp_confirmed,
             disabled: s.disabled,
+            break_glass: s.break_glass,
         })
         .collect();
     let mut c = tera::Context::new();
     c.insert("staff", &rows);
+    c.insert("sso", &state.staff_sso.is_some());
+    c.insert("local_login", &local_login);
+    let uses: Vec<(String, String)> = uses
+        .into_iter()
+        .map(|(at, who)| (at.replace('T', " ").chars().take(16).collect(), who))
+        .collect();
+    c.insert("break_glass_uses", &uses);
     c.insert("shown", &shown);
     c.insert("error", &error.map(|k| state.pages.text(&me.lang, k)));
     render(state, me, status, "clinic/staff.html", c)
@@ -280,6 +297,80 @@ pub async fn deactivate(
         staff::deactivate,
     )
     .await
+}
+
+/// `POST /clinic/admin/staff/{staff}/break-glass`: makes a named
+/// break-glass account (it may use its password when the clinic's local
+/// login is off), or no longer one.
+pub async fn break_glass(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    on_staff(
+        req,
+        state,
+        path.into_inner(),
+        &fields,
+        "staff.break_glass_toggle",
+        staff::toggle_break_glass,
+    )
+    .await
+}
+
+/// `POST /clinic/admin/local-login`: turns the clinic's local password
+/// login off (`local=off`, only with single sign-on configured) or on.
+pub async fn local_login(
+    req: HttpRequest,
+    state: State,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let me = match me_posting(&req, &state, Access::Admin, &fields).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let on = match field(&fields, "local") {
+        Some("on") => true,
+        Some("off") => false,
+        _ => {
+            return staff_page(
+                &state,
+                &me,
+                None,
+                Some("c_local_login_choose"),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    if !on && state.staff_sso.is_none() {
+        return staff_page(
+            &state,
+            &me,
+            None,
+            Some("c_local_login_needs_sso"),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    }
+    let (now, actor, clinic) = (state.clock.now(), me.actor(), me.clinic());
+    match state
+        .writer
+        .write(move |c| {
+            crate::storage::clinics::set_local_login(c, &clinic, on)?;
+            let action = if on {
+                "clinic.local_login_on"
+            } else {
+                "clinic.local_login_off"
+            };
+            audit::record(c, &actor, action, &clinic, None, None, now)
+        })
+        .await
+    {
+        Ok(()) => see_other("/clinic/admin/staff"),
+        Err(e) => failed(&state, e),
+    }
 }
 
 /// `POST /clinic/admin/staff/{staff}/reset`: the second factor is set up

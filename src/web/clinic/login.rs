@@ -211,11 +211,22 @@ pub async fn submit(
         .writer
         .write(move |c| {
             login::passed(c, &email, &addr)?;
-            login::password_ok(c, &who, n.as_deref(), &l, now)
+            if !login::password_login_allowed(c, &who, now)? {
+                return Ok(None);
+            }
+            login::password_ok(c, &who, n.as_deref(), &l, now).map(Some)
         })
         .await
     {
-        Ok(token) => {
+        Ok(None) => login_page(
+            &req,
+            &state,
+            &lang,
+            next.as_deref(),
+            Some("c_local_login_off"),
+            StatusCode::FORBIDDEN,
+        ),
+        Ok(Some(token)) => {
             let to = if enrolled {
                 "/clinic/login/code"
             } else {

@@ -175,6 +175,18 @@ fn table() -> Vec<(RouteInfo, Route)> {
             Admin,
             admin::reset_factor,
         ),
+        r(
+            "POST",
+            "/clinic/admin/staff/{staff}/break-glass",
+            Admin,
+            admin::break_glass,
+        ),
+        r(
+            "POST",
+            "/clinic/admin/local-login",
+            Admin,
+            admin::local_login,
+        ),
         r("GET", "/clinic/admin/keys", Admin, admin::keys),
         r("POST", "/clinic/admin/keys", Admin, admin::add_key),
         r(

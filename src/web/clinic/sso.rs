@@ -120,7 +120,14 @@ pub async fn callback(req: HttpRequest, state: State, q: web::Query<Callback>) -
         r
     };
     let Some(sso) = state.staff_sso.clone() else {
-        return refuse("c_sso_off", StatusCode::NOT_FOUND);
+        return login::page_with_error(
+            &req,
+            &state,
+            &lang,
+            None,
+            "c_sso_off",
+            StatusCode::NOT_FOUND,
+        );
     };
     let now = state.clock.now();
     let audit = |reason: &'static str| {

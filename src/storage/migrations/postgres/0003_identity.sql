@@ -45,3 +45,7 @@ CREATE TABLE person_links (
     UNIQUE (person_id, clinic_id)
 );
 ALTER TABLE sessions ADD COLUMN person_id TEXT REFERENCES persons(id);
+
+-- Local password login per clinic, and break-glass accounts.
+ALTER TABLE clinics ADD COLUMN local_login TEXT NOT NULL DEFAULT 'on' CHECK (local_login IN ('on', 'off'));
+ALTER TABLE staff_users ADD COLUMN break_glass BIGINT NOT NULL DEFAULT 0;
