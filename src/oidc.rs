@@ -44,6 +44,18 @@ pub struct ProviderConfig {
     /// The `acr` values a login must assert (any of them); none: not
     /// checked.
     pub acr: Vec<String>,
+    /// The `amr` values (authentication methods, such as `otp` or `mfa`)
+    /// a login must assert at least one of; none: not checked.
+    pub amr: Vec<String>,
+}
+
+impl ProviderConfig {
+    /// Whether a login asserts the required `acr` and `amr`.
+    pub fn assurance_ok(&self, who: &Identity) -> bool {
+        let acr = self.acr.is_empty() || who.acr.as_ref().is_some_and(|a| self.acr.contains(a));
+        let amr = self.amr.is_empty() || who.amr.iter().any(|m| self.amr.contains(m));
+        acr && amr
+    }
 }
 
 /// Claims besides the standard ones, kept as they came (the claim with

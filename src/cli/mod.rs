@@ -303,6 +303,10 @@ pub struct Serve {
     /// provider); none: not checked.
     #[arg(long, env = "PROM_STAFF_OIDC_ACR", value_delimiter = ',')]
     staff_oidc_acr: Vec<String>,
+    /// The `amr` values (authentication methods, such as `otp`, `mfa`,
+    /// `hwk`) a staff login must assert at least one of; none: not checked.
+    #[arg(long, env = "PROM_STAFF_OIDC_AMR", value_delimiter = ',')]
+    staff_oidc_amr: Vec<String>,
     /// Hours a single sign-on session lasts at most, however active.
     #[arg(long, env = "PROM_STAFF_SESSION_HOURS", default_value_t = 12)]
     staff_session_hours: u32,
@@ -518,6 +522,7 @@ fn serve(s: Serve) -> ExitCode {
                     client_secret: s.staff_oidc_client_secret.unwrap_or_default(),
                     scopes: s.staff_oidc_scopes,
                     acr: s.staff_oidc_acr,
+                    amr: s.staff_oidc_amr,
                 },
                 claim: s.staff_oidc_claim,
                 roles: s.staff_oidc_roles,
@@ -532,6 +537,7 @@ fn serve(s: Serve) -> ExitCode {
                     client_secret: s.patient_oidc_client_secret.unwrap_or_default(),
                     scopes: s.patient_oidc_scopes,
                     acr: s.patient_oidc_acr,
+                    amr: Vec::new(),
                 },
                 identifier: s.patient_oidc_identifier,
             }),

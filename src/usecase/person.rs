@@ -66,12 +66,7 @@ pub fn login(
         None => None,
     };
     let clinic = clinic_of_held.as_ref().map(|(c, _)| c.as_str());
-    if !sso.provider.acr.is_empty()
-        && !who
-            .acr
-            .as_ref()
-            .is_some_and(|a| sso.provider.acr.contains(a))
-    {
+    if !sso.provider.assurance_ok(who) {
         record(
             conn,
             "person.login_refused",

@@ -4,7 +4,7 @@
 //! staff account (just in time), each later one brings it up to date, and
 //! a person whose claims no longer map to any role loses access (the
 //! account is deactivated and its sessions end). A login below the
-//! required assurance (`acr`) is refused. Every login, change and refusal
+//! required assurance (`acr`, `amr`) is refused. Every login, change and refusal
 //! is an audit row in the same transaction.
 
 use chrono::{DateTime, Duration, Utc};
@@ -136,18 +136,13 @@ pub fn staff_login(
         .as_ref()
         .map(|s| format!("staff:{}", s.id))
         .unwrap_or_else(|| "sso".into());
-    if !sso.provider.acr.is_empty()
-        && !who
-            .acr
-            .as_ref()
-            .is_some_and(|a| sso.provider.acr.contains(a))
-    {
+    if !sso.provider.assurance_ok(who) {
         record(
             conn,
             &actor,
             "staff.sso_refused",
             existing.as_ref().map(|s| s.clinic_id.as_str()),
-            Some("assurance below the required acr"),
+            Some("assurance below the required acr or amr"),
             now,
         )?;
         return Ok(Outcome::TooWeak);

@@ -75,6 +75,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/clinic/layout.html"),
     ),
     (
+        "clinic/continue.html",
+        include_str!("../../templates/clinic/continue.html"),
+    ),
+    (
         "clinic/message.html",
         include_str!("../../templates/clinic/message.html"),
     ),

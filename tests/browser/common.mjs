@@ -36,14 +36,15 @@ export function check(name, ok, detail = "") {
   }
 }
 
-// Starts the demo server and waits for its patient link.
-export async function startServer(keep = {}) {
+// Starts the demo server (with `extra` arguments) and waits for its
+// patient link.
+export async function startServer(keep = {}, extra = []) {
   const dir = mkdtempSync(join(tmpdir(), "prom-browser-"));
   keep.dir = dir;
   const server = spawn(
     bin,
     ["serve", "--demo", "--listen", "127.0.0.1:0", "--db", join(dir, "prom.db"),
-      "--mail-dir", join(dir, "mail"), "--questionnaires", join(root, "questionnaires")],
+      "--mail-dir", join(dir, "mail"), "--questionnaires", join(root, "questionnaires"), ...extra],
     { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, PROM_LOG: "warn" } },
   );
   let out = "";

@@ -82,6 +82,11 @@ impl Op {
 /// prom with staff single sign-on through `op`, its clock at the real
 /// time (the provider's tokens carry the real time).
 async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
+    app_with_amr(op, acr, &[], 12).await
+}
+
+/// The same, with required `amr` values and a maximum session lifetime.
+async fn app_with_amr(op: &Op, acr: &[&str], amr: &[&str], hours: i64) -> TestApp {
     let dir = tempfile::tempdir().expect("dir");
     let mut cfg = config(dir.path());
     cfg.patient_sso = Some(prom::usecase::person::PatientSso {
@@ -91,6 +96,7 @@ async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
             client_secret: "patient-secret-for-tests-only".into(),
             scopes: vec!["profile".into(), "cpr".into()],
             acr: vec!["https://data.gov.dk/concept/core/nsis/loa/Substantial".into()],
+            amr: Vec::new(),
         },
         identifier: "dk_cpr".into(),
     });
@@ -101,6 +107,7 @@ async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
             client_secret: "staff-secret-for-tests-only".into(),
             scopes: vec!["email".into(), "profile".into(), "groups".into()],
             acr: acr.iter().map(|a| a.to_string()).collect(),
+            amr: amr.iter().map(|a| a.to_string()).collect(),
         },
         claim: "groups".into(),
         roles: [
@@ -111,7 +118,7 @@ async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
         .iter()
         .map(|m| m.parse().expect("a mapping"))
         .collect(),
-        max_session: chrono::Duration::hours(12),
+        max_session: chrono::Duration::hours(hours),
     });
     let app = spawn_in(cfg, dir).await;
     let real = prom::clock::Clock::now(&prom::clock::SystemClock);
@@ -271,6 +278,11 @@ fn attr(html: &str, name: &str) -> String {
     html[at..].split('"').next().expect("value").to_string()
 }
 
+/// Whether prom's answer at the callback is the page of a login done.
+fn signed_in(a: &Answer) -> bool {
+    a.status == StatusCode::OK && a.body.contains(r#"http-equiv="refresh""#)
+}
+
 macro_rules! provider {
     () => {
         match Op::start() {
@@ -294,12 +306,13 @@ async fn a_nurse_logs_in_through_the_provider_and_gets_an_account_with_the_mappe
         login.body
     );
     let back = b.login(&app, "nurse").await;
-    assert_eq!(
-        (back.status, back.location.as_deref()),
-        (
-            StatusCode::SEE_OTHER,
-            Some(format!("{}/clinic", app.base).as_str())
-        ),
+    // A page that goes on by itself (the Strict session cookie is not sent
+    // on a redirect chain that began at the provider).
+    assert!(
+        back.status == StatusCode::OK
+            && back
+                .body
+                .contains(r#"<meta http-equiv="refresh" content="0;url=&#x2F;clinic">"#),
         "{}",
         back.body
     );
@@ -430,13 +443,36 @@ async fn a_wrong_missing_or_replayed_state_and_a_replayed_code_are_refused() {
     // The right one works once; the same answer again (a replayed code) is
     // refused.
     b.cookies = saved.clone();
-    assert_eq!(b.get(&callback).await.status, StatusCode::SEE_OTHER);
+    assert!(signed_in(&b.get(&callback).await));
     b.cookies = saved;
     let again = b.get(&callback).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    // The used code with a fresh, valid state of its own: the provider
+    // refuses the code, and so does prom.
+    let mut c = Browser::new();
+    let begun = c.get(&format!("{}/clinic/sso", app.base)).await;
+    let to_provider = begun.location.expect("to the provider");
+    let fresh = to_provider
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .expect("a state")
+        .to_string();
+    let code = callback
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .expect("a code")
+        .to_string();
+    let replayed = c
+        .get(&format!(
+            "{}/clinic/sso/callback?code={code}&state={fresh}",
+            app.base
+        ))
+        .await;
+    assert_eq!(replayed.status, StatusCode::FORBIDDEN, "{}", replayed.body);
+    assert!(replayed.body.contains("blev afvist"));
     assert_eq!(
         app.count("SELECT count(*) FROM audit_log WHERE action = 'staff.sso_refused'"),
-        4
+        5
     );
 }
 
@@ -457,25 +493,17 @@ async fn id_tokens_with_a_wrong_audience_expired_another_nonce_alg_none_or_an_un
         0
     );
     let a = Browser::new().login(&app, "nurse").await;
-    assert_eq!(a.status, StatusCode::SEE_OTHER, "and the real one works");
+    assert!(signed_in(&a), "and the real one works");
 }
 
 #[tokio::test]
 async fn a_provider_that_rotated_its_keys_is_asked_for_them_again_once() {
     let op = provider!();
     let app = app_with(&op, &[]).await;
-    assert_eq!(
-        Browser::new().login(&app, "nurse").await.status,
-        StatusCode::SEE_OTHER
-    );
+    assert!(signed_in(&Browser::new().login(&app, "nurse").await));
     op.test("/test/rotate").await;
     let a = Browser::new().login(&app, "doctor").await;
-    assert_eq!(
-        a.status,
-        StatusCode::SEE_OTHER,
-        "signed with the new key: {}",
-        a.body
-    );
+    assert!(signed_in(&a), "signed with the new key: {}", a.body);
 }
 
 #[tokio::test]
@@ -810,8 +838,32 @@ async fn with_local_login_off_only_named_break_glass_accounts_use_a_password_and
         );
     }
     // The hospital's login still works for the clinic.
-    assert_eq!(
-        Browser::new().login(&app, "nurse").await.status,
-        StatusCode::SEE_OTHER
+    assert!(signed_in(&Browser::new().login(&app, "nurse").await));
+}
+
+#[tokio::test]
+async fn a_required_authentication_method_is_checked_and_a_session_ends_at_its_maximum_lifetime() {
+    let op = provider!();
+    let app = app_with_amr(&op, &[], &["otp"], 1).await;
+    let weak = Browser::new().login(&app, "weak").await;
+    assert_eq!(weak.status, StatusCode::FORBIDDEN, "a password alone");
+    assert!(weak.body.contains("ikke stærkt nok"));
+    let mut b = Browser::new();
+    let a = b.login(&app, "nurse").await;
+    assert!(
+        signed_in(&a),
+        "a password and a code: {} {}",
+        a.status,
+        a.body
     );
+    // Active every 25 minutes: the idle timeout never ends it, the hour
+    // does.
+    for minutes in [25, 25] {
+        app.clock.advance(chrono::Duration::minutes(minutes));
+        let q = b.get(&format!("{}/clinic", app.base)).await;
+        assert_eq!(q.status, StatusCode::OK, "after {minutes} more minutes");
+    }
+    app.clock.advance(chrono::Duration::minutes(11));
+    let q = b.get(&format!("{}/clinic", app.base)).await;
+    assert_eq!(q.status, StatusCode::SEE_OTHER, "past the hour");
 }

@@ -82,7 +82,8 @@ function configuration() {
       rpInitiatedLogout: { enabled: true },
     },
     claims: {
-      openid: ['sub'],
+      // Sent whenever set at the login, as a hospital's provider does.
+      openid: ['sub', 'acr', 'amr'],
       email: ['email'],
       profile: ['name'],
       groups: ['groups'],

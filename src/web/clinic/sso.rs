@@ -214,7 +214,18 @@ pub async fn callback(req: HttpRequest, state: State, q: web::Query<Callback>) -
         .await
     {
         Ok(Outcome::LoggedIn(token, _)) => {
-            let mut r = see_other(next.as_deref().unwrap_or("/clinic"));
+            // A page that goes on by itself, not a redirect: the session
+            // cookie is SameSite=Strict, and a browser does not send it on
+            // a redirect chain that began at the provider's site.
+            let mut c = tera::Context::new();
+            c.insert("to", next.as_deref().unwrap_or("/clinic"));
+            let mut r = state
+                .pages
+                .render(StatusCode::OK, "clinic/continue.html", &lang, c);
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
             login::set_session(r.headers_mut(), &state.base_url, &token, None);
             if let Ok(v) = header::HeaderValue::from_str(&state_cookie(&state.base_url, "", 0)) {
                 r.headers_mut().append(header::SET_COOKIE, v);
