@@ -122,7 +122,7 @@ pub struct Begun {
 }
 
 /// A login completed: the verified ID token's claims that prom uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Identity {
     pub issuer: String,
     pub subject: String,

@@ -198,6 +198,41 @@ pub fn use_oidc_login(
     .optional()
 }
 
+/// Parks a verified identity on the login it completed (by its state), to
+/// wait for the person's choice of clinic.
+pub fn park_identity(conn: &Connection, state: &str, identity: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE oidc_logins SET identity = ?2 WHERE state_hash = ?1")?
+        .execute(params![crate::security::token_hash(state), identity])?;
+    Ok(())
+}
+
+/// Takes the identity parked on a login (once, within ten minutes of its
+/// beginning).
+pub fn take_identity(conn: &Connection, state: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    let hash = crate::security::token_hash(state);
+    let Some(identity): Option<String> = conn
+        .prepare_cached(
+            "SELECT identity FROM oidc_logins
+                 WHERE state_hash = ?1 AND identity IS NOT NULL AND created_at > ?2",
+        )?
+        .query_row(
+            params![hash, ts(now - chrono::Duration::minutes(10))],
+            |r| r.get(0),
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    // Taken by whoever clears it: a second taker (another node) finds it
+    // cleared.
+    let taken = conn
+        .prepare_cached(
+            "UPDATE oidc_logins SET identity = NULL WHERE state_hash = ?1 AND identity IS NOT NULL",
+        )?
+        .execute(params![hash])?;
+    Ok((taken == 1).then_some(identity))
+}
+
 /// Stores a personal "my data" link's token hash.
 pub fn insert_personal_link(
     conn: &Connection,

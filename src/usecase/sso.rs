@@ -74,20 +74,24 @@ pub enum Outcome {
     TooWeak,
     /// The e-mail belongs to a local account already.
     EmailTaken,
+    /// The claims give roles in several clinics: the person chooses one
+    /// (the clinics, with the role in each).
+    Choose(Vec<(String, String)>),
 }
 
-/// The clinic and role the claims give: the first mapping that matches
-/// names the clinic; admin wins over clinician within it.
-pub fn mapped(sso: &StaffSso, who: &Identity) -> Option<(String, String)> {
+/// The clinics and roles the claims give, in the order of the mappings
+/// (admin wins over clinician within a clinic).
+pub fn mapped(sso: &StaffSso, who: &Identity) -> Vec<(String, String)> {
     let values = who.values(&sso.claim);
-    let hits: Vec<&RoleMap> = sso
-        .roles
-        .iter()
-        .filter(|m| values.contains(&m.value))
-        .collect();
-    let clinic = hits.first()?.clinic.clone();
-    let admin = hits.iter().any(|m| m.clinic == clinic && m.role == "admin");
-    Some((clinic, if admin { "admin" } else { "clinician" }.into()))
+    let mut out: Vec<(String, String)> = Vec::new();
+    for m in sso.roles.iter().filter(|m| values.contains(&m.value)) {
+        match out.iter_mut().find(|(c, _)| *c == m.clinic) {
+            Some((_, role)) if m.role == "admin" => *role = "admin".into(),
+            Some(_) => {}
+            None => out.push((m.clinic.clone(), m.role.clone())),
+        }
+    }
+    out
 }
 
 fn record(
@@ -124,10 +128,14 @@ fn account_of(conn: &Connection, who: &Identity) -> Result<Option<Staff>> {
 }
 
 /// Logs a staff member in from a verified identity.
+///
+/// `chosen`: the clinic the person chose where the claims give several
+/// (it must be one of them).
 pub fn staff_login(
     conn: &Connection,
     sso: &StaffSso,
     who: &Identity,
+    chosen: Option<&str>,
     language: &str,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
@@ -147,7 +155,20 @@ pub fn staff_login(
         )?;
         return Ok(Outcome::TooWeak);
     }
-    let Some((clinic, role)) = mapped(sso, who) else {
+    let all = mapped(sso, who);
+    if all.len() > 1 && chosen.is_none() {
+        return Ok(Outcome::Choose(all));
+    }
+    let found = match chosen {
+        Some(c) => match all.iter().find(|(clinic, _)| clinic == c) {
+            Some(x) => Some(x.clone()),
+            // Not one of the person's clinics: asked again.
+            None if !all.is_empty() => return Ok(Outcome::Choose(all)),
+            None => None,
+        },
+        None => all.into_iter().next(),
+    };
+    let Some((clinic, role)) = found else {
         if let Some(s) = &existing {
             staff::deactivate(conn, &s.id, now)?;
             staff::end_sessions(conn, &s.id, now)?;

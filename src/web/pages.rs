@@ -75,6 +75,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/clinic/layout.html"),
     ),
     (
+        "clinic/choose.html",
+        include_str!("../../templates/clinic/choose.html"),
+    ),
+    (
         "clinic/continue.html",
         include_str!("../../templates/clinic/continue.html"),
     ),

@@ -85,8 +85,26 @@ async fn app_with(op: &Op, acr: &[&str]) -> TestApp {
     app_with_amr(op, acr, &[], 12).await
 }
 
-/// The same, with required `amr` values and a maximum session lifetime.
+/// The groups mapped to roles in the tests, unless a test says otherwise.
+const ROLES: &[&str] = &[
+    "onko-sygepleje=a:clinician",
+    "onko-laeger=a:clinician",
+    "onko-admin=a:admin",
+];
+
 async fn app_with_amr(op: &Op, acr: &[&str], amr: &[&str], hours: i64) -> TestApp {
+    app_with_roles(op, acr, amr, hours, ROLES).await
+}
+
+/// The same, with required `amr` values, a maximum session lifetime and
+/// the groups' mapping.
+async fn app_with_roles(
+    op: &Op,
+    acr: &[&str],
+    amr: &[&str],
+    hours: i64,
+    roles: &[&str],
+) -> TestApp {
     let dir = tempfile::tempdir().expect("dir");
     let mut cfg = config(dir.path());
     cfg.patient_sso = Some(prom::usecase::person::PatientSso {
@@ -110,14 +128,10 @@ async fn app_with_amr(op: &Op, acr: &[&str], amr: &[&str], hours: i64) -> TestAp
             amr: amr.iter().map(|a| a.to_string()).collect(),
         },
         claim: "groups".into(),
-        roles: [
-            "onko-sygepleje=a:clinician",
-            "onko-laeger=a:clinician",
-            "onko-admin=a:admin",
-        ]
-        .iter()
-        .map(|m| m.parse().expect("a mapping"))
-        .collect(),
+        roles: roles
+            .iter()
+            .map(|m| m.parse().expect("a mapping"))
+            .collect(),
         max_session: chrono::Duration::hours(hours),
     });
     let app = spawn_in(cfg, dir).await;
@@ -866,4 +880,65 @@ async fn a_required_authentication_method_is_checked_and_a_session_ends_at_its_m
     app.clock.advance(chrono::Duration::minutes(11));
     let q = b.get(&format!("{}/clinic", app.base)).await;
     assert_eq!(q.status, StatusCode::SEE_OTHER, "past the hour");
+}
+
+#[tokio::test]
+async fn a_person_whose_groups_give_roles_in_two_clinics_chooses_one() {
+    let op = provider!();
+    let app = app_with_roles(
+        &op,
+        &[],
+        &[],
+        12,
+        &["onko-laeger=a:clinician", "alle-ansatte=b:admin"],
+    )
+    .await;
+    let mut b = Browser::new();
+    let page = b.login(&app, "doctor").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Vælg afdeling"), "{}", page.body);
+    let state = attr(
+        &page.body[page.body.find("name=\"state\"").expect("a form")..],
+        "value",
+    );
+    // A clinic that is not one of the person's: asked again.
+    let again = b
+        .post(
+            &format!("{}/clinic/sso/choose", app.base),
+            &[("state", &state), ("clinic", "elsewhere")],
+        )
+        .await;
+    assert!(
+        again.body.contains("Vælg afdeling"),
+        "{} {}",
+        again.status,
+        again.body
+    );
+    // Without this browser's state: refused.
+    let stranger = Browser::new()
+        .post(
+            &format!("{}/clinic/sso/choose", app.base),
+            &[("state", &state), ("clinic", "b")],
+        )
+        .await;
+    assert_eq!(stranger.status, StatusCode::BAD_REQUEST);
+    let chosen = b
+        .post(
+            &format!("{}/clinic/sso/choose", app.base),
+            &[("state", &state), ("clinic", "b")],
+        )
+        .await;
+    assert!(signed_in(&chosen), "{}", chosen.body);
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_users WHERE email = 'dan@hospital.example' AND clinic_id = 'b' AND role = 'admin'"),
+        1
+    );
+    // The parked identity is used once.
+    let twice = b
+        .post(
+            &format!("{}/clinic/sso/choose", app.base),
+            &[("state", &state), ("clinic", "a")],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
 }

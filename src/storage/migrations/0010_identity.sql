@@ -32,7 +32,10 @@ CREATE TABLE oidc_logins (
     pkce_verifier TEXT NOT NULL,
     next TEXT,
     created_at TEXT NOT NULL,
-    used_at TEXT
+    used_at TEXT,
+    -- A verified identity whose groups map to several clinics, waiting
+    -- for the person's choice (JSON).
+    identity TEXT
 ) STRICT;
 ALTER TABLE sessions ADD COLUMN not_after TEXT;
 ALTER TABLE sessions ADD COLUMN id_token TEXT;

@@ -83,6 +83,7 @@ fn table() -> Vec<(RouteInfo, Route)> {
         r("GET", "/clinic/login/saved", Staff, login::saved),
         r("GET", "/clinic/sso", Public, sso::start),
         r("GET", "/clinic/sso/callback", Public, sso::callback),
+        r("POST", "/clinic/sso/choose", Public, sso::choose),
         r("GET", "/clinic", Staff, queue::queue),
         r("POST", "/clinic/items/{item}", Staff, queue::act),
         r(

@@ -208,11 +208,37 @@ pub async fn callback(req: HttpRequest, state: State, q: web::Query<Callback>) -
     };
     let l = lang.clone();
     let config = sso.clone();
-    match state
+    let parked = serde_json::to_string(&who).unwrap_or_default();
+    let outcome = state
         .writer
-        .write(move |c| staff_login(c, &config.0, &who, &l, now))
-        .await
-    {
+        .write(move |c| {
+            let outcome = staff_login(c, &config.0, &who, None, &l, now)?;
+            if matches!(outcome, Outcome::Choose(_)) {
+                crate::storage::sessions::park_identity(c, &sent, &parked)?;
+            }
+            Ok(outcome)
+        })
+        .await;
+    finish(&req, &state, &lang, next, outcome).await
+}
+
+/// The answer to a single sign-on's outcome: the page that goes on to the
+/// workspace, the chooser of clinics, or the page that says why not.
+async fn finish(
+    req: &HttpRequest,
+    state: &State,
+    lang: &str,
+    next: Option<String>,
+    outcome: Result<Outcome, crate::storage::StorageError>,
+) -> HttpResponse {
+    let refuse = |key: &str, status: StatusCode| {
+        let mut r = login::page_with_error(req, state, lang, None, key, status);
+        if let Ok(v) = header::HeaderValue::from_str(&state_cookie(&state.base_url, "", 0)) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        r
+    };
+    match outcome {
         Ok(Outcome::LoggedIn(token, _)) => {
             // A page that goes on by itself, not a redirect: the session
             // cookie is SameSite=Strict, and a browser does not send it on
@@ -221,7 +247,7 @@ pub async fn callback(req: HttpRequest, state: State, q: web::Query<Callback>) -
             c.insert("to", next.as_deref().unwrap_or("/clinic"));
             let mut r = state
                 .pages
-                .render(StatusCode::OK, "clinic/continue.html", &lang, c);
+                .render(StatusCode::OK, "clinic/continue.html", lang, c);
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
                 header::HeaderValue::from_static("no-store"),
@@ -235,6 +261,104 @@ pub async fn callback(req: HttpRequest, state: State, q: web::Query<Callback>) -
         Ok(Outcome::NoAccess) => refuse("c_sso_no_access", StatusCode::FORBIDDEN),
         Ok(Outcome::TooWeak) => refuse("c_sso_too_weak", StatusCode::FORBIDDEN),
         Ok(Outcome::EmailTaken) => refuse("c_sso_email_taken", StatusCode::CONFLICT),
+        Ok(Outcome::Choose(clinics)) => {
+            let ids: Vec<String> = clinics.iter().map(|(c, _)| c.clone()).collect();
+            let names = match super::read(state, move |c| {
+                ids.iter()
+                    .map(|id| crate::storage::clinics::get_clinic(c, id).map(|k| k.name))
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .await
+            {
+                Ok(n) => n,
+                Err(e) => return super::failed(state, e),
+            };
+            let choices: Vec<serde_json::Value> = clinics
+                .iter()
+                .zip(names)
+                .map(|((id, role), name)| serde_json::json!({"id": id, "name": name, "role": role}))
+                .collect();
+            let mut c = tera::Context::new();
+            c.insert("choices", &choices);
+            c.insert("sso_state", &read_cookie(req, STATE_COOKIE));
+            c.insert("next", &next);
+            state
+                .pages
+                .render(StatusCode::OK, "clinic/choose.html", lang, c)
+        }
+        Err(e) => super::failed(state, e),
+    }
+}
+
+/// `POST /clinic/sso/choose`: the clinic chosen, where the claims give
+/// roles in several; the identity parked at the callback is taken (once).
+pub async fn choose(
+    req: HttpRequest,
+    state: State,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let lang = "da".to_string();
+    let Some(sso) = state.staff_sso.clone() else {
+        return login::page_with_error(
+            &req,
+            &state,
+            &lang,
+            None,
+            "c_sso_off",
+            StatusCode::NOT_FOUND,
+        );
+    };
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (Some(sent), Some(clinic)) = (field("state"), field("clinic")) else {
+        return login::page_with_error(
+            &req,
+            &state,
+            &lang,
+            None,
+            "c_sso_state",
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    // The form carries the state, which must be this browser's (its
+    // cookie): the double submit that ties the choice to the login.
+    if !read_cookie(&req, STATE_COOKIE).is_some_and(|c| crate::security::same_secret(&c, &sent)) {
+        return login::page_with_error(
+            &req,
+            &state,
+            &lang,
+            None,
+            "c_sso_state",
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let next = field("next").as_deref().and_then(safe_next);
+    let (now, l, config) = (state.clock.now(), lang.clone(), sso.clone());
+    let outcome = state
+        .writer
+        .write(move |c| {
+            let Some(parked) = crate::storage::sessions::take_identity(c, &sent, now)? else {
+                return Ok(None);
+            };
+            let Ok(who) = serde_json::from_str::<crate::oidc::Identity>(&parked) else {
+                return Ok(None);
+            };
+            let outcome = staff_login(c, &config.0, &who, Some(&clinic), &l, now)?;
+            if matches!(outcome, Outcome::Choose(_)) {
+                crate::storage::sessions::park_identity(c, &sent, &parked)?;
+            }
+            Ok(Some(outcome))
+        })
+        .await;
+    match outcome {
+        Ok(None) => login::page_with_error(
+            &req,
+            &state,
+            &lang,
+            None,
+            "c_sso_state",
+            StatusCode::BAD_REQUEST,
+        ),
+        Ok(Some(o)) => finish(&req, &state, &lang, next, Ok(o)).await,
         Err(e) => super::failed(&state, e),
     }
 }

@@ -25,7 +25,8 @@ CREATE TABLE oidc_logins (
     pkce_verifier TEXT NOT NULL,
     next TEXT,
     created_at TEXT NOT NULL,
-    used_at TEXT
+    used_at TEXT,
+    identity TEXT
 );
 ALTER TABLE sessions ADD COLUMN not_after TEXT;
 ALTER TABLE sessions ADD COLUMN id_token TEXT;
