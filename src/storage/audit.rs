@@ -801,13 +801,15 @@ pub struct Read {
     pub role: Option<String>,
     /// The clinic's name.
     pub clinic: Option<String>,
+    /// For staff: their name.
+    pub name: Option<String>,
 }
 
 /// The newest reads of a patient's data (through the index of reads).
 pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Result<Vec<Read>> {
     let rows = conn
         .prepare_cached(
-            "SELECT a.at, a.actor, a.clinic_id, a.action, s.role, c.name FROM audit_log a
+            "SELECT a.at, a.actor, a.clinic_id, a.action, s.role, c.name, s.name FROM audit_log a
              LEFT JOIN staff_users s ON a.actor = 'staff:' || s.id
              LEFT JOIN clinics c ON c.id = a.clinic_id
              WHERE a.patient_id = ?1 AND a.action GLOB '*.read' ORDER BY a.seq DESC LIMIT ?2",
@@ -820,6 +822,7 @@ pub fn reads_of_patient(conn: &Connection, patient_id: &str, limit: u32) -> Resu
                 action: r.get(3)?,
                 role: r.get(4)?,
                 clinic: r.get(5)?,
+                name: r.get(6)?,
             })
         })?
         .collect::<Result<_>>()?;

@@ -473,8 +473,13 @@ async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
         ],
     )
     .await;
-    // The clinic's system reads the patient's responses.
+    // The clinic's system reads the patient's responses, and a nurse opens
+    // the patient in the workspace.
     app.get(&app.key_a, "/api/v1/patients/P6/responses").await;
+    let mut nurse = crate::clinic::logged_in(&app, "a", "reader@a.example", "clinician").await;
+    let pid = prom::storage::patients::patient_id(&app.conn(), "a", "P6").expect("patient");
+    let opened = nurse.get(&format!("/clinic/patients/{pid}")).await;
+    assert_eq!(opened.status, StatusCode::OK);
     // The invitation's session (its link may have been forwarded) sees
     // none of it; a personal link, used once, does.
     let (s, html, _) = b.get("/me").await;
@@ -504,6 +509,10 @@ async fn my_data_shows_the_answers_a_chart_with_bands_and_who_opened_them() {
     assert!(
         html.contains("Afdelingens system (API) (a)"),
         "who opened the answers: {html}"
+    );
+    assert!(
+        html.contains("Name of reader@a.example, Kliniker ("),
+        "staff by name and role: {html}"
     );
     assert!(
         app.count(

@@ -308,7 +308,10 @@ fn read_views(reads: &[audit::Read], t: &dyn Fn(&str) -> String) -> Vec<ReadView
                     None => t("access_staff"),
                 };
                 let clinic = r.clinic.clone().or(r.clinic_id.clone()).unwrap_or_default();
-                format!("{role} ({clinic})")
+                match &r.name {
+                    Some(name) => format!("{name}, {role} ({clinic})"),
+                    None => format!("{role} ({clinic})"),
+                }
             },
         })
         .collect()
