@@ -46,6 +46,21 @@ pub enum ClinicCmd {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Show, or set, the outcomes the clinic's staff choose from when
+    /// resolving an item (the default: phone, visit_earlier, advice,
+    /// referred, no_action, false_alarm).
+    Outcomes {
+        id: String,
+        /// An outcome of the clinic's own list, as CODE:DANISH:ENGLISH
+        /// (repeat, in the order shown); replaces the list.
+        #[arg(long = "outcome")]
+        outcome: Vec<String>,
+        /// Back to the default list.
+        #[arg(long, conflicts_with = "outcome")]
+        default: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// Change how a clinic is alerted (only what is given changes).
     Alerting {
         id: String,
@@ -470,6 +485,65 @@ fn questionnaire_exists(dir: &std::path::Path, id: &str) -> Result<(), Fail> {
 fn dispatch(cmd: Cmd) -> Result<(), Fail> {
     let now = SystemClock.now();
     match cmd {
+        Cmd::Clinic(ClinicCmd::Outcomes {
+            id,
+            outcome,
+            default,
+            db,
+        }) => {
+            let mut list = Vec::new();
+            for o in &outcome {
+                let mut parts = o.splitn(3, ':');
+                let (Some(code), Some(da), Some(en)) = (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(Fail(format!(
+                        "--outcome `{o}` is not CODE:DANISH:ENGLISH (for example phone:Kontaktet telefonisk:Contacted by phone)"
+                    )));
+                };
+                check_id(code, "outcome code")?;
+                if da.trim().is_empty() || en.trim().is_empty() {
+                    return Err(Fail(format!(
+                        "--outcome `{o}` needs a Danish and an English text"
+                    )));
+                }
+                if list
+                    .iter()
+                    .any(|c: &crate::storage::clinics::OutcomeChoice| c.code == code)
+                {
+                    return Err(Fail(format!("the outcome `{code}` is given twice")));
+                }
+                list.push(crate::storage::clinics::OutcomeChoice {
+                    code: code.into(),
+                    da: da.trim().into(),
+                    en: en.trim().into(),
+                });
+            }
+            let mut conn = open_existing(&db)?;
+            let shown = in_tx(&mut conn, |tx| {
+                crate::storage::clinics::get_clinic(tx, &id)?;
+                if default || !list.is_empty() {
+                    crate::storage::clinics::set_outcomes(
+                        tx,
+                        &id,
+                        (!default).then_some(list.as_slice()),
+                    )?;
+                    audit_cli(tx, "clinic.outcomes", Some(&id), None, None)?;
+                }
+                Ok(crate::storage::clinics::outcomes(tx, &id)?)
+            })?;
+            match shown {
+                Some(own) => {
+                    for o in own {
+                        println!("{}\t{}\t{}", o.code, o.da, o.en);
+                    }
+                }
+                None => {
+                    for o in crate::storage::review::OUTCOMES {
+                        println!("{o}\t(default)");
+                    }
+                }
+            }
+        }
         Cmd::Clinic(ClinicCmd::Alerting { id, alerting, db }) => {
             let mut conn = open_existing(&db)?;
             in_tx(&mut conn, |tx| {

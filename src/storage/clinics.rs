@@ -184,3 +184,32 @@ pub fn set_local_login(conn: &Connection, clinic_id: &str, on: bool) -> Result<(
         .execute([clinic_id, if on { "on" } else { "off" }])?;
     Ok(())
 }
+
+/// An outcome of a clinic's own list: its code and its texts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutcomeChoice {
+    pub code: String,
+    pub da: String,
+    pub en: String,
+}
+
+/// A clinic's own outcomes; `None`: the default list
+/// (`review::OUTCOMES`).
+pub fn outcomes(conn: &Connection, clinic_id: &str) -> Result<Option<Vec<OutcomeChoice>>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT outcomes FROM clinics WHERE id = ?1")?
+        .query_row([clinic_id], |r| r.get(0))?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Sets a clinic's own outcomes, or (`None`) returns it to the default.
+pub fn set_outcomes(
+    conn: &Connection,
+    clinic_id: &str,
+    list: Option<&[OutcomeChoice]>,
+) -> Result<()> {
+    let text = list.map(|l| serde_json::to_string(l).unwrap_or_else(|_| "[]".into()));
+    conn.prepare_cached("UPDATE clinics SET outcomes = ?2 WHERE id = ?1")?
+        .execute(super::db::params![clinic_id, text])?;
+    Ok(())
+}

@@ -506,8 +506,22 @@ pub fn reopen(conn: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The outcomes a resolution may name.
-pub const OUTCOMES: &[&str] = &["called", "visit_booked", "no_action", "other"];
+/// The outcomes a resolution may name unless the clinic set its own list:
+/// contacted by phone, visit brought forward, advice given, referred on,
+/// no action needed, false alarm (the rule fired on answers that were not
+/// worrying). "No action needed" and "false alarm" are what the rules'
+/// report counts against a rule.
+pub const OUTCOMES: &[&str] = &[
+    "phone",
+    "visit_earlier",
+    "advice",
+    "referred",
+    "no_action",
+    "false_alarm",
+];
+
+/// Outcomes of earlier versions, still shown on the items they resolved.
+pub const EARLIER_OUTCOMES: &[&str] = &["called", "visit_booked", "other"];
 
 /// Resolves an item with an outcome and a note, from revision `rev`.
 #[allow(clippy::too_many_arguments)]

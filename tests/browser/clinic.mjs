@@ -125,7 +125,7 @@ try {
     check(`resolving without an outcome leaves the item open (JavaScript ${js ? "on" : "off"})`, stillOpen && p3.url() === responseUrl, p3.url());
     await c2.close();
   }
-  await page.check("input[name=outcome][value=called]");
+  await page.check("input[name=outcome][value=phone]");
   await page.fill("#note", "Ringet op; aftalt ny samtale");
   await page.click("form:has(input[value=resolve]) button[type=submit]");
   check("resolving is confirmed in a status message",
@@ -134,7 +134,7 @@ try {
   await page.goto(responseUrl);
   check("the resolution and its note are in the item's history",
     (await page.textContent("main")).includes("Ringet op; aftalt ny samtale"));
-  check("the history is in Danish", (await page.textContent("main")).includes("Ringet til patienten: Ringet op"));
+  check("the history is in Danish", (await page.textContent("main")).includes("Kontaktet telefonisk: Ringet op"));
 
   // A patient's timeline with charts.
   await page.goto(`${base}/clinic/patients`);

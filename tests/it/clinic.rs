@@ -770,7 +770,7 @@ async fn two_people_acting_on_one_item_the_second_is_told_never_overwrites() {
             &[
                 ("action", "resolve"),
                 ("rev", "1"),
-                ("outcome", "called"),
+                ("outcome", "phone"),
                 ("note", "Ringede, har det bedre"),
             ],
         )
@@ -778,7 +778,7 @@ async fn two_people_acting_on_one_item_the_second_is_told_never_overwrites() {
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let page = anna.get(&format!("/clinic/responses/{red}")).await;
     assert!(
-        page.body.contains("Ringet til patienten") && page.body.contains("Ringede, har det bedre")
+        page.body.contains("Kontaktet telefonisk") && page.body.contains("Ringede, har det bedre")
     );
     // Without the session's token nothing changes.
     let p = bo
@@ -1368,4 +1368,128 @@ async fn staff_add_a_plan_with_its_timing_stop_it_and_admins_retry_a_dead_messag
             .body
             .contains("550 refused")
     );
+}
+
+#[tokio::test]
+async fn resolving_names_a_coded_outcome_from_the_clinics_list_in_danish_and_english() {
+    let app = spawn().await;
+    patient(&app, &app.key_a, "O1").await;
+    let first = phq9(&app, "O1", 0, 2).await;
+    let second = phq9(&app, "O1", 0, 3).await;
+    let mut b = logged_in(&app, "a", "o@a.example", "clinician").await;
+    // The default list, in Danish and in English.
+    let page = b.get(&format!("/clinic/responses/{first}")).await;
+    for (code, text) in [
+        ("phone", "Kontaktet telefonisk"),
+        ("visit_earlier", "Besøg rykket frem"),
+        ("advice", "Rådgivning givet"),
+        ("referred", "Henvist videre"),
+        ("no_action", "Ingen handling nødvendig"),
+        ("false_alarm", "Falsk alarm"),
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("value=\"{code}\" required> {text}")),
+            "{code}: {}",
+            page.body
+        );
+    }
+    let en = b.get(&format!("/clinic/responses/{first}?lang=en")).await;
+    assert!(en.body.contains("Visit brought forward") && en.body.contains("False alarm"));
+    b.get(&format!("/clinic/responses/{first}?lang=da")).await;
+    let (item, rev) = item_of(&app, &first);
+    let path = format!("/clinic/items/{item}");
+    // An outcome of an earlier version is no longer chosen.
+    let p = b
+        .post(
+            &path,
+            &[
+                ("action", "resolve"),
+                ("rev", &rev.to_string()),
+                ("outcome", "called"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let p = b
+        .post(
+            &path,
+            &[
+                ("action", "resolve"),
+                ("rev", &rev.to_string()),
+                ("outcome", "false_alarm"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE outcome = 'false_alarm'"),
+        1
+    );
+    // The clinic's own list replaces it, in both languages.
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prom"))
+            .args(["clinic", "outcomes", "a"])
+            .args(args)
+            .args(app.db_args())
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, out) = run(&[
+        "--outcome",
+        "phone:Ringet op:Phoned",
+        "--outcome",
+        "seen:Set i ambulatoriet:Seen in clinic",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("seen\tSet i ambulatoriet\tSeen in clinic"),
+        "{out}"
+    );
+    assert_eq!(run(&["--outcome", "bad"]).0, Some(2), "CODE:DANISH:ENGLISH");
+    let page = b.get(&format!("/clinic/responses/{second}")).await;
+    assert!(page.body.contains("Set i ambulatoriet") && !page.body.contains("Rådgivning givet"));
+    let en = b.get(&format!("/clinic/responses/{second}?lang=en")).await;
+    assert!(en.body.contains("Seen in clinic"));
+    b.get(&format!("/clinic/responses/{second}?lang=da")).await;
+    let (item, rev) = item_of(&app, &second);
+    let path = format!("/clinic/items/{item}");
+    let p = b
+        .post(
+            &path,
+            &[
+                ("action", "resolve"),
+                ("rev", &rev.to_string()),
+                ("outcome", "no_action"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not in the clinic's list"
+    );
+    let p = b
+        .post(
+            &path,
+            &[
+                ("action", "resolve"),
+                ("rev", &rev.to_string()),
+                ("outcome", "seen"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let q = b.get("/clinic?status=resolved").await;
+    assert!(q.body.contains("Set i ambulatoriet"), "{}", q.body);
+    // The earlier resolution keeps its text.
+    assert!(q.body.contains("Falsk alarm"));
+    assert_eq!(run(&["--default"]).0, Some(0));
+    let third = phq9(&app, "O1", 0, 1).await;
+    let page = b.get(&format!("/clinic/responses/{third}")).await;
+    assert!(page.body.contains("Rådgivning givet"), "back to the default list");
 }

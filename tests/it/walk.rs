@@ -114,7 +114,7 @@ async fn contact_and_correction_requests_show_on_the_card_and_the_item_in_the_wo
             &[
                 ("action", "resolve"),
                 ("rev", &rev.to_string()),
-                ("outcome", "called"),
+                ("outcome", "phone"),
             ],
         )
         .await;
@@ -149,14 +149,14 @@ async fn contact_and_correction_requests_show_on_the_card_and_the_item_in_the_wo
     for words in [
         "Patienten beder om at blive kontaktet",
         "Patienten beder om en rettelse",
-        "Ringet til patienten",
+        "Kontaktet telefonisk",
     ] {
         assert!(page.body.contains(words), "the item shows «{words}»");
     }
     for code in [
         "patient asks to be contacted",
         "patient asks for a correction",
-        ">called<",
+        ">phone<",
         ">patient<",
     ] {
         assert!(!page.body.contains(code), "no code «{code}»: {}", page.body);
@@ -167,7 +167,7 @@ async fn contact_and_correction_requests_show_on_the_card_and_the_item_in_the_wo
         "{}",
         en.body
     );
-    assert!(en.body.contains("Called the patient") || en.body.contains("Called"));
+    assert!(en.body.contains("Contacted by phone"));
 }
 
 /// Text of the catalogue of `lang` that the other catalogue does not hold:
@@ -658,7 +658,7 @@ async fn each_action_is_confirmed_and_quieting_a_rule_says_the_item_stays_open()
             &[
                 ("action", "resolve"),
                 ("rev", &rev.to_string()),
-                ("outcome", "called"),
+                ("outcome", "phone"),
             ],
         )
         .await;

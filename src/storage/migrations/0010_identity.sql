@@ -62,3 +62,7 @@ ALTER TABLE sessions ADD COLUMN person_id TEXT REFERENCES persons(id);
 -- through the hospital's provider, keeping named break-glass accounts.
 ALTER TABLE clinics ADD COLUMN local_login TEXT NOT NULL DEFAULT 'on' CHECK (local_login IN ('on', 'off'));
 ALTER TABLE staff_users ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;
+
+-- A clinic's own list of outcomes for resolving an item (JSON: code and
+-- texts in Danish and English); NULL: the default list.
+ALTER TABLE clinics ADD COLUMN outcomes TEXT;

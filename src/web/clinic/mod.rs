@@ -265,9 +265,60 @@ pub struct Me {
     pub lang: String,
     /// For a half login: where the login goes afterwards.
     pub next: Option<String>,
+    /// The clinic's own list of outcomes (`None`: the default list).
+    pub outcomes: Option<Vec<crate::storage::clinics::OutcomeChoice>>,
 }
 
 impl Me {
+    /// The outcomes staff choose from when resolving, as code and text.
+    fn outcome_choices(&self, state: &State) -> Vec<(String, String)> {
+        match &self.outcomes {
+            Some(own) => own
+                .iter()
+                .map(|o| {
+                    let text = if self.lang == "en" { &o.en } else { &o.da };
+                    (o.code.clone(), text.clone())
+                })
+                .collect(),
+            None => crate::storage::review::OUTCOMES
+                .iter()
+                .map(|o| {
+                    (
+                        o.to_string(),
+                        state.pages.text(&self.lang, &format!("c_outcome_{o}")),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `code` is an outcome the clinic's staff may choose now.
+    fn may_resolve_with(&self, code: &str) -> bool {
+        match &self.outcomes {
+            Some(own) => own.iter().any(|o| o.code == code),
+            None => crate::storage::review::OUTCOMES.contains(&code),
+        }
+    }
+
+    /// An outcome's text: the clinic's own, else the catalogue's (earlier
+    /// outcomes too), else the code.
+    fn outcome_text(&self, state: &State, code: &str) -> String {
+        if let Some(o) = self.outcomes.iter().flatten().find(|o| o.code == code) {
+            return if self.lang == "en" {
+                o.en.clone()
+            } else {
+                o.da.clone()
+            };
+        }
+        if crate::storage::review::OUTCOMES.contains(&code)
+            || crate::storage::review::EARLIER_OUTCOMES.contains(&code)
+            || code == "superseded"
+        {
+            return state.pages.text(&self.lang, &format!("c_outcome_{code}"));
+        }
+        code.to_string()
+    }
+
     fn actor(&self) -> String {
         format!("staff:{}", self.staff.id)
     }
@@ -369,11 +420,14 @@ async fn me(req: &HttpRequest, state: &State, access: Access) -> Result<Me, Http
         let Some(id) = s.staff_id.as_deref().filter(|_| s.kind == "staff") else {
             return Ok(None);
         };
-        let who = crate::storage::staff::by_id(c, id)?;
-        Ok(who.filter(|w| !w.disabled).map(|w| (s, w)))
+        let Some(who) = crate::storage::staff::by_id(c, id)?.filter(|w| !w.disabled) else {
+            return Ok(None);
+        };
+        let outcomes = crate::storage::clinics::outcomes(c, &who.clinic_id)?;
+        Ok(Some((s, who, outcomes)))
     })
     .await;
-    let (session, staff) = match found {
+    let (session, staff, outcomes) = match found {
         Ok(Some(x)) => x,
         Ok(None) => return Err(to_login(req)),
         Err(e) => return Err(failed(state, e)),
@@ -390,6 +444,7 @@ async fn me(req: &HttpRequest, state: &State, access: Access) -> Result<Me, Http
                 csrf: session.csrf,
                 lang: session.language,
                 next: None,
+                outcomes,
             };
             return Err(message(state, &me, StatusCode::FORBIDDEN, "c_admins_only"));
         }
@@ -430,6 +485,7 @@ async fn me(req: &HttpRequest, state: &State, access: Access) -> Result<Me, Http
         csrf: session.csrf,
         lang,
         next: session.next,
+        outcomes,
     })
 }
 

@@ -108,7 +108,7 @@ pub(super) fn item_view(state: &State, me: &Me, i: &WorkItem) -> ItemView {
         since: when(&i.created_at),
         taken_by: i.taken_by.clone(),
         corrected: i.corrected,
-        outcome: i.outcome.as_ref().map(|o| t(&format!("c_outcome_{o}"))),
+        outcome: i.outcome.as_ref().map(|o| me.outcome_text(state, o)),
         requests: i
             .requests
             .iter()
@@ -240,6 +240,7 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
     c.insert("red", &count("red"));
     c.insert("yellow", &count("yellow"));
     c.insert("items", &views);
+    c.insert("quick_phone", &me.may_resolve_with("phone"));
     c.insert(
         "done_text",
         &super::done_text(&state, &me, q.done.as_deref()),
@@ -286,7 +287,7 @@ pub async fn act(
             let note = field(&fields, "note").map(|n| n.trim().to_string());
             // No outcome is chosen for the staff member: without one the
             // item stays open and the page says why, the note kept.
-            if !review::OUTCOMES.contains(&outcome)
+            if !me.may_resolve_with(outcome)
                 && let Some(rid) = response
                 && note.as_ref().is_none_or(|n| n.chars().count() <= 2000)
             {
@@ -295,7 +296,7 @@ pub async fn act(
                 };
                 return super::response::response_page(&state, &me, rid, Some(refused), None).await;
             }
-            if !review::OUTCOMES.contains(&outcome)
+            if !me.may_resolve_with(outcome)
                 || note.as_ref().is_some_and(|n| n.chars().count() > 2000)
             {
                 return message(

@@ -198,10 +198,7 @@ pub(super) async fn response_page(
             )
         })
         .collect();
-    let outcomes: Vec<(&str, String)> = review::OUTCOMES
-        .iter()
-        .map(|o| (*o, state.pages.text(&lang, &format!("c_outcome_{o}"))))
-        .collect();
+    let outcomes = me.outcome_choices(state);
     let mut c = tera::Context::new();
     c.insert(
         "r",
@@ -360,7 +357,7 @@ pub(super) fn event_note(state: &State, lang: &str, note: &str) -> String {
         Some((c, n)) => (c, Some(n)),
         None => (note, None),
     };
-    if review::OUTCOMES.contains(&code) {
+    if review::OUTCOMES.contains(&code) || review::EARLIER_OUTCOMES.contains(&code) {
         let outcome = t(&format!("c_outcome_{code}"));
         return match own {
             Some(n) => format!("{outcome}: {n}"),

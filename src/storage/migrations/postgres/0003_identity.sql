@@ -50,3 +50,6 @@ ALTER TABLE sessions ADD COLUMN person_id TEXT REFERENCES persons(id);
 -- Local password login per clinic, and break-glass accounts.
 ALTER TABLE clinics ADD COLUMN local_login TEXT NOT NULL DEFAULT 'on' CHECK (local_login IN ('on', 'off'));
 ALTER TABLE staff_users ADD COLUMN break_glass BIGINT NOT NULL DEFAULT 0;
+
+-- A clinic's own list of outcomes (see the SQLite migration 0010).
+ALTER TABLE clinics ADD COLUMN outcomes TEXT;
