@@ -136,6 +136,12 @@ for (const width of [320, 1280]) {
     await page.goto((made.stdout || "").trim());
     check(`a personal link leads to my data (${width} px)`, page.url().endsWith("/me"), page.url() + made.stderr);
     check(`my data shows a chart (${width} px)`, (await page.locator("svg.chart").count()) > 0);
+    // Download in one click: the links answer with the files.
+    for (const [href, type] of [["/me/download/fhir", "application/fhir+json"], ["/me/download/csv", "text/csv"]]) {
+      check(`my data links to ${href} (${width} px)`, (await page.locator(`a[href='${href}']`).count()) === 1);
+      const got = await page.request.get(new URL(href, page.url()).toString());
+      check(`${href} downloads (${width} px)`, got.status() === 200 && (got.headers()["content-type"] || "").startsWith(type), String(got.status()));
+    }
     await axe(page, `my data (${width} px)`);
     if (width === 320) await noSidewaysScroll(page, "my data");
     await page.screenshot({ path: join(shots, `mydata-${width}.png`), fullPage: true });

@@ -1491,5 +1491,8 @@ async fn resolving_names_a_coded_outcome_from_the_clinics_list_in_danish_and_eng
     assert_eq!(run(&["--default"]).0, Some(0));
     let third = phq9(&app, "O1", 0, 1).await;
     let page = b.get(&format!("/clinic/responses/{third}")).await;
-    assert!(page.body.contains("Rådgivning givet"), "back to the default list");
+    assert!(
+        page.body.contains("Rådgivning givet"),
+        "back to the default list"
+    );
 }

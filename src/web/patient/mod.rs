@@ -31,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/me", web::get().to(mydata::show))
         .route("/me/correction", web::post().to(mydata::correction))
         .route("/me/link", web::post().to(mydata::send_link))
+        .route("/me/download/fhir", web::get().to(mydata::download_fhir))
+        .route("/me/download/csv", web::get().to(mydata::download_csv))
         .route("/me/login", web::get().to(login::start))
         .route("/me/login/callback", web::get().to(login::callback))
         .route("/me/connect", web::get().to(login::connect_form))

@@ -379,3 +379,161 @@ pub async fn correction(
         Err(e) => failed(&state, e),
     }
 }
+
+/// The responses a download carries: each seen patient's, with its clinic.
+type Downloaded = Vec<(String, PatientHistory)>;
+
+/// Everything the session may see, for a download, with the read audited
+/// (`mydata.download`, per patient).
+async fn downloaded(
+    req: &HttpRequest,
+    state: &State,
+    format: &'static str,
+) -> Result<(sessions::Session, Downloaded), HttpResponse> {
+    let gone = || problem(state, "da", StatusCode::UNAUTHORIZED, "session_gone");
+    let token = session_token(req, &state.base_url).ok_or_else(gone)?;
+    let (hash, now) = (token_hash(&token), state.clock.now());
+    let found = state
+        .writer
+        .write(move |c| {
+            let Some(s) = sessions::live(c, &hash, now)? else {
+                return Ok(None);
+            };
+            let seen = seen_patients(c, &s)?;
+            if seen.is_empty() {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            for (pid, _) in seen {
+                let clinic = crate::storage::patients::clinic_of(c, &pid)?;
+                // A patient's whole history (a few hundred responses at
+                // most in practice; the bound keeps a download finite).
+                let history = responses::patient_history(c, &pid, 100_000)?;
+                audit::record(
+                    c,
+                    "patient",
+                    "mydata.download",
+                    &clinic,
+                    Some(&pid),
+                    Some(format),
+                    now,
+                )?;
+                out.push((clinic, history));
+            }
+            Ok(Some((s, out)))
+        })
+        .await;
+    match found {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(problem(state, "da", StatusCode::FORBIDDEN, "session_gone")),
+        Err(e) => Err(failed(state, e)),
+    }
+}
+
+fn attachment(body: String, content_type: &str, name: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// `GET /me/download/fhir`: every response of the patient (a person's:
+/// of every linked clinic) as a FHIR R4 Bundle of QuestionnaireResponses.
+pub async fn download_fhir(req: HttpRequest, state: State) -> HttpResponse {
+    let (_, data) = match downloaded(&req, &state, "fhir").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut entries = Vec::new();
+    for (clinic, h) in &data {
+        for r in &h.list {
+            if let Some(q) = h.qs.get(&(r.questionnaire.clone(), r.version)) {
+                entries.push(serde_json::json!({
+                    "fullUrl": format!("urn:uuid:{}", r.id),
+                    "resource": crate::fhir::response::questionnaire_response(q, r, clinic),
+                }));
+            }
+        }
+    }
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": crate::storage::ids::ts(state.clock.now()),
+        "entry": entries,
+    });
+    attachment(
+        serde_json::to_string_pretty(&bundle).unwrap_or_default(),
+        "application/fhir+json",
+        "my-answers.fhir.json",
+    )
+}
+
+/// `GET /me/download/csv`: every answer and score of the patient as CSV,
+/// one row each, in the session's language.
+pub async fn download_csv(req: HttpRequest, state: State) -> HttpResponse {
+    let (session, data) = match downloaded(&req, &state, "csv").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let lang = session.language.clone();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "clinic",
+        "response",
+        "answered",
+        "questionnaire",
+        "version",
+        "kind",
+        "id",
+        "question",
+        "value",
+    ]);
+    let safe = crate::storage::export::safe_cell;
+    for (clinic, h) in &data {
+        for r in &h.list {
+            let Some(q) = h.qs.get(&(r.questionnaire.clone(), r.version)) else {
+                continue;
+            };
+            let title = q.title.get(&lang).to_string();
+            let version = r.version.to_string();
+            let base = [
+                clinic.as_str(),
+                r.id.as_str(),
+                r.response_date.as_str(),
+                title.as_str(),
+                version.as_str(),
+            ];
+            for it in &q.items {
+                if let Some(v) = r.answers.get(&it.id) {
+                    let answer = crate::web::history::answer_text(q, &it.id, v, &lang);
+                    let mut row: Vec<String> = base.iter().map(|s| safe(s)).collect();
+                    row.extend([
+                        "answer".into(),
+                        it.id.clone(),
+                        safe(it.text.get(&lang)),
+                        safe(&answer),
+                    ]);
+                    let _ = w.write_record(&row);
+                }
+            }
+            for (id, v) in &r.scores {
+                let mut row: Vec<String> = base.iter().map(|s| safe(s)).collect();
+                let value = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                row.extend(["score".into(), id.clone(), String::new(), safe(&value)]);
+                let _ = w.write_record(&row);
+            }
+        }
+    }
+    let body = w
+        .into_inner()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    attachment(body, "text/csv; charset=utf-8", "my-answers.csv")
+}
