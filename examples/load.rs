@@ -177,6 +177,7 @@ fn stored_patterns() -> Vec<Stored> {
                         rule: rule.id.clone(),
                         level: rule.level.name().into(),
                         text: rule.text.to_json(),
+                        why: None,
                     }
                 })
                 .collect();

@@ -537,6 +537,121 @@ pub fn lenient_values(q: &Questionnaire, answers: &Map<String, Json>) -> Vec<Val
     values
 }
 
+/// Why rule `rule` fired: its condition with the values it read filled in
+/// (`pain_now 8 ≥ 7`; `total 14 − previous(total) 6 = 8 ≥ 5`), for staff to
+/// see beside the rule's text. Of an `or`, only the parts that held; of an
+/// `and`, every part. `complete`: whether `history` is all of it (as
+/// [`fire_rules`] had it) or a page (as [`fire_rules_on_page`]).
+pub fn explain(
+    q: &Questionnaire,
+    ev: &Evaluation,
+    history: &[HistoryEntry],
+    complete: bool,
+    rule: usize,
+) -> String {
+    use super::expr::syntax::{BinOp, Expr, ExprKind};
+    let env = CurEnv {
+        values: &ev.values,
+        scores: &ev.scores,
+        raw: None,
+        date: ev.date,
+    };
+    let cx = Ctx {
+        complete,
+        ..Ctx::new(q, history)
+    };
+    let Some(r) = q.rules.get(rule) else {
+        return String::new();
+    };
+    let src = r.when.source.as_str();
+    let text = |e: &Expr| {
+        src.get(e.start as usize..e.end as usize)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let shown = |v: &Value| match v {
+        Value::Null => "—".to_string(),
+        other => other.to_string(),
+    };
+    let symbol = |op: BinOp| match op {
+        BinOp::Ge => "≥",
+        BinOp::Le => "≤",
+        BinOp::Ne => "≠",
+        BinOp::Sub => "−",
+        other => other.symbol(),
+    };
+    // One side of a comparison: a literal as written, a name or call with
+    // its value, arithmetic with its parts' values and the result.
+    fn side(
+        e: &Expr,
+        text: &dyn Fn(&Expr) -> String,
+        value: &dyn Fn(&Expr) -> String,
+        symbol: &dyn Fn(BinOp) -> &'static str,
+    ) -> String {
+        match &e.kind {
+            ExprKind::Lit(_) | ExprKind::List(_) => text(e),
+            ExprKind::Bin(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div), a, b) => {
+                format!(
+                    "{} {} {} = {}",
+                    side(a, text, value, symbol),
+                    symbol(*op),
+                    side(b, text, value, symbol),
+                    value(e)
+                )
+            }
+            _ => format!("{} {}", text(e), value(e)),
+        }
+    }
+    fn part(
+        e: &Expr,
+        truthy: &dyn Fn(&Expr) -> bool,
+        text: &dyn Fn(&Expr) -> String,
+        value: &dyn Fn(&Expr) -> String,
+        symbol: &dyn Fn(BinOp) -> &'static str,
+    ) -> String {
+        match &e.kind {
+            ExprKind::Bin(BinOp::And, a, b) => format!(
+                "{}; {}",
+                part(a, truthy, text, value, symbol),
+                part(b, truthy, text, value, symbol)
+            ),
+            ExprKind::Bin(BinOp::Or, a, b) => {
+                let held: Vec<String> = [a, b]
+                    .into_iter()
+                    .filter(|x| truthy(x))
+                    .map(|x| part(x, truthy, text, value, symbol))
+                    .collect();
+                if held.is_empty() {
+                    side(e, text, value, symbol)
+                } else {
+                    held.join("; ")
+                }
+            }
+            ExprKind::Bin(
+                op @ (BinOp::Eq
+                | BinOp::Ne
+                | BinOp::Lt
+                | BinOp::Le
+                | BinOp::Gt
+                | BinOp::Ge
+                | BinOp::In),
+                a,
+                b,
+            ) => format!(
+                "{} {} {}",
+                side(a, text, value, symbol),
+                symbol(*op),
+                side(b, text, value, symbol)
+            ),
+            _ => side(e, text, value, symbol),
+        }
+    }
+    let value = |e: &Expr| shown(&eval(e, &env, &cx));
+    let truthy = |e: &Expr| eval(e, &env, &cx).truthy();
+    part(&r.when.ast, &truthy, &text, &value, &symbol)
+}
+
 /// The rules that fire on an evaluated response, given the patient's earlier
 /// responses (newest first).
 pub fn fire_rules(q: &Questionnaire, ev: &Evaluation, history: &[HistoryEntry]) -> Vec<usize> {

@@ -133,4 +133,30 @@ rules:
         );
         assert_eq!(rule_reads(&q, 9), RuleReads::default());
     }
+
+    #[test]
+    fn a_fired_rule_is_explained_with_the_values_it_read() {
+        use crate::core::engine::{evaluate, explain, fire_rules, history_entry};
+        use crate::core::value::Value;
+        let q = q(SRC);
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).expect("date");
+        let num = |n: i64| Value::Num(n.into());
+        let before = evaluate(&q, vec![num(3), num(3), Value::Bool(false)], day(1));
+        let past = vec![history_entry(&q, &before, &fire_rules(&q, &before, &[]))];
+        let now = evaluate(&q, vec![num(8), num(6), Value::Bool(true)], day(2));
+        let fired = fire_rules(&q, &now, &past);
+        assert_eq!(fired, vec![0, 1, 2]);
+        assert_eq!(explain(&q, &now, &past, true, 0), "a 8 ≥ 7");
+        assert_eq!(
+            explain(&q, &now, &past, true, 1),
+            "total 14 − previous(total) 6 = 8 ≥ 5"
+        );
+        assert_eq!(
+            explain(&q, &now, &past, true, 2),
+            "c true; previous(a) 3 < a 8"
+        );
+        // An unanswered value shows as a dash.
+        let blank = evaluate(&q, vec![Value::Null, num(1), Value::Null], day(3));
+        assert_eq!(explain(&q, &blank, &[], true, 0), "a — ≥ 7");
+    }
 }

@@ -19,6 +19,10 @@ pub struct FlagRecord {
     pub rule: String,
     pub level: String,
     pub text: Json,
+    /// The rule's condition with the values it read (`pain_now 8 ≥ 7`),
+    /// when stored with the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// A stored response, as the API shows it.
@@ -161,6 +165,7 @@ fn response_row(conn: &Connection, r: &super::db::Row<'_>) -> Result<ResponseRec
             rule: f.get(0)?,
             level: f.get(1)?,
             text: serde_json::from_str(&text).unwrap_or(Json::Null),
+            why: f.get(3)?,
         });
     }
     Ok(rec)
@@ -168,7 +173,7 @@ fn response_row(conn: &Connection, r: &super::db::Row<'_>) -> Result<ResponseRec
 
 pub const SCORES_SQL: &str =
     "SELECT score_id, value, imputed, band FROM response_scores WHERE response_id = ?1";
-pub const FLAGS_SQL: &str = "SELECT rule_id, level, text FROM flags WHERE response_id = ?1
+pub const FLAGS_SQL: &str = "SELECT rule_id, level, text, why FROM flags WHERE response_id = ?1
      ORDER BY CASE level WHEN 'red' THEN 0 ELSE 1 END, rule_id";
 
 /// One of a clinic's responses (not found for another clinic's).
@@ -389,13 +394,14 @@ pub fn insert(conn: &Connection, r: &NewResponse) -> Result<String> {
     let mut flags: Vec<&FlagRecord> = r.flags.iter().collect();
     flags.sort_by(|a, b| a.rule.cmp(&b.rule));
     let texts: Vec<String> = flags.iter().map(|f| f.text.to_string()).collect();
-    let mut values: Vec<&dyn crate::storage::db::ToSql> = Vec::with_capacity(flags.len() * 4);
+    let mut values: Vec<&dyn crate::storage::db::ToSql> = Vec::with_capacity(flags.len() * 5);
     for (f, text) in flags.iter().zip(&texts) {
         values.extend([
             &r.id as &dyn crate::storage::db::ToSql,
             &f.rule,
             &f.level,
             text,
+            &f.why,
         ]);
         h.put(Some("flag"));
         for v in [
@@ -408,8 +414,8 @@ pub fn insert(conn: &Connection, r: &NewResponse) -> Result<String> {
     }
     insert_rows(
         conn,
-        "flags (response_id, rule_id, level, text)",
-        4,
+        "flags (response_id, rule_id, level, text, why)",
+        5,
         &values,
     )?;
     Ok(h.finish())

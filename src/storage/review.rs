@@ -43,7 +43,7 @@ pub fn queue_sql(after: bool) -> String {
     };
     format!(
         "SELECT ri.response_id, p.ref, r.questionnaire_id, ri.level, ri.created_at, ri.status,
-            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
+            (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text), 'why', f.why)
                  ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
                FROM flags f WHERE f.response_id = r.id),
             r.patient_id
@@ -232,7 +232,7 @@ const ITEM_DETAIL: &str = "
     SELECT page.id, page.response_id, page.level, page.created_at, page.status, page.rev,
         page.taken_at, page.outcome, s.name, page.taken_by, p.ref, p.id,
         coalesce(r.questionnaire_id, i.questionnaire_id),
-        (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text))
+        (SELECT json_group_array(json_object('rule', f.rule_id, 'level', f.level, 'text', json(f.text), 'why', f.why)
              ORDER BY CASE f.level WHEN 'red' THEN 0 ELSE 1 END, f.rule_id)
            FROM flags f WHERE f.response_id = r.id),
         EXISTS (SELECT 1 FROM responses c WHERE c.supersedes = r.id),

@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json};
 use std::sync::Arc;
 
 use crate::core::engine::{
-    Evaluation, Mode, fire_rules, fire_rules_on_page, level_of, stored_answers,
+    Evaluation, Mode, explain, fire_rules, fire_rules_on_page, level_of, stored_answers,
 };
 use crate::core::model::{Level, Questionnaire};
 use crate::core::value::decimal_to_json;
@@ -137,18 +137,26 @@ pub fn submit_response(conn: &Connection, s: &Submission) -> Result<Submitted> {
     // newest first, and everything only when a rule needs more.
     let ev = &s.evaluation;
     let page = history(Some(HISTORY_PAGE + 1))?;
-    let fired = if page.len() <= HISTORY_PAGE as usize {
-        fire_rules(q, ev, &page)
+    let (fired, read, complete) = if page.len() <= HISTORY_PAGE as usize {
+        (fire_rules(q, ev, &page), page, true)
     } else {
         match fire_rules_on_page(q, ev, &page) {
-            Some(f) => f,
-            None => fire_rules(q, ev, &history(None)?),
+            Some(f) => (f, page, false),
+            None => {
+                let all = history(None)?;
+                (fire_rules(q, ev, &all), all, true)
+            }
         }
     };
     let level = level_of(q, &fired);
+    // Why each rule fired, with the values it read, for staff.
+    let why: Vec<String> = fired
+        .iter()
+        .map(|&r| explain(q, ev, &read, complete, r))
+        .collect();
 
     // 3. Record.
-    let rec = record(conn, s, &patient, &fired, level)?;
+    let rec = record(conn, s, &patient, &fired, &why, level)?;
     if let Some(inv) = &s.invitation {
         invitations::mark_used(conn, inv, &rec.id, s.now)?;
         invitations::drop_draft(conn, inv)?;
@@ -175,6 +183,7 @@ fn record(
     s: &Submission,
     patient: &patients::ForSubmission,
     fired: &[usize],
+    why: &[String],
     level: Level,
 ) -> Result<ResponseRecord> {
     let patient_id = patient.id.as_str();
@@ -207,12 +216,14 @@ fn record(
     }
     let flags: Vec<FlagRecord> = fired
         .iter()
-        .map(|&r| {
+        .zip(why)
+        .map(|(&r, why)| {
             let rule = &q.rules[r];
             FlagRecord {
                 rule: rule.id.clone(),
                 level: rule.level.name().into(),
                 text: rule.text.to_json(),
+                why: Some(why.clone()).filter(|w| !w.is_empty()),
             }
         })
         .collect();

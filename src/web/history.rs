@@ -78,6 +78,9 @@ pub struct Shown {
     /// At most this many responses, newest first (the charts and their
     /// tables always hold every one).
     pub responses: usize,
+    /// Each flag with why it fired (its condition with the values read),
+    /// for staff.
+    pub why: bool,
 }
 
 /// The responses (newest first) and charts of a patient's history, in
@@ -125,6 +128,11 @@ pub fn views(
                     .unwrap_or(&f.rule)
                     .to_string(),
                 _ => f.rule.clone(),
+            })
+            .zip(&r.flags)
+            .map(|(text, f)| match (&f.why, shown.why) {
+                (Some(why), true) => format!("{text} ({why})"),
+                _ => text,
             })
             .collect();
         let clinic = history.get(&r.id).cloned().flatten().map(|h| {

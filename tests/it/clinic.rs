@@ -1496,3 +1496,68 @@ async fn resolving_names_a_coded_outcome_from_the_clinics_list_in_danish_and_eng
         "back to the default list"
     );
 }
+
+#[tokio::test]
+async fn each_fired_rule_shows_its_condition_with_the_patients_values_on_the_item_and_the_timeline()
+{
+    let app = spawn().await;
+    patient(&app, &app.key_a, "W1").await;
+    phq9(&app, "W1", 0, 0).await;
+    // Total 8 + 2 = 10 after 0: item 9 red, the total's band and its rise.
+    let red = phq9(&app, "W1", 1, 2).await;
+    let mut b = logged_in(&app, "a", "w@a.example", "clinician").await;
+    let page = b.get(&format!("/clinic/responses/{red}")).await;
+    for why in [
+        "q9 2 ≥ 1",
+        "total 10 ≥ 10",
+        "total 10 − previous(total) 0 = 10 ≥ 5",
+    ] {
+        assert!(
+            page.body.contains(why),
+            "«{why}» on the item: {}",
+            page.body
+        );
+    }
+    let pid = prom::storage::patients::patient_id(&app.conn(), "a", "W1").expect("patient");
+    let timeline = b.get(&format!("/clinic/patients/{pid}")).await;
+    assert!(timeline.body.contains("(q9 2 ≥ 1)"), "{}", timeline.body);
+    // The patient's own page shows the rule's text, not the condition.
+    let token = {
+        let conn = app.conn();
+        prom::usecase::invitation::new_personal_link(
+            &conn,
+            "cli",
+            &pid,
+            "a",
+            14,
+            NOW.parse().expect("time"),
+        )
+        .expect("link")
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let opened = http
+        .get(format!("{}/me/{token}", app.base))
+        .send()
+        .await
+        .expect("request");
+    let cookie = opened
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("a session")
+        .to_string();
+    let mine = http
+        .get(format!("{}/me", app.base))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("page");
+    assert!(mine.contains("Mine data") && !mine.contains("q9 2 ≥ 1"));
+}

@@ -66,3 +66,7 @@ ALTER TABLE staff_users ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0;
 -- A clinic's own list of outcomes for resolving an item (JSON: code and
 -- texts in Danish and English); NULL: the default list.
 ALTER TABLE clinics ADD COLUMN outcomes TEXT;
+
+-- Why a rule fired: its condition with the values it read, written when
+-- the response was stored (not part of the response's content hash).
+ALTER TABLE flags ADD COLUMN why TEXT;

@@ -226,6 +226,7 @@ async fn patient_page(
         crate::web::history::Shown {
             answers: false,
             responses: TIMELINE,
+            why: true,
         },
     );
     let questionnaires: Vec<(String, String)> = state

@@ -181,7 +181,12 @@ pub(super) async fn response_page(
                 level: f.level.clone(),
                 level_text: state.pages.text(&lang, &format!("c_level_{}", f.level)),
                 text: flag_text(&f.text, &lang, &f.rule),
-                why: why(state, &q, &r, &reads, earlier.as_ref(), &lang),
+                why: f
+                    .why
+                    .iter()
+                    .cloned()
+                    .chain(why(state, &q, &r, &reads, earlier.as_ref(), &lang))
+                    .collect(),
             }
         })
         .collect();

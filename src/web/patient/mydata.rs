@@ -253,6 +253,7 @@ pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
                 crate::web::history::Shown {
                     answers: true,
                     responses: usize::MAX,
+                    why: false,
                 },
             );
             Part {

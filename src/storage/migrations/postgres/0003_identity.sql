@@ -53,3 +53,6 @@ ALTER TABLE staff_users ADD COLUMN break_glass BIGINT NOT NULL DEFAULT 0;
 
 -- A clinic's own list of outcomes (see the SQLite migration 0010).
 ALTER TABLE clinics ADD COLUMN outcomes TEXT;
+
+-- Why a rule fired (see the SQLite migration 0010).
+ALTER TABLE flags ADD COLUMN why TEXT;
