@@ -361,6 +361,161 @@ pub fn work_queue(
     Ok((out, more))
 }
 
+/// One patient's card in the queue: the worst level of their items the
+/// filter shows, when the oldest of them opened, and how many there are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientCard {
+    pub patient_id: String,
+    pub level: String,
+    pub oldest: String,
+    pub count: u32,
+}
+
+/// The items a filter shows, with their patient (a CTE named `its`).
+fn filtered_items(statuses: usize) -> String {
+    let list: Vec<String> = (0..statuses).map(|n| format!("?{}", 10 + n)).collect();
+    format!(
+        "its AS (SELECT ri.id, ri.response_id, ri.level, ri.created_at, ri.status, ri.rev,
+                ri.taken_at, ri.outcome, ri.taken_by, ri.invitation_id,
+                coalesce(r.patient_id, inv.patient_id) AS pid
+            FROM review_items ri
+            LEFT JOIN responses r ON r.id = ri.response_id
+            LEFT JOIN invitations inv ON inv.id = ri.invitation_id
+            WHERE ri.clinic_id = ?1 AND ri.status IN ({})
+              AND (?3 IS NULL OR ri.taken_by = ?3)
+              AND (?4 IS NULL OR ri.level = ?4)
+              AND (?5 IS NULL OR coalesce(r.questionnaire_id, inv.questionnaire_id) = ?5))",
+        list.join(", ")
+    )
+}
+
+fn filter_args<'a>(
+    clinic_id: &'a dyn super::db::ToSql,
+    filter: &'a QueueFilter,
+    statuses: &'a [&'a str],
+    a: &'a i64,
+    b: &'a i64,
+) -> Vec<&'a dyn super::db::ToSql> {
+    let mut args: Vec<&dyn super::db::ToSql> = vec![
+        clinic_id,
+        a,
+        &filter.taken_by,
+        &filter.level,
+        &filter.questionnaire,
+        b,
+        &super::db::Null,
+        &super::db::Null,
+        &super::db::Null,
+    ];
+    for s in statuses {
+        args.push(s);
+    }
+    args
+}
+
+fn statuses_of(filter: &QueueFilter) -> Vec<&'static str> {
+    if filter.statuses.is_empty() {
+        vec!["open", "acknowledged"]
+    } else {
+        filter.statuses.clone()
+    }
+}
+
+/// A page of the queue as one card per patient: red before yellow, then
+/// the oldest item first (or, `by_wait`, the oldest first whatever the
+/// level); `offset` cards skipped. Whether more remain.
+pub fn patient_cards(
+    conn: &Connection,
+    clinic_id: &str,
+    filter: &QueueFilter,
+    limit: u32,
+    offset: u32,
+) -> Result<(Vec<PatientCard>, bool)> {
+    let statuses = statuses_of(filter);
+    let order = if filter.by_wait {
+        "oldest, pid"
+    } else {
+        "level, oldest, pid"
+    };
+    let sql = format!(
+        "WITH {} SELECT pid, min(level) AS level, min(created_at) AS oldest, count(*)
+         FROM its GROUP BY pid ORDER BY {order} LIMIT ?2 OFFSET ?6",
+        filtered_items(statuses.len())
+    );
+    let clinic = clinic_id.to_string();
+    let (n, skip) = (i64::from(limit) + 1, i64::from(offset));
+    let args = filter_args(&clinic, filter, &statuses, &n, &skip);
+    let mut out = conn
+        .prepare_cached(&sql)?
+        .query_map(&args[..], |r| {
+            Ok(PatientCard {
+                patient_id: r.get(0)?,
+                level: r.get(1)?,
+                oldest: r.get(2)?,
+                count: r.get::<i64>(3)?.try_into().unwrap_or(u32::MAX),
+            })
+        })?
+        .collect::<Result<Vec<_>>>()?;
+    let more = out.len() > limit as usize;
+    out.truncate(limit as usize);
+    Ok((out, more))
+}
+
+/// The items a filter shows of these patients (at most `per_patient` of
+/// each, worst and oldest first), in full.
+pub fn items_of_patients(
+    conn: &Connection,
+    clinic_id: &str,
+    filter: &QueueFilter,
+    patients: &[String],
+    per_patient: u32,
+) -> Result<Vec<WorkItem>> {
+    if patients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statuses = statuses_of(filter);
+    let first = 10 + statuses.len();
+    let list: Vec<String> = (0..patients.len())
+        .map(|n| format!("?{}", first + n))
+        .collect();
+    let sql = format!(
+        "WITH {}, ranked AS (SELECT its.*, row_number() OVER (PARTITION BY pid ORDER BY level, created_at, id) AS n
+             FROM its WHERE pid IN ({})),
+         page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by,
+             invitation_id FROM ranked WHERE n <= ?2)
+         {ITEM_DETAIL} ORDER BY page.level, page.created_at, page.id",
+        filtered_items(statuses.len()),
+        list.join(", ")
+    );
+    let clinic = clinic_id.to_string();
+    let (n, skip) = (i64::from(per_patient), 0i64);
+    let mut args = filter_args(&clinic, filter, &statuses, &n, &skip);
+    for p in patients {
+        args.push(p);
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let out = stmt
+        .query_map(&args[..], work_item)?
+        .collect::<Result<Vec<_>>>()?;
+    Ok(out)
+}
+
+/// The unresolved items of one patient of a clinic, in full (for
+/// resolving them all from the patient's card).
+pub fn unresolved_of_patient(
+    conn: &Connection,
+    clinic_id: &str,
+    patient_id: &str,
+) -> Result<Vec<WorkItem>> {
+    items_of_patients(
+        conn,
+        clinic_id,
+        &QueueFilter::default(),
+        &[patient_id.to_string()],
+        u32::MAX,
+    )
+}
+
 /// How many unresolved items of each level opened before that level's
 /// instant (the clinic's response time has passed for them).
 pub fn overdue_counts(

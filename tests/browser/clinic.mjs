@@ -89,10 +89,11 @@ try {
     const c2 = await browser.newContext({ javaScriptEnabled: js, storageState: await ctx.storageState() });
     const p2 = await c2.newPage();
     await p2.goto(`${base}/clinic`);
-    const card = p2.locator(".queue li.card", { hasText: "Patienten beder om at blive kontaktet" });
+    // Items sit in their patient's card (one per patient), under "show".
+    const card = p2.locator("details li.card", { hasText: "Patienten beder om at blive kontaktet" });
     check(`the contact request is on the queue's card (${how})`, (await card.count()) === 1);
     if (await card.count()) {
-      await card.first().locator("h2 a").click();
+      await p2.goto(`${base}${await card.first().locator("h3 a").getAttribute("href")}`);
       const main = await p2.textContent("main");
       check(`the item shows the request in Danish (${how})`, main.includes("Patienten beder om at blive kontaktet") && !main.includes("patient asks to be contacted"));
     }
@@ -106,9 +107,13 @@ try {
   }
 
   // Take the first item, then open it and resolve it.
-  await page.locator(".queue li.card").first().locator("button", { hasText: /Tag|Take/ }).click();
-  check("a taken item shows who took it", (await page.locator(".queue li.card").first().textContent()).includes("taget af"));
-  await page.locator(".queue li.card h2 a").first().click();
+  const firstCard = page.locator("main > ol.queue > li.card").first();
+  check("the queue has one card per patient", (await page.locator("main > ol.queue > li.card").count()) ===
+    new Set(await page.locator("main > ol.queue > li.card h2 a").evaluateAll((as) => as.map((a) => a.getAttribute("href")))).size);
+  if ((await firstCard.locator("details").getAttribute("open")) === null) await firstCard.locator("summary").click();
+  await firstCard.locator("details li.card").first().locator("button", { hasText: /Tag|Take/ }).click();
+  check("a taken item shows who took it", (await page.locator("details li.card").first().textContent()).includes("taget af"));
+  await page.goto(`${base}${await page.locator("details li.card h3 a").first().getAttribute("href")}`);
   check("an item opens as its response's page", page.url().includes("/clinic/responses/"), page.url());
   await axe(page, "a response's page");
   await page.screenshot({ path: join(shots, "clinic-response-1280.png"), fullPage: true });

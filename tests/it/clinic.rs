@@ -1561,3 +1561,80 @@ async fn each_fired_rule_shows_its_condition_with_the_patients_values_on_the_ite
         .expect("page");
     assert!(mine.contains("Mine data") && !mine.contains("q9 2 ≥ 1"));
 }
+
+#[tokio::test]
+async fn the_queue_has_one_card_per_patient_and_resolving_from_it_resolves_them_all() {
+    let app = spawn().await;
+    patient(&app, &app.key_a, "G1").await;
+    patient(&app, &app.key_a, "G2").await;
+    // G1 answers four times (yellow, red, yellow, red); G2 once (yellow),
+    // before G1's first.
+    let g2 = phq9(&app, "G2", 2, 0).await;
+    app.clock.advance(Duration::minutes(1));
+    let mut g1 = Vec::new();
+    for (each, item9) in [(2, 0), (0, 1), (2, 0), (0, 2)] {
+        g1.push(phq9(&app, "G1", each, item9).await);
+        app.clock.advance(Duration::minutes(1));
+    }
+    let mut b = logged_in(&app, "a", "g@a.example", "clinician").await;
+    let q = b.get("/clinic").await;
+    let cards = q.body.matches("<li class=\"card level-").count() - q.body.matches("<h3>").count();
+    assert_eq!(cards, 2, "one card per patient: {}", q.body);
+    // Red before yellow: G1's card (red, four items) before G2's.
+    let g1_at = q
+        .body
+        .find(">G1</a> · 4 åbne punkter")
+        .expect("G1's card with its count");
+    let g2_at = q.body.find(">G2</a> · 1 åbent punkt").expect("G2's card");
+    assert!(g1_at < g2_at);
+    // The card's flags are the newest answers'; opening it shows all four.
+    for r in &g1 {
+        assert!(q.body.contains(&format!("/clinic/responses/{r}")));
+    }
+    // Sorted by waiting, G2 (older) comes first.
+    let w = b.get("/clinic?sort=waiting").await;
+    assert!(w.body.find(">G2</a>").expect("G2") < w.body.find(">G1</a>").expect("G1"));
+    // Resolving from the card: one outcome for all four, each its own event.
+    let pid = prom::storage::patients::patient_id(&app.conn(), "a", "G1").expect("patient");
+    let p = b
+        .post(
+            &format!("/clinic/patients/{pid}/resolve"),
+            &[("outcome", "phone"), ("note", "Talt med patienten")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM review_items WHERE status = 'resolved' AND outcome = 'phone'"
+        ),
+        4
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_events WHERE note LIKE 'phone: Talt med patienten'"),
+        4,
+        "each item keeps its own history"
+    );
+    let q = b.get("/clinic").await;
+    assert!(!q.body.contains(">G1</a>") && q.body.contains(">G2</a>"));
+    assert!(!q.body.contains(&g1[0]) && q.body.contains(&g2));
+    // Without an outcome nothing is resolved; another clinic's patient is
+    // not found.
+    let g2id = prom::storage::patients::patient_id(&app.conn(), "a", "G2").expect("patient");
+    let p = b
+        .post(&format!("/clinic/patients/{g2id}/resolve"), &[])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut other = logged_in(&app, "b", "g@b.example", "clinician").await;
+    other.get("/clinic").await;
+    let p = other
+        .post(
+            &format!("/clinic/patients/{g2id}/resolve"),
+            &[("outcome", "phone")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.count("SELECT count(*) FROM review_items WHERE status = 'resolved'"),
+        4
+    );
+}

@@ -97,6 +97,12 @@ fn table() -> Vec<(RouteInfo, Route)> {
         r("GET", "/clinic/patients/{patient}", Staff, patient::show),
         r(
             "POST",
+            "/clinic/patients/{patient}/resolve",
+            Staff,
+            queue::resolve_all,
+        ),
+        r(
+            "POST",
             "/clinic/patients/{patient}/invitations",
             Staff,
             patient::invite,

@@ -6,8 +6,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::{
@@ -17,18 +15,39 @@ use super::{
 use crate::clock::overdue_before;
 use crate::storage::audit;
 use crate::storage::ids::ts;
-use crate::storage::review::{self, Acted, After, QueueFilter, WorkItem};
+use crate::storage::review::{self, Acted, QueueFilter, WorkItem};
 use crate::usecase::review::{Action, act as do_act};
 
-/// Items per page of the queue.
+/// Patients' cards per page of the queue.
 const PAGE: u32 = 25;
+/// A card's items shown at most (the card counts them all).
+const PER_CARD: u32 = 50;
+
+/// One patient's card: the worst level, the newest answers' flags, how long
+/// the oldest item has waited, how many there are, and the items.
+#[derive(Serialize)]
+struct CardView {
+    patient: String,
+    patient_id: String,
+    level: String,
+    level_text: String,
+    count: u32,
+    waited: String,
+    since: String,
+    overdue: bool,
+    /// Some of its items are not resolved.
+    resolvable: bool,
+    flags: Vec<String>,
+    items: Vec<ItemView>,
+}
 
 #[derive(serde::Deserialize, Default)]
 pub struct QueueQuery {
     level: Option<String>,
     questionnaire: Option<String>,
     status: Option<String>,
-    after: Option<String>,
+    /// The page of cards (1 is the first).
+    page: Option<u32>,
     /// `1`: only the items the staff member took.
     mine: Option<String>,
     /// `waiting`: oldest first whatever the level.
@@ -153,17 +172,7 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
         taken_by: mine.then(|| me.staff.id.clone()),
         by_wait,
     };
-    let after = q
-        .after
-        .as_deref()
-        .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
-        .and_then(|b| serde_json::from_slice::<[String; 3]>(&b).ok())
-        .map(|[level, created_at, id]| After {
-            level,
-            created_at,
-            // The workspace's queue pages by item id.
-            response: id,
-        });
+    let page_no = q.page.unwrap_or(1).clamp(1, 10_000);
     let now = state.clock.now();
     // The queue shows patients' flags: its reading is in the log first.
     let (actor, clinic) = (me.actor(), me.clinic());
@@ -181,11 +190,13 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
         let cut = |days| ts(overdue_before(now, &times.time_zone, days));
         let cuts = (cut(times.red_days), cut(times.yellow_days));
         let overdue = review::overdue_counts(c, &clinic, &cuts.0, &cuts.1)?;
-        let page = review::work_queue(c, &clinic, &filter, PAGE, after.as_ref())?;
-        Ok((counts, cuts, overdue, page))
+        let (cards, more) = review::patient_cards(c, &clinic, &filter, PAGE, (page_no - 1) * PAGE)?;
+        let ids: Vec<String> = cards.iter().map(|k| k.patient_id.clone()).collect();
+        let items = review::items_of_patients(c, &clinic, &filter, &ids, PER_CARD)?;
+        Ok((counts, cuts, overdue, (cards, items, more)))
     })
     .await;
-    let (counts, cuts, overdue, (items, more)) = match loaded {
+    let (counts, cuts, overdue, (cards, items, more)) = match loaded {
         Ok(x) => x,
         Err(e) => return failed(&state, e),
     };
@@ -196,50 +207,73 @@ pub async fn queue(req: HttpRequest, state: State, q: web::Query<QueueQuery>) ->
             .map(|(_, _, n)| n)
             .sum()
     };
-    let next = if more {
-        items.last().map(|last| {
-            let cursor = URL_SAFE_NO_PAD.encode(
-                serde_json::to_vec(&[&last.level, &last.created_at, &last.id]).unwrap_or_default(),
-            );
-            let mut qs = vec![format!("after={cursor}")];
-            if let Some(l) = &level {
-                qs.push(format!("level={l}"));
-            }
-            if let Some(x) = &questionnaire {
-                qs.push(format!("questionnaire={}", urlencode(x)));
-            }
-            if let Some(s) = &status {
-                qs.push(format!("status={s}"));
-            }
-            if mine {
-                qs.push("mine=1".into());
-            }
-            if by_wait {
-                qs.push("sort=waiting".into());
-            }
-            format!("/clinic?{}", qs.join("&"))
-        })
-    } else {
-        None
-    };
+    let next = more.then(|| {
+        let mut qs = vec![format!("page={}", page_no + 1)];
+        if let Some(l) = &level {
+            qs.push(format!("level={l}"));
+        }
+        if let Some(x) = &questionnaire {
+            qs.push(format!("questionnaire={}", urlencode(x)));
+        }
+        if let Some(s) = &status {
+            qs.push(format!("status={s}"));
+        }
+        if mine {
+            qs.push("mine=1".into());
+        }
+        if by_wait {
+            qs.push("sort=waiting".into());
+        }
+        format!("/clinic?{}", qs.join("&"))
+    });
     let questionnaires: Vec<(String, String)> = state
         .catalog
         .all()
         .map(|q| (q.id.clone(), q.title.get(&me.lang).to_string()))
         .collect();
-    let views: Vec<ItemView> = items
+    let views: Vec<CardView> = cards
         .iter()
-        .map(|i| {
-            let mut v = item_view(&state, &me, i);
-            let cut = if i.level == "red" { &cuts.0 } else { &cuts.1 };
-            v.overdue = i.status != "resolved" && i.created_at < *cut;
-            v
+        .map(|card| {
+            let mine: Vec<&WorkItem> = items
+                .iter()
+                .filter(|i| i.patient_id == card.patient_id)
+                .collect();
+            // The newest answers' flags.
+            let newest = mine.iter().max_by(|a, b| a.created_at.cmp(&b.created_at));
+            let flags = newest
+                .map(|n| item_view(&state, &me, n).flags)
+                .unwrap_or_default();
+            let item_views: Vec<ItemView> = mine
+                .iter()
+                .map(|i| {
+                    let mut v = item_view(&state, &me, i);
+                    let cut = if i.level == "red" { &cuts.0 } else { &cuts.1 };
+                    v.overdue = i.status != "resolved" && i.created_at < *cut;
+                    v
+                })
+                .collect();
+            CardView {
+                patient: mine.first().map(|i| i.patient.clone()).unwrap_or_default(),
+                patient_id: card.patient_id.clone(),
+                level: card.level.clone(),
+                level_text: state
+                    .pages
+                    .text(&me.lang, &format!("c_level_{}", card.level)),
+                count: card.count,
+                waited: waited(&card.oldest, now, &me.lang),
+                since: when(&card.oldest),
+                overdue: item_views.iter().any(|v| v.overdue),
+                resolvable: item_views.iter().any(|v| v.status != "resolved"),
+                flags,
+                items: item_views,
+            }
         })
         .collect();
     let mut c = tera::Context::new();
     c.insert("red", &count("red"));
     c.insert("yellow", &count("yellow"));
-    c.insert("items", &views);
+    c.insert("cards", &views);
+    c.insert("outcomes", &me.outcome_choices(&state));
     c.insert("quick_phone", &me.may_resolve_with("phone"));
     c.insert(
         "done_text",
@@ -357,6 +391,69 @@ pub async fn act(
             c.insert("item", &item_view(&state, &me, &now_item));
             render(&state, &me, StatusCode::CONFLICT, "clinic/stale.html", c)
         }
+        Err(e) => failed(&state, e),
+    }
+}
+
+/// `POST /clinic/patients/{patient}/resolve`: every unresolved item of the
+/// patient resolved with one outcome and note from the patient's card;
+/// each item keeps its own history (an event each). An item changed by
+/// someone else meanwhile is left as it is and said so.
+pub async fn resolve_all(
+    req: HttpRequest,
+    state: State,
+    path: web::Path<String>,
+    fields: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let me = match me_posting(&req, &state, Access::Staff, &fields).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let patient = path.into_inner();
+    let outcome = field(&fields, "outcome").unwrap_or_default().to_string();
+    let note = field(&fields, "note")
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    // Another clinic's patient is not found, whatever the form says.
+    let (clinic, p) = (me.clinic(), patient.clone());
+    match read(&state, move |c| {
+        crate::storage::patients::in_clinic(c, &clinic, &p)
+    })
+    .await
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found(&state, &me),
+        Err(e) => return failed(&state, e),
+    }
+    if !me.may_resolve_with(&outcome) || note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+        return message(
+            &state,
+            &me,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "c_resolve_refused",
+        );
+    }
+    let action = Action::Resolve { outcome, note };
+    let now = state.clock.now();
+    let (clinic, staff) = (me.clinic(), me.staff.id.clone());
+    let result = state
+        .writer
+        .write(move |c| {
+            let mut stale = 0;
+            for item in review::unresolved_of_patient(c, &clinic, &patient)? {
+                if !matches!(
+                    do_act(c, &clinic, &staff, &item.id, item.rev, &action, now)?,
+                    Acted::Done
+                ) {
+                    stale += 1;
+                }
+            }
+            Ok(stale)
+        })
+        .await;
+    match result {
+        Ok(0) => see_other(&super::with_done("/clinic", "resolved")),
+        Ok(_) => message(&state, &me, StatusCode::CONFLICT, "c_resolve_some_changed"),
         Err(e) => failed(&state, e),
     }
 }
