@@ -158,6 +158,9 @@ pub fn begin_oidc_login(
     next: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    // Logins begun more than a day ago are of no use any more.
+    conn.prepare_cached("DELETE FROM oidc_logins WHERE created_at < ?1")?
+        .execute(params![ts(now - chrono::Duration::days(1))])?;
     conn.prepare_cached(
         "INSERT INTO oidc_logins (state_hash, purpose, nonce, pkce_verifier, next, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

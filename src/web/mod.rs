@@ -183,6 +183,25 @@ pub struct AppState {
     pub patient_sso: Option<Arc<(crate::usecase::person::PatientSso, crate::oidc::Provider)>>,
 }
 
+/// The cookie that ties an OpenID provider's answer to the browser that
+/// began the login: `SameSite=Lax`, since the provider's redirect back is
+/// a top-level navigation from another site, which must carry it; only
+/// sent to `path`; `max_age` 0 clears it.
+pub fn oidc_state_cookie(
+    base_url: &str,
+    name: &str,
+    path: &str,
+    value: &str,
+    max_age: i64,
+) -> String {
+    let secure = if base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
 /// The client's address: the connection's peer, unless that is a trusted
 /// proxy, in which case the nearest address in `X-Forwarded-For` that is
 /// not one (a client's own `X-Forwarded-For` sent straight to prom, or put

@@ -25,16 +25,7 @@ fn redirect_uri(state: &State) -> String {
 }
 
 fn state_cookie(base_url: &str, value: &str, max_age: i64) -> String {
-    let secure = if base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    // Lax: the provider's redirect back is a top-level navigation from
-    // another site, which must carry it.
-    format!(
-        "{STATE_COOKIE}={value}; Path=/clinic/sso; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    )
+    crate::web::oidc_state_cookie(base_url, STATE_COOKIE, "/clinic/sso", value, max_age)
 }
 
 #[derive(serde::Deserialize)]

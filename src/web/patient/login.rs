@@ -26,14 +26,7 @@ fn redirect_uri(state: &State) -> String {
 }
 
 fn state_cookie(base_url: &str, value: &str, max_age: i64) -> String {
-    let secure = if base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{STATE_COOKIE}={value}; Path=/me/login; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    )
+    crate::web::oidc_state_cookie(base_url, STATE_COOKIE, "/me/login", value, max_age)
 }
 
 fn to(location: &str) -> HttpResponse {
