@@ -293,6 +293,21 @@ async fn main() {
         ),
     ];
     println!("{} clients, {} s each:", a.concurrency, a.seconds);
+    if std::env::var_os("WS_DUMP").is_some() {
+        // One page of each, written beside the database to look at.
+        for (n, (_, url, header)) in runs.iter().enumerate() {
+            let body = reqwest::Client::new()
+                .get(url)
+                .header(header.0, &header.1)
+                .send()
+                .await
+                .expect("page")
+                .bytes()
+                .await
+                .expect("body");
+            std::fs::write(a.db.with_extension(format!("page{n}.html")), &body).expect("write");
+        }
+    }
     for (name, url, header) in runs {
         let (rate, p50, p99, bad) = hammer(&url, header, a.concurrency, a.seconds).await;
         println!(

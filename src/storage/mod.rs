@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_walk_fixes.sql"),
     include_str!("migrations/0009_operations.sql"),
     include_str!("migrations/0010_identity.sql"),
+    include_str!("migrations/0011_queue_cards.sql"),
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

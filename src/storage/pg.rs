@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_schema.sql"),
     include_str!("migrations/postgres/0002_operations.sql"),
     include_str!("migrations/postgres/0003_identity.sql"),
+    include_str!("migrations/postgres/0004_queue_cards.sql"),
 ];
 
 /// The advisory lock key under which migrations run ("prom" in ASCII).

@@ -114,8 +114,8 @@ pub fn open_item(
 ) -> Result<String> {
     let id = new_id();
     conn.prepare_cached(
-        "INSERT INTO review_items (id, response_id, clinic_id, level, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+        "INSERT INTO review_items (id, response_id, clinic_id, level, status, created_at, patient_id)
+         VALUES (?1, ?2, ?3, ?4, 'open', ?5, (SELECT patient_id FROM responses WHERE id = ?2))",
     )?
     .execute(params![id, response_id, clinic_id, level, now])?;
     Ok(id)
@@ -371,20 +371,33 @@ pub struct PatientCard {
     pub count: u32,
 }
 
-/// The items a filter shows, with their patient (a CTE named `its`).
-fn filtered_items(statuses: usize) -> String {
-    let list: Vec<String> = (0..statuses).map(|n| format!("?{}", 10 + n)).collect();
+/// The items a filter shows, with their patient (a CTE named `its`): read
+/// from the `review_cards` index of waiting items; the questionnaire, when
+/// the filter names one, is looked up per item.
+fn filtered_items(statuses: &[&str]) -> String {
+    let list: Vec<String> = (0..statuses.len())
+        .map(|n| format!("?{}", 10 + n))
+        .collect();
+    // Said in words too, so that the planner knows the partial index holds
+    // every row the query can want.
+    let waiting = if statuses
+        .iter()
+        .all(|s| ["open", "acknowledged"].contains(s))
+    {
+        " AND ri.status IN ('open', 'acknowledged')"
+    } else {
+        ""
+    };
     format!(
         "its AS (SELECT ri.id, ri.response_id, ri.level, ri.created_at, ri.status, ri.rev,
-                ri.taken_at, ri.outcome, ri.taken_by, ri.invitation_id,
-                coalesce(r.patient_id, inv.patient_id) AS pid
+                ri.taken_at, ri.outcome, ri.taken_by, ri.invitation_id, ri.patient_id AS pid
             FROM review_items ri
-            LEFT JOIN responses r ON r.id = ri.response_id
-            LEFT JOIN invitations inv ON inv.id = ri.invitation_id
-            WHERE ri.clinic_id = ?1 AND ri.status IN ({})
+            WHERE ri.clinic_id = ?1 AND ri.status IN ({}){waiting}
               AND (?3 IS NULL OR ri.taken_by = ?3)
               AND (?4 IS NULL OR ri.level = ?4)
-              AND (?5 IS NULL OR coalesce(r.questionnaire_id, inv.questionnaire_id) = ?5))",
+              AND (?5 IS NULL OR coalesce(
+                  (SELECT r.questionnaire_id FROM responses r WHERE r.id = ri.response_id),
+                  (SELECT inv.questionnaire_id FROM invitations inv WHERE inv.id = ri.invitation_id)) = ?5))",
         list.join(", ")
     )
 }
@@ -437,24 +450,43 @@ pub fn patient_cards(
     } else {
         "level, oldest, pid"
     };
+    let (n, skip) = (i64::from(limit) + 1, i64::from(offset));
+    let card = |r: &super::db::Row<'_>| -> Result<PatientCard> {
+        Ok(PatientCard {
+            patient_id: r.get(0)?,
+            level: r.get(1)?,
+            oldest: r.get(2)?,
+            count: r.get::<i64>(3)?.try_into().unwrap_or(u32::MAX),
+        })
+    };
+    let unfiltered = filter.level.is_none()
+        && filter.questionnaire.is_none()
+        && filter.taken_by.is_none()
+        && statuses == ["open", "acknowledged"];
+    if unfiltered {
+        // The cards the triggers keep: a range of one index.
+        let sql = format!(
+            "SELECT patient_id AS pid, level, oldest, items FROM queue_cards WHERE clinic_id = ?1
+             ORDER BY {order} LIMIT ?2 OFFSET ?3"
+        );
+        let mut out = conn
+            .prepare_cached(&sql)?
+            .query_map(params![clinic_id, n, skip], card)?
+            .collect::<Result<Vec<_>>>()?;
+        let more = out.len() > limit as usize;
+        out.truncate(limit as usize);
+        return Ok((out, more));
+    }
     let sql = format!(
         "WITH {} SELECT pid, min(level) AS level, min(created_at) AS oldest, count(*)
          FROM its GROUP BY pid ORDER BY {order} LIMIT ?2 OFFSET ?6",
-        filtered_items(statuses.len())
+        filtered_items(&statuses)
     );
     let clinic = clinic_id.to_string();
-    let (n, skip) = (i64::from(limit) + 1, i64::from(offset));
     let args = filter_args(&clinic, filter, &statuses, &n, &skip);
     let mut out = conn
         .prepare_cached(&sql)?
-        .query_map(&args[..], |r| {
-            Ok(PatientCard {
-                patient_id: r.get(0)?,
-                level: r.get(1)?,
-                oldest: r.get(2)?,
-                count: r.get::<i64>(3)?.try_into().unwrap_or(u32::MAX),
-            })
-        })?
+        .query_map(&args[..], card)?
         .collect::<Result<Vec<_>>>()?;
     let more = out.len() > limit as usize;
     out.truncate(limit as usize);
@@ -484,7 +516,7 @@ pub fn items_of_patients(
          page AS (SELECT id, response_id, level, created_at, status, rev, taken_at, outcome, taken_by,
              invitation_id FROM ranked WHERE n <= ?2)
          {ITEM_DETAIL} ORDER BY page.level, page.created_at, page.id",
-        filtered_items(statuses.len()),
+        filtered_items(&statuses),
         list.join(", ")
     );
     let clinic = clinic_id.to_string();
@@ -536,13 +568,13 @@ pub fn overdue_counts(
     })
 }
 
-/// How many items wait, by level and status (`open`, `acknowledged`).
+/// How many items wait, by level and status (`open`, `acknowledged`), as
+/// the triggers on `review_items` count them.
 pub fn counts(conn: &Connection, clinic_id: &str) -> Result<Vec<(String, String, u32)>> {
     let rows = conn
         .prepare_cached(
-            "SELECT level, status, count(*) FROM review_items
-             WHERE clinic_id = ?1 AND status IN ('open', 'acknowledged')
-             GROUP BY level, status",
+            "SELECT level, status, items FROM queue_counts
+             WHERE clinic_id = ?1 AND items > 0 ORDER BY level, status",
         )?
         .query_map([clinic_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_>>()?;
@@ -852,8 +884,8 @@ pub fn open_missed(
 ) -> Result<bool> {
     Ok(conn
         .prepare_cached(
-            "INSERT INTO review_items (id, invitation_id, clinic_id, level, status, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'open', ?5)
+            "INSERT INTO review_items (id, invitation_id, clinic_id, level, status, created_at, patient_id)
+             VALUES (?1, ?2, ?3, ?4, 'open', ?5, (SELECT patient_id FROM invitations WHERE id = ?2))
              ON CONFLICT (invitation_id) DO NOTHING",
         )?
         .execute(params![new_id(), invitation_id, clinic_id, level, now])?

@@ -1562,6 +1562,28 @@ async fn each_fired_rule_shows_its_condition_with_the_patients_values_on_the_ite
     assert!(mine.contains("Mine data") && !mine.contains("q9 2 ≥ 1"));
 }
 
+/// The cards and counts the triggers keep agree with the items they are
+/// made of (a wrong trigger shows a wrong queue).
+fn cards_agree(app: &TestApp) {
+    let cards =
+        "SELECT clinic_id, patient_id, min(level), min(created_at), count(*) FROM review_items
+        WHERE status IN ('open', 'acknowledged') GROUP BY clinic_id, patient_id";
+    let kept = "SELECT clinic_id, patient_id, level, oldest, items FROM queue_cards";
+    let counts = "SELECT clinic_id, level, status, count(*) FROM review_items
+        WHERE status IN ('open', 'acknowledged') GROUP BY clinic_id, level, status";
+    let counted = "SELECT clinic_id, level, status, items FROM queue_counts WHERE items > 0";
+    for (a, b) in [(cards, kept), (counts, counted)] {
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM ({a} EXCEPT {b}) x) + (SELECT count(*) FROM ({b} EXCEPT {a}) y)"
+        );
+        assert_eq!(app.count(&sql), 0, "{b} disagrees with the items");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM queue_counts WHERE items < 0"),
+        0
+    );
+}
+
 #[tokio::test]
 async fn the_queue_has_one_card_per_patient_and_resolving_from_it_resolves_them_all() {
     let app = spawn().await;
@@ -1576,6 +1598,7 @@ async fn the_queue_has_one_card_per_patient_and_resolving_from_it_resolves_them_
         g1.push(phq9(&app, "G1", each, item9).await);
         app.clock.advance(Duration::minutes(1));
     }
+    cards_agree(&app);
     let mut b = logged_in(&app, "a", "g@a.example", "clinician").await;
     let q = b.get("/clinic").await;
     let cards = q.body.matches("<li class=\"card level-").count() - q.body.matches("<h3>").count();
@@ -1614,8 +1637,15 @@ async fn the_queue_has_one_card_per_patient_and_resolving_from_it_resolves_them_
         4,
         "each item keeps its own history"
     );
+    cards_agree(&app);
     let q = b.get("/clinic").await;
     assert!(!q.body.contains(">G1</a>") && q.body.contains(">G2</a>"));
+    // A filter groups the items it shows: G2's yellow card under yellow,
+    // none under red.
+    let y = b.get("/clinic?level=yellow").await;
+    assert!(y.body.contains(">G2</a> · 1 åbent punkt"), "{}", y.body);
+    let r = b.get("/clinic?level=red").await;
+    assert!(!r.body.contains(">G2</a>"));
     assert!(!q.body.contains(&g1[0]) && q.body.contains(&g2));
     // Without an outcome nothing is resolved; another clinic's patient is
     // not found.
@@ -1637,4 +1667,32 @@ async fn the_queue_has_one_card_per_patient_and_resolving_from_it_resolves_them_
         app.count("SELECT count(*) FROM review_items WHERE status = 'resolved'"),
         4
     );
+    // Taking an item and correcting an answer move the cards too.
+    let item = app.count("SELECT count(*) FROM review_items WHERE status = 'open'");
+    assert_eq!(item, 1);
+    let id: String = app
+        .conn()
+        .query_row(
+            "SELECT id FROM review_items WHERE status = 'open'",
+            (),
+            |r| r.get(0),
+        )
+        .expect("G2's item");
+    let t = b
+        .post(
+            &format!("/clinic/items/{id}"),
+            &[("action", "take"), ("rev", "0")],
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::SEE_OTHER, "{}", t.body);
+    cards_agree(&app);
+    let (s, body) = app
+        .post(
+            &app.key_a,
+            &format!("/api/v1/responses/{g2}/corrections"),
+            &serde_json::json!({"answers": crate::helpers::phq9([0; 9]), "reason": "typed wrong"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    cards_agree(&app);
 }
