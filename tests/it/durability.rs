@@ -307,6 +307,11 @@ async fn changed_content_under_the_same_version_stops_start_up() {
     let app = spawn().await;
     let qdir = tempfile::tempdir().expect("dir");
     let src = std::fs::read_to_string(root().join("questionnaires/pain_nrs.yaml")).expect("read");
+    let version: u32 = src
+        .lines()
+        .find_map(|l| l.strip_prefix("version: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the shipped file's version");
     std::fs::write(
         qdir.path().join("pain_nrs.yaml"),
         src.replace(
@@ -322,7 +327,9 @@ async fn changed_content_under_the_same_version_stops_start_up() {
         .err()
         .expect("refused");
     assert!(
-        format!("{err:#}").contains("`pain_nrs` version 2 changed, but its version did not"),
+        format!("{err:#}").contains(&format!(
+            "`pain_nrs` version {version} changed, but its version did not"
+        )),
         "{err:#}"
     );
     // A new version is accepted, and the old one stays on record.
@@ -332,7 +339,10 @@ async fn changed_content_under_the_same_version_stops_start_up() {
             "How bad is your pain right now?",
             "How strong is your pain right now?",
         )
-        .replace("version: 2", "version: 3"),
+        .replace(
+            &format!("version: {version}"),
+            &format!("version: {}", version + 1),
+        ),
     )
     .expect("write");
     let running = prom::startup::start(&cfg, clock).expect("starts");
