@@ -16,6 +16,8 @@
 //! questionnaire read (the baseline, measured in the same run), the queue's
 //! first page, and the patient page of `W-HISTORY`. It prints requests per
 //! second, p50 and p99 for each.
+//! With `WS_DUMP` set it first writes one page of each beside the database
+//! (`prom.page0.html`, …), to see what a run renders.
 
 use prom::storage::{self, Options};
 use serde_json::json;

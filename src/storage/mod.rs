@@ -48,6 +48,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_queue_cards.sql"),
 ];
 
+/// A page of at most `limit` rows from a query that asked for one more,
+/// and whether more remain.
+pub(crate) fn page<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    (rows, more)
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum StorageError {
     #[error("not found")]

@@ -242,9 +242,7 @@ pub fn patient_responses(
     while let Some(r) = rows.next()? {
         out.push(response_row(conn, &r)?);
     }
-    let more = out.len() > limit as usize;
-    out.truncate(limit as usize);
-    Ok((out, more))
+    Ok(super::page(out, limit))
 }
 
 /// The id of the patient a response belongs to.

@@ -87,10 +87,8 @@ pub fn review_queue(
             map,
         )?,
     };
-    let mut out = rows.collect::<Result<Vec<_>>>()?;
-    let more = out.len() > limit as usize;
-    out.truncate(limit as usize);
-    Ok((out, more))
+    let out = rows.collect::<Result<Vec<_>>>()?;
+    Ok(super::page(out, limit))
 }
 
 /// The review item of a response: its id, level and status.
@@ -353,12 +351,10 @@ pub fn work_queue(
     for s in &statuses {
         args.push(s);
     }
-    let mut out = stmt
+    let out = stmt
         .query_map(&args[..], work_item)?
         .collect::<Result<Vec<_>>>()?;
-    let more = out.len() > limit as usize;
-    out.truncate(limit as usize);
-    Ok((out, more))
+    Ok(super::page(out, limit))
 }
 
 /// One patient's card in the queue: the worst level of their items the
@@ -469,13 +465,11 @@ pub fn patient_cards(
             "SELECT patient_id AS pid, level, oldest, items FROM queue_cards WHERE clinic_id = ?1
              ORDER BY {order} LIMIT ?2 OFFSET ?3"
         );
-        let mut out = conn
+        let out = conn
             .prepare_cached(&sql)?
             .query_map(params![clinic_id, n, skip], card)?
             .collect::<Result<Vec<_>>>()?;
-        let more = out.len() > limit as usize;
-        out.truncate(limit as usize);
-        return Ok((out, more));
+        return Ok(super::page(out, limit));
     }
     let sql = format!(
         "WITH {} SELECT pid, min(level) AS level, min(created_at) AS oldest, count(*)
@@ -484,13 +478,11 @@ pub fn patient_cards(
     );
     let clinic = clinic_id.to_string();
     let args = filter_args(&clinic, filter, &statuses, &n, &skip);
-    let mut out = conn
+    let out = conn
         .prepare_cached(&sql)?
         .query_map(&args[..], card)?
         .collect::<Result<Vec<_>>>()?;
-    let more = out.len() > limit as usize;
-    out.truncate(limit as usize);
-    Ok((out, more))
+    Ok(super::page(out, limit))
 }
 
 /// The items a filter shows of these patients (at most `per_patient` of
